@@ -1,0 +1,44 @@
+package app
+
+import (
+	"os"
+	"reflect"
+	"sort"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The manifest asks for exactly the permissions and events of DESIGN.md §4:
+// no more (least privilege), no less (every feature works).
+func TestAppManifest(t *testing.T) {
+	b, err := os.ReadFile("../app.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Name           string            `yaml:"name"`
+		URL            string            `yaml:"url"`
+		HookAttributes map[string]any    `yaml:"hook_attributes"`
+		Permissions    map[string]string `yaml:"default_permissions"`
+		Events         []string          `yaml:"default_events"`
+	}
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	wantPerms := map[string]string{
+		"checks": "write", "contents": "write", "deployments": "write", "issues": "write",
+		"pull_requests": "write", "metadata": "read", "members": "read",
+	}
+	if !reflect.DeepEqual(m.Permissions, wantPerms) {
+		t.Errorf("permissions = %v, want %v", m.Permissions, wantPerms)
+	}
+	sort.Strings(m.Events)
+	wantEvents := []string{"check_run", "deployment_status", "issue_comment", "pull_request", "push"}
+	if !reflect.DeepEqual(m.Events, wantEvents) {
+		t.Errorf("events = %v, want %v", m.Events, wantEvents)
+	}
+	if m.Name == "" || m.URL == "" || m.HookAttributes["url"] == nil || m.HookAttributes["active"] != true {
+		t.Errorf("manifest lacks name, url or an active hook: %+v", m)
+	}
+}

@@ -1,0 +1,131 @@
+package app
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	gometrics "github.com/rcrowley/go-metrics"
+)
+
+// Metrics are the server's Prometheus metrics. go-githubapp instruments
+// GitHub requests (status classes, cache hits, rate limits per
+// installation) and its queue in a go-metrics registry; Metrics exports
+// that registry next to its own counters, on one /metrics page.
+type Metrics struct {
+	Registry *prometheus.Registry
+	// GitHub is the go-metrics registry handed to go-githubapp.
+	GitHub gometrics.Registry
+
+	Deliveries      *prometheus.CounterVec
+	HandlerRuns     *prometheus.CounterVec
+	HandlerDuration *prometheus.HistogramVec
+	Ready           prometheus.Gauge
+}
+
+// Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
+const (
+	OutcomeQueued    = "queued"    // accepted and queued for a handler
+	OutcomeUnhandled = "unhandled" // acknowledged; no handler for the event
+	OutcomeInvalid   = "invalid"   // bad or missing signature, bad headers
+	OutcomeTooLarge  = "too_large" // body over server.max_body_bytes
+	OutcomeDropped   = "dropped"   // queue full (503)
+	OutcomeShutdown  = "shutdown"  // arrived while draining (503)
+)
+
+// NewMetrics creates the metrics on a fresh registry (no global state).
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		GitHub:   gometrics.NewRegistry(),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_webhook_deliveries_total",
+			Help: "Webhook deliveries received, by event and outcome (queued, unhandled, invalid, too_large, dropped, shutdown).",
+		}, []string{"event", "outcome"}),
+		HandlerRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_handler_runs_total",
+			Help: "Handler runs, by event and outcome (success, error, panic, timeout).",
+		}, []string{"event", "outcome"}),
+		HandlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hotfixbot_handler_duration_seconds",
+			Help:    "Time a handler took, from leaving the queue to returning.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"event"}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotfixbot_ready",
+			Help: "1 when the app's GitHub credentials work and the server takes events.",
+		}),
+	}
+	m.Registry.MustRegister(
+		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		goMetricsCollector{m.GitHub},
+	)
+	return m
+}
+
+// goMetricsCollector exports a go-metrics registry. go-githubapp names
+// metrics like "github.requests.2xx" and "github.rate.remaining[installation:42]";
+// they become hotfixbot_github_requests_2xx_total and
+// hotfixbot_github_rate_remaining{installation="42"}.
+type goMetricsCollector struct{ reg gometrics.Registry }
+
+// Describe sends no descriptors: the metric set grows as installations
+// appear, which makes this an unchecked collector.
+func (goMetricsCollector) Describe(chan<- *prometheus.Desc) {}
+
+var labelPart = regexp.MustCompile(`^(.*)\[(.*)\]$`)
+
+func (c goMetricsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.reg.Each(func(name string, metric any) {
+		base, labels := splitGoMetricsName(name)
+		keys := make([]string, 0, len(labels))
+		for k := range labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		values := make([]string, len(keys))
+		for i, k := range keys {
+			values[i] = labels[k]
+		}
+		promName := "hotfixbot_" + sanitize(base)
+		switch m := metric.(type) {
+		case gometrics.Counter:
+			desc := prometheus.NewDesc(promName+"_total", "go-githubapp counter "+base, keys, nil)
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(m.Count()), values...)
+		case gometrics.Gauge: // FunctionalGauge too: queue depth, active workers
+			desc := prometheus.NewDesc(promName, "go-githubapp gauge "+base, keys, nil)
+			ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(m.Value()), values...)
+		case gometrics.Histogram:
+			snap := m.Snapshot()
+			desc := prometheus.NewDesc(promName, "go-githubapp histogram "+base, keys, nil)
+			qs := map[float64]float64{}
+			for _, q := range []float64{0.5, 0.9, 0.99} {
+				qs[q] = snap.Percentile(q)
+			}
+			ch <- prometheus.MustNewConstSummary(desc, uint64(snap.Count()), float64(snap.Sum()), qs, values...)
+		}
+	})
+}
+
+func splitGoMetricsName(name string) (string, map[string]string) {
+	labels := map[string]string{}
+	m := labelPart.FindStringSubmatch(name)
+	if m == nil {
+		return name, labels
+	}
+	for _, kv := range strings.Split(m[2], ",") {
+		k, v, ok := strings.Cut(kv, ":")
+		if ok {
+			labels[sanitize(k)] = v
+		}
+	}
+	return m[1], labels
+}
+
+var nonMetricChar = regexp.MustCompile(`[^a-zA-Z0-9_]`)
+
+func sanitize(s string) string { return nonMetricChar.ReplaceAllString(s, "_") }

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingClock is a Clock whose Sleep returns at once and records the
+// wait, moving its own time on.
+type recordingClock struct {
+	mu    sync.Mutex
+	now   time.Time
+	slept []time.Duration
+}
+
+func (c *recordingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *recordingClock) Sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.slept = append(c.slept, d)
+	c.now = c.now.Add(d)
+	return nil
+}
+
+type step struct {
+	status int
+	header map[string]string
+	body   string
+}
+
+func TestRetryTransport(t *testing.T) {
+	start := time.Unix(1_700_000_000, 0)
+	tests := []struct {
+		name      string
+		method    string
+		steps     []step
+		deadline  time.Duration // 0: none
+		wantCalls int
+		wantCode  int
+		wantSlept []time.Duration
+	}{
+		{"read retried on 502", "GET", []step{{status: 502}, {status: 200}}, 0, 2, 200, []time.Duration{200 * time.Millisecond}},
+		{"read backs off exponentially", "GET", []step{{status: 503}, {status: 500}, {status: 200}}, 0, 3, 200, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}},
+		{"read gives up after max attempts", "GET", []step{{status: 502}, {status: 502}, {status: 502}, {status: 502}, {status: 200}}, 0, 4, 502, []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}},
+		{"write not retried on 502", "POST", []step{{status: 502}, {status: 201}}, 0, 1, 502, nil},
+		{"write retried after secondary limit Retry-After", "POST", []step{{status: 403, header: map[string]string{"Retry-After": "2"}}, {status: 201}}, 0, 2, 201, []time.Duration{2 * time.Second}},
+		{"429 with Retry-After", "PATCH", []step{{status: 429, header: map[string]string{"Retry-After": "5"}}, {status: 200}}, 0, 2, 200, []time.Duration{5 * time.Second}},
+		{"primary limit waits for reset", "GET", []step{{status: 403, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": strconv.FormatInt(start.Add(30*time.Second).Unix(), 10)}}, {status: 200}}, 0, 2, 200, []time.Duration{31 * time.Second}},
+		{"secondary limit by message waits a minute", "POST", []step{{status: 403, body: `{"message":"You have exceeded a secondary rate limit."}`}, {status: 201}}, 0, 2, 201, []time.Duration{time.Minute}},
+		{"plain 403 is final", "POST", []step{{status: 403, body: `{"message":"Resource not accessible by integration"}`}, {status: 201}}, 0, 1, 403, nil},
+		{"wait beyond max is not waited", "POST", []step{{status: 403, header: map[string]string{"Retry-After": "3600"}}, {status: 201}}, 0, 1, 403, nil},
+		{"wait beyond deadline is not waited", "GET", []step{{status: 429, header: map[string]string{"Retry-After": "30"}}, {status: 200}}, 10 * time.Second, 1, 429, nil},
+		{"404 is final", "GET", []step{{status: 404}, {status: 200}}, 0, 1, 404, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			calls := 0
+			var bodies []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				st := tt.steps[calls]
+				calls++
+				b, _ := io.ReadAll(r.Body)
+				bodies = append(bodies, string(b))
+				mu.Unlock()
+				for k, v := range st.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(st.status)
+				_, _ = w.Write([]byte(st.body))
+			}))
+			defer srv.Close()
+			clock := &recordingClock{now: start}
+			rt := &retryTransport{next: http.DefaultTransport, clock: clock, maxAttempts: 4, maxWait: time.Minute, baseBackoff: 200 * time.Millisecond}
+
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				clock.now = time.Now() // the deadline is on the real clock
+				ctx, cancel = context.WithDeadline(ctx, clock.now.Add(tt.deadline))
+				defer cancel()
+			}
+			var body io.Reader
+			if tt.method != "GET" {
+				body = strings.NewReader(`{"name":"x"}`)
+			}
+			req, _ := http.NewRequestWithContext(ctx, tt.method, srv.URL, body)
+			resp, err := rt.RoundTrip(req)
+			if err != nil {
+				t.Fatalf("RoundTrip: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantCode {
+				t.Errorf("status = %d, want %d", resp.StatusCode, tt.wantCode)
+			}
+			if calls != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
+			}
+			if fmt.Sprint(clock.slept) != fmt.Sprint(tt.wantSlept) {
+				t.Errorf("slept %v, want %v", clock.slept, tt.wantSlept)
+			}
+			for i, b := range bodies {
+				if tt.method != "GET" && b != `{"name":"x"}` {
+					t.Errorf("attempt %d sent body %q; a retry must resend the body", i, b)
+				}
+			}
+		})
+	}
+}

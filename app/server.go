@@ -1,0 +1,280 @@
+// Package app wires the server: configuration, go-githubapp's event
+// dispatcher on a bounded queue, the GitHub client creator with its HTTP
+// cache, retries and metrics, health and readiness, and graceful shutdown
+// that drains the queue. It knows nothing of hotfix rules (policy/) or of
+// what handlers do (handlers/); it must not import either.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gregjones/httpcache"
+	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Version is the bot's version, set at build time with
+// -ldflags "-X github.com/hotfix-bot/hotfix-bot/app.Version=v1.2.3".
+var Version = "dev"
+
+// Deps is what the server hands to event handlers.
+type Deps struct {
+	ClientCreator githubapp.ClientCreator
+	Identity      *Identity
+	Clock         Clock
+	Config        Config
+}
+
+// Options adjust a server for tests, the demo and the simulator. The zero
+// value is production.
+type Options struct {
+	Logger zerolog.Logger
+	// Handlers builds the event handlers; nil means none (every event is
+	// acknowledged and ignored).
+	Handlers func(Deps) []githubapp.EventHandler
+	// Clock defaults to real time.
+	Clock Clock
+	// Transport is the base transport for GitHub calls (default
+	// http.DefaultTransport).
+	Transport http.RoundTripper
+	// Identity, when set, skips discovery (tests).
+	Identity *Identity
+}
+
+// Server is one hotfix-bot replica.
+type Server struct {
+	cfg      Config
+	logger   zerolog.Logger
+	clock    Clock
+	metrics  *Metrics
+	cc       githubapp.ClientCreator
+	identity *Identity
+	queue    *queue
+	mux      *http.ServeMux
+	cache    *responseCache
+}
+
+// New wires a server. It makes no network calls: GitHub being unreachable
+// is reported by Ready, not by New.
+func New(cfg Config, opts Options) (*Server, error) {
+	s := &Server{
+		cfg:      cfg,
+		logger:   opts.Logger,
+		clock:    opts.Clock,
+		metrics:  NewMetrics(),
+		identity: opts.Identity,
+		mux:      http.NewServeMux(),
+	}
+	if s.clock == nil {
+		s.clock = realClock{}
+	}
+	if s.identity == nil {
+		s.identity = NewIdentity(cfg.GitHub.App.IntegrationID)
+	}
+
+	clientOpts := []githubapp.ClientOption{
+		githubapp.WithClientUserAgent("hotfix-bot/" + Version),
+		githubapp.WithClientTimeout(time.Duration(cfg.GitHub.ClientTimeout)),
+		githubapp.WithClientMiddleware(
+			func(next http.RoundTripper) http.RoundTripper {
+				return &retryTransport{next: next, clock: s.clock, maxAttempts: 4, maxWait: time.Minute, baseBackoff: 200 * time.Millisecond}
+			},
+			githubapp.ClientMetrics(s.metrics.GitHub),
+		),
+	}
+	if cfg.Cache.MaxBytes > 0 {
+		s.cache = newResponseCache(cfg.Cache.MaxBytes)
+		clientOpts = append(clientOpts, githubapp.WithClientCaching(true, func() httpcache.Cache { return s.cache.Namespace() }))
+	}
+	if opts.Transport != nil {
+		clientOpts = append(clientOpts, githubapp.WithTransport(opts.Transport))
+	}
+	cc, err := githubapp.NewDefaultCachingClientCreator(cfg.GitHubAppConfig(), clientOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("client creator: %w", err)
+	}
+	s.cc = cc
+
+	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, time.Duration(cfg.HandlerTimeout), s.metrics,
+		githubapp.MetricsAsyncErrorCallback(s.metrics.GitHub))
+
+	var handlers []githubapp.EventHandler
+	if opts.Handlers != nil {
+		handlers = opts.Handlers(Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg})
+	}
+	dispatcher := githubapp.NewEventDispatcher(handlers, cfg.GitHub.App.WebhookSecret,
+		githubapp.WithScheduler(s.queue),
+		githubapp.WithErrorCallback(s.onDispatchError),
+		githubapp.WithResponseCallback(s.onDispatchResponse),
+	)
+	s.mux.Handle(githubapp.DefaultWebhookRoute, s.withLogger(s.limitBody(dispatcher)))
+	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("/readyz", s.serveReady)
+	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	return s, nil
+}
+
+// Handler is the server's HTTP surface: webhooks, health, readiness and
+// metrics.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Metrics exposes the server's metrics (tests and benchmarks).
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// ClientCreator exposes the GitHub client creator (tests).
+func (s *Server) ClientCreator() githubapp.ClientCreator { return s.cc }
+
+// Idle returns a channel closed when no event is queued or running.
+func (s *Server) Idle() <-chan struct{} { return s.queue.Idle() }
+
+// Ready reports whether the server can do its job, and why not.
+func (s *Server) Ready() (bool, string) { return s.identity.status() }
+
+// Start begins identity discovery in the background; it returns at once.
+func (s *Server) Start(ctx context.Context) {
+	if ok, _ := s.identity.status(); ok {
+		s.metrics.Ready.Set(1)
+		return
+	}
+	ctx = s.logger.WithContext(ctx)
+	go func() {
+		s.identity.discover(ctx, s.cc, s.clock, s.cfg.GitHub.V3APIURL)
+		if ok, _ := s.identity.status(); ok {
+			s.metrics.Ready.Set(1)
+		}
+	}()
+}
+
+// Serve answers on ln until ctx ends, then shuts down gracefully: it stops
+// accepting connections, lets in-flight deliveries finish, drains the queue
+// (every accepted event is handled) and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.Start(ctx)
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.logger.Info().Str("address", ln.Addr().String()).Msg("Listening")
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.logger.Info().Msg("Shutting down: no new deliveries, draining the queue")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(s.cfg.Server.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("stop HTTP server: %w", err)
+	}
+	if err := s.queue.Drain(shutdownCtx); err != nil {
+		return err
+	}
+	s.logger.Info().Msg("Queue drained; bye")
+	return nil
+}
+
+// ListenAndServe listens on the configured address and port and serves
+// until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	addr := net.JoinHostPort(s.cfg.Server.Address, strconv.Itoa(s.cfg.Server.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
+	ok, reason := s.Ready()
+	body := map[string]any{"ready": ok}
+	if ok {
+		body["app"] = s.identity.Slug()
+	} else {
+		body["reason"] = reason
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// withLogger puts the server's logger in the request context; go-githubapp
+// adds the event type and delivery id, handlers add repository and PR.
+func (s *Server) withLogger(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(s.logger.WithContext(r.Context())))
+	})
+}
+
+// limitBody rejects bodies over server.max_body_bytes before reading them
+// when the length is declared, and while reading them otherwise.
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.cfg.Server.MaxBodyBytes {
+			s.metrics.Deliveries.WithLabelValues("-", OutcomeTooLarge).Inc()
+			zerolog.Ctx(r.Context()).Warn().Int64("length", r.ContentLength).Msg("Rejected webhook: body too large")
+			http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.Server.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) onDispatchResponse(w http.ResponseWriter, r *http.Request, event string, handled bool) {
+	outcome := OutcomeUnhandled
+	if handled {
+		outcome = OutcomeQueued
+	}
+	s.metrics.Deliveries.WithLabelValues(event, outcome).Inc()
+	githubapp.DefaultResponseCallback(w, r, event, handled)
+}
+
+func (s *Server) onDispatchError(w http.ResponseWriter, r *http.Request, err error) {
+	logger := zerolog.Ctx(r.Context())
+	event := r.Header.Get("X-GitHub-Event")
+	var ve githubapp.ValidationError
+	var tooLarge *http.MaxBytesError
+	isValidation := errors.As(err, &ve)
+	switch {
+	case errors.As(err, &tooLarge) || (isValidation && errors.As(ve.Cause, &tooLarge)):
+		s.metrics.Deliveries.WithLabelValues("-", OutcomeTooLarge).Inc()
+		logger.Warn().Msg("Rejected webhook: body too large")
+		http.Error(w, "payload too large", http.StatusRequestEntityTooLarge)
+	case isValidation:
+		// The event label of an unverified request is attacker-chosen; it
+		// is not used as a metric label. The body is never logged.
+		s.metrics.Deliveries.WithLabelValues("-", OutcomeInvalid).Inc()
+		logger.Warn().Str("reason", ve.Cause.Error()).Msg("Rejected webhook: invalid signature or headers")
+		http.Error(w, "invalid webhook signature or headers", http.StatusBadRequest)
+	case errors.Is(err, githubapp.ErrCapacityExceeded):
+		s.metrics.Deliveries.WithLabelValues(event, OutcomeDropped).Inc()
+		logger.Error().Msg("Dropped webhook: event queue full; redeliver it from the app's Advanced settings")
+		http.Error(w, "event queue full, redeliver later", http.StatusServiceUnavailable)
+	case errors.Is(err, ErrShuttingDown):
+		s.metrics.Deliveries.WithLabelValues(event, OutcomeShutdown).Inc()
+		logger.Warn().Msg("Refused webhook: shutting down")
+		http.Error(w, "shutting down, redeliver later", http.StatusServiceUnavailable)
+	default:
+		logger.Error().Err(err).Msg("Unexpected error dispatching webhook")
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
+}

@@ -1,0 +1,69 @@
+package facts
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/palantir/go-githubapp/appconfig"
+)
+
+// OwnerPolicyPaths are where the owner's `.github` repository may hold a
+// policy shared by all of the owner's repositories.
+var OwnerPolicyPaths = []string{"hotfix-bot.yml", policy.ConfigPath}
+
+// Policy is a repository's policy as found on GitHub.
+type Policy struct {
+	Config policy.Config
+	// Source names the file the policy came from ("o/r@main:.github/hotfix-bot.yml"),
+	// or says that defaults apply.
+	Source string
+	// Invalid holds the problems of a file that exists but does not parse
+	// or validate. Config is then the defaults, and the handlers must fail
+	// every check with these problems instead of using it.
+	Invalid policy.Errors
+}
+
+// Broken reports whether the policy file exists but is invalid.
+func (p Policy) Broken() bool { return len(p.Invalid) > 0 }
+
+// Describe renders the problems of a broken policy for a check run
+// summary: the file, then one line per problem with its line number.
+func (p Policy) Describe() string {
+	s := fmt.Sprintf("The hotfix-bot policy `%s` is invalid:\n\n", p.Source)
+	for _, e := range p.Invalid {
+		s += "- " + e.Error() + "\n"
+	}
+	return s + "\nFix the file on the default branch (check it locally with `hotfix-bot validate " + policy.ConfigPath + "`); the checks re-run on the next push or label change, or with \"Re-run\"."
+}
+
+// LoadPolicy reads the policy from the repository's default branch (so a
+// pull request cannot weaken its own rules), falling back to the owner's
+// `.github` repository, then to the defaults. A GitHub failure is returned
+// as an error (retry later); an invalid file is not an error but a Policy
+// with Invalid set (show it to users).
+func LoadPolicy(ctx context.Context, client *github.Client, owner, repo, defaultBranch string) (Policy, error) {
+	loader := appconfig.NewLoader(
+		[]string{policy.ConfigPath},
+		appconfig.WithOwnerDefault(".github", OwnerPolicyPaths),
+		// No remote references: the file's schema is the whole contract.
+		appconfig.WithRemoteRefParser(nil),
+	)
+	c, err := loader.LoadConfig(ctx, client, owner, repo, defaultBranch)
+	if err != nil {
+		return Policy{}, fmt.Errorf("load %s for %s/%s: %w", policy.ConfigPath, owner, repo, err)
+	}
+	if c.IsUndefined() {
+		return Policy{Config: policy.Default(), Source: "defaults (no " + policy.ConfigPath + ")"}, nil
+	}
+	p := Policy{Source: c.Source + ":" + c.Path}
+	cfg, err := policy.Parse(c.Content)
+	if err != nil {
+		p.Config = policy.Default()
+		p.Invalid = policy.AsErrors(err)
+		return p, nil
+	}
+	p.Config = cfg
+	return p, nil
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Copy the real webhook payloads hotfix-bot's tests use into testdata/webhooks.
+
+Source: ../shared/github/webhooks-examples.json, i.e. npm
+@octokit/webhooks-examples@7.6.1 (MIT), GitHub's recorded example deliveries.
+Each file is one example, unchanged. Re-run after refreshing that file:
+
+    python3 tools/webhook-examples.py ../shared/github/webhooks-examples.json
+"""
+import json
+import sys
+
+# (event, index in that event's examples, file name)
+PICKS = [
+    ("ping", 0, "ping.json"),
+    ("push", 4, "push.json"),
+    ("push", 0, "push-with-commits.json"),
+    ("pull_request", 13, "pull_request.opened.json"),
+    ("pull_request", 22, "pull_request.synchronize.json"),
+    ("pull_request", 8, "pull_request.labeled.json"),
+    ("pull_request", 25, "pull_request.unlabeled.json"),
+    ("pull_request", 18, "pull_request.reopened.json"),
+    ("pull_request", 3, "pull_request.closed.json"),
+    ("issue_comment", 3, "issue_comment.created.json"),
+    ("issue_comment", 7, "issue_comment.edited.json"),
+    ("check_run", 7, "check_run.rerequested.json"),
+    ("deployment_status", 3, "deployment_status.created.json"),
+    ("installation", 1, "installation.created.json"),
+]
+
+def main(src):
+    examples = {e["name"]: e["examples"] for e in json.load(open(src))}
+    for event, index, name in PICKS:
+        with open(f"testdata/webhooks/{name}", "w") as f:
+            json.dump(examples[event][index], f, indent=2, sort_keys=True)
+            f.write("\n")
+        print(f"testdata/webhooks/{name}  <- {event}[{index}]")
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/github/webhooks-examples.json")
