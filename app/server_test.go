@@ -53,7 +53,9 @@ type recorder struct {
 	sawDead atomic.Bool
 }
 
-func newRecorder() *recorder { return &recorder{calls: make(chan string, 100), started: make(chan struct{}, 100)} }
+func newRecorder() *recorder {
+	return &recorder{calls: make(chan string, 100), started: make(chan struct{}, 100)}
+}
 
 func (r *recorder) Handles() []string { return []string{"push", "pull_request", "ping"} }
 
@@ -93,9 +95,9 @@ func testConfig(t testing.TB) Config {
 
 func newTestServer(t *testing.T, cfg Config, h githubapp.EventHandler) *Server {
 	t.Helper()
-	var buf bytes.Buffer
+	buf := &lockedBuffer{}
 	s, err := New(cfg, Options{
-		Logger:   zerolog.New(zerolog.SyncWriter(&buf)),
+		Logger:   zerolog.New(buf),
 		Identity: KnownIdentity(cfg.GitHub.App.IntegrationID, "hotfix-bot"),
 		Handlers: func(Deps) []githubapp.EventHandler {
 			if h == nil {
@@ -113,6 +115,25 @@ func newTestServer(t *testing.T, cfg Config, h githubapp.EventHandler) *Server {
 		}
 	})
 	return s
+}
+
+// lockedBuffer collects log output written from many goroutines; the
+// queue's error callback may still be logging when a test ends.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func deliver(t *testing.T, h http.Handler, event, id string, body []byte, signature string) *httptest.ResponseRecorder {

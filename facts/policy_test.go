@@ -25,12 +25,12 @@ func notFound(w http.ResponseWriter, _ *http.Request) {
 
 func TestLoadPolicy(t *testing.T) {
 	tests := []struct {
-		name        string
-		opts        []mock.MockBackendOption
-		wantSource  string
-		wantBroken  string // substring of the first problem
-		wantErr     bool
-		wantLabels  []string
+		name       string
+		opts       []mock.MockBackendOption
+		wantSource string
+		wantBroken string // substring of the first problem
+		wantErr    bool
+		wantLabels []string
 	}{
 		{
 			name: "repository file",
