@@ -1,0 +1,530 @@
+package ghsim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// gitRepo is a bare git repository driven through the git CLI. Merge bases,
+// ahead/behind counts, changed files and merge conflicts all come from git
+// itself, never from a script. (go-git cannot merge, and the simulator must
+// produce real merge conflicts; git merge-tree --write-tree, git >= 2.38,
+// does.)
+type gitRepo struct {
+	dir string
+}
+
+// Identity is who authors a commit or tag.
+type Identity struct {
+	Name  string
+	Email string
+	When  time.Time
+}
+
+func (id Identity) signature() string {
+	return fmt.Sprintf("%s <%s> %d +0000", id.Name, id.Email, id.When.Unix())
+}
+
+var errNotFound = errors.New("not found")
+
+func newGitRepo(dir string) (*gitRepo, error) {
+	g := &gitRepo{dir: dir}
+	if _, err := g.run(nil, nil, "init", "--bare", "--quiet", "."); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// checkGit fails clearly when git is missing or too old for merge-tree.
+func checkGit() error {
+	out, err := exec.Command("git", "--version").Output()
+	if err != nil {
+		return fmt.Errorf("the GitHub simulator needs git on PATH: %w", err)
+	}
+	m := regexp.MustCompile(`(\d+)\.(\d+)`).FindStringSubmatch(string(out))
+	if m == nil {
+		return fmt.Errorf("cannot read the git version from %q", out)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < 2 || (major == 2 && minor < 38) {
+		return fmt.Errorf("the GitHub simulator needs git 2.38 or later (merge-tree --write-tree); found %s", strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+type gitError struct {
+	args   []string
+	code   int
+	stderr string
+}
+
+func (e *gitError) Error() string {
+	return fmt.Sprintf("git %s: exit %d: %s", strings.Join(e.args, " "), e.code, strings.TrimSpace(e.stderr))
+}
+
+func exitCode(err error) int {
+	var ge *gitError
+	if errors.As(err, &ge) {
+		return ge.code
+	}
+	return -1
+}
+
+// run executes git in the repository, isolated from the user's and the
+// system's configuration.
+func (g *gitRepo) run(extraEnv []string, stdin []byte, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = g.dir
+	cmd.Env = append([]string{
+		"GIT_CONFIG_NOSYSTEM=1",
+		"GIT_CONFIG_GLOBAL=" + os.DevNull,
+		"HOME=" + g.dir,
+		"GIT_TERMINAL_PROMPT=0",
+		"LC_ALL=C",
+		"PATH=" + os.Getenv("PATH"),
+	}, extraEnv...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		code := -1
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		}
+		return stdout.String(), &gitError{args: args, code: code, stderr: stderr.String()}
+	}
+	return stdout.String(), nil
+}
+
+// File is one file in a commit: its content, or Delete to remove it.
+type File struct {
+	Content string
+	Delete  bool
+}
+
+// writeCommit creates a commit with parent (or none) whose tree is the
+// parent's with files applied, in one git fast-import run however many
+// files there are.
+func (g *gitRepo) writeCommit(parent string, files map[string]File, message string, author, committer Identity) (string, error) {
+	var b bytes.Buffer
+	const tmp = "refs/ghsim/tmp"
+	fmt.Fprintf(&b, "commit %s\n", tmp)
+	fmt.Fprintf(&b, "author %s\n", author.signature())
+	fmt.Fprintf(&b, "committer %s\n", committer.signature())
+	fmt.Fprintf(&b, "data %d\n%s\n", len(message), message)
+	if parent != "" {
+		fmt.Fprintf(&b, "from %s\n", parent)
+	} else {
+		// A root commit: fast-import starts from an empty tree, but would
+		// continue from the temporary ref if it existed.
+		_, _ = g.run(nil, nil, "update-ref", "-d", tmp)
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		f := files[p]
+		if f.Delete {
+			fmt.Fprintf(&b, "D %s\n", quotePath(p))
+			continue
+		}
+		fmt.Fprintf(&b, "M 100644 inline %s\ndata %d\n%s\n", quotePath(p), len(f.Content), f.Content)
+	}
+	b.WriteString("\n")
+	if _, err := g.run(nil, b.Bytes(), "fast-import", "--quiet", "--force"); err != nil {
+		return "", err
+	}
+	sha, err := g.revParse(tmp)
+	if err != nil {
+		return "", err
+	}
+	_, _ = g.run(nil, nil, "update-ref", "-d", tmp)
+	return sha, nil
+}
+
+func quotePath(p string) string {
+	if strings.ContainsAny(p, "\"\n\\ ") {
+		return strconv.Quote(p)
+	}
+	return p
+}
+
+// commitTree writes a commit for an existing tree (merges, squashes).
+func (g *gitRepo) commitTree(tree string, parents []string, message string, author, committer Identity) (string, error) {
+	args := []string{"commit-tree", tree}
+	for _, p := range parents {
+		args = append(args, "-p", p)
+	}
+	env := []string{
+		"GIT_AUTHOR_NAME=" + author.Name, "GIT_AUTHOR_EMAIL=" + author.Email,
+		"GIT_AUTHOR_DATE=" + strconv.FormatInt(author.When.Unix(), 10) + " +0000",
+		"GIT_COMMITTER_NAME=" + committer.Name, "GIT_COMMITTER_EMAIL=" + committer.Email,
+		"GIT_COMMITTER_DATE=" + strconv.FormatInt(committer.When.Unix(), 10) + " +0000",
+	}
+	out, err := g.run(env, []byte(message), args...)
+	return strings.TrimSpace(out), err
+}
+
+// revParse resolves a revision to a full object name; annotated tags are
+// peeled to their commit. It returns errNotFound for unknown revisions.
+func (g *gitRepo) revParse(rev string) (string, error) {
+	out, err := g.run(nil, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", errNotFound
+		}
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// objectName resolves a ref without peeling (a tag ref gives the tag object).
+func (g *gitRepo) objectName(ref string) (sha, typ string, err error) {
+	out, err := g.run(nil, nil, "rev-parse", "--verify", "--quiet", ref)
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", "", errNotFound
+		}
+		return "", "", err
+	}
+	sha = strings.TrimSpace(out)
+	t, err := g.run(nil, nil, "cat-file", "-t", sha)
+	if err != nil {
+		return "", "", err
+	}
+	return sha, strings.TrimSpace(t), nil
+}
+
+// objectType returns "commit", "tag", "tree" or "blob", or errNotFound.
+func (g *gitRepo) objectType(sha string) (string, error) {
+	out, err := g.run(nil, nil, "cat-file", "-t", sha)
+	if err != nil {
+		return "", errNotFound
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// updateRef moves (or creates) ref to sha; with old set it only succeeds if
+// ref still points at old ("" old: must not exist).
+func (g *gitRepo) updateRef(ref, sha string) error {
+	_, err := g.run(nil, nil, "update-ref", ref, sha)
+	return err
+}
+
+func (g *gitRepo) deleteRef(ref string) error {
+	_, err := g.run(nil, nil, "update-ref", "-d", ref)
+	return err
+}
+
+// gitRef is one ref: its name, the object it points at, that object's type
+// and, for annotated tags, the commit it peels to.
+type gitRef struct {
+	Name   string
+	Object string
+	Type   string
+	Peeled string
+}
+
+// Commit returns the commit a ref finally points at.
+func (r gitRef) Commit() string {
+	if r.Peeled != "" {
+		return r.Peeled
+	}
+	return r.Object
+}
+
+// refs lists refs under prefix (e.g. "refs/heads/", "refs/tags/v"), sorted.
+func (g *gitRepo) refs(prefix string) ([]gitRef, error) {
+	out, err := g.run(nil, nil, "for-each-ref", "--format=%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)")
+	if err != nil {
+		return nil, err
+	}
+	var refs []gitRef
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\x00")
+		if len(f) != 4 || !strings.HasPrefix(f[0], prefix) || strings.HasPrefix(f[0], "refs/ghsim/") {
+			continue
+		}
+		refs = append(refs, gitRef{Name: f[0], Object: f[1], Type: f[2], Peeled: f[3]})
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Name < refs[j].Name })
+	return refs, nil
+}
+
+// mergeBase returns the best common ancestor, or errNotFound when the
+// histories are unrelated.
+func (g *gitRepo) mergeBase(a, b string) (string, error) {
+	out, err := g.run(nil, nil, "merge-base", a, b)
+	if err != nil {
+		if exitCode(err) == 1 {
+			return "", errNotFound
+		}
+		return "", err
+	}
+	return strings.TrimSpace(out), nil
+}
+
+func (g *gitRepo) isAncestor(a, b string) (bool, error) {
+	_, err := g.run(nil, nil, "merge-base", "--is-ancestor", a, b)
+	if err == nil {
+		return true, nil
+	}
+	if exitCode(err) == 1 {
+		return false, nil
+	}
+	return false, err
+}
+
+// revList lists the commits reachable from head and not from base, oldest
+// first (GitHub's compare order).
+func (g *gitRepo) revList(base, head string) ([]string, error) {
+	args := []string{"rev-list", "--reverse", "--topo-order", head}
+	if base != "" {
+		args = append(args, "^"+base)
+	}
+	out, err := g.run(nil, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	out = strings.TrimSpace(out)
+	if out == "" {
+		return nil, nil
+	}
+	return strings.Split(out, "\n"), nil
+}
+
+func (g *gitRepo) count(base, head string) (int, error) {
+	out, err := g.run(nil, nil, "rev-list", "--count", head, "^"+base)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(out))
+}
+
+// commitInfo is what GitHub shows of a commit.
+type commitInfo struct {
+	SHA       string
+	Tree      string
+	Parents   []string
+	Author    Identity
+	Committer Identity
+	Message   string
+}
+
+// commits reads several commits in one git run.
+func (g *gitRepo) commits(shas ...string) ([]commitInfo, error) {
+	if len(shas) == 0 {
+		return nil, nil
+	}
+	args := append([]string{"show", "-s", "--no-walk=unsorted", "--format=%H%x00%T%x00%P%x00%an%x00%ae%x00%at%x00%cn%x00%ce%x00%ct%x00%B%x1e"}, shas...)
+	out, err := g.run(nil, nil, args...)
+	if err != nil {
+		return nil, err
+	}
+	var infos []commitInfo
+	for _, rec := range strings.Split(out, "\x1e") {
+		rec = strings.TrimLeft(rec, "\n")
+		if rec == "" {
+			continue
+		}
+		f := strings.SplitN(rec, "\x00", 10)
+		if len(f) != 10 {
+			return nil, fmt.Errorf("git show: cannot parse %q", rec)
+		}
+		at, _ := strconv.ParseInt(f[5], 10, 64)
+		ct, _ := strconv.ParseInt(f[8], 10, 64)
+		var parents []string
+		if f[2] != "" {
+			parents = strings.Split(f[2], " ")
+		}
+		infos = append(infos, commitInfo{
+			SHA: f[0], Tree: f[1], Parents: parents,
+			Author:    Identity{Name: f[3], Email: f[4], When: time.Unix(at, 0).UTC()},
+			Committer: Identity{Name: f[6], Email: f[7], When: time.Unix(ct, 0).UTC()},
+			Message:   strings.TrimRight(f[9], "\n"),
+		})
+	}
+	return infos, nil
+}
+
+// changedFile is one file of a diff, as GitHub lists it.
+type changedFile struct {
+	Filename         string
+	PreviousFilename string
+	Status           string // added, removed, modified, renamed, copied, changed
+	Additions        int
+	Deletions        int
+	SHA              string
+}
+
+// diff lists the files that differ between two commits, with rename
+// detection like GitHub's.
+func (g *gitRepo) diff(from, to string) ([]changedFile, error) {
+	if from == "" {
+		from = "4b825dc642cb6eb9a060e54bf8d69288fbee4904" // the empty tree
+	}
+	out, err := g.run(nil, nil, "diff", "--raw", "--numstat", "-M", "-z", "--no-abbrev", from, to)
+	if err != nil {
+		return nil, err
+	}
+	// --raw --numstat -z: raw records (":meta\0path\0[path\0]") then numstat
+	// records ("add\tdel\tpath\0" or "add\tdel\t\0old\0new\0").
+	tokens := strings.Split(out, "\x00")
+	var files []changedFile
+	byPath := map[string]*changedFile{}
+	i := 0
+	for i < len(tokens) && strings.HasPrefix(tokens[i], ":") {
+		meta := strings.Fields(tokens[i])
+		status := meta[4]
+		f := changedFile{SHA: meta[3]}
+		switch status[0] {
+		case 'A':
+			f.Status, f.Filename = "added", tokens[i+1]
+			i += 2
+		case 'D':
+			f.Status, f.Filename, f.SHA = "removed", tokens[i+1], meta[2]
+			i += 2
+		case 'M':
+			f.Status, f.Filename = "modified", tokens[i+1]
+			i += 2
+		case 'T':
+			f.Status, f.Filename = "changed", tokens[i+1]
+			i += 2
+		case 'R', 'C':
+			f.Status = map[byte]string{'R': "renamed", 'C': "copied"}[status[0]]
+			f.PreviousFilename, f.Filename = tokens[i+1], tokens[i+2]
+			i += 3
+		default:
+			f.Status, f.Filename = "modified", tokens[i+1]
+			i += 2
+		}
+		files = append(files, f)
+	}
+	for k := range files {
+		byPath[files[k].Filename] = &files[k]
+	}
+	for i < len(tokens) {
+		t := tokens[i]
+		if t == "" {
+			i++
+			continue
+		}
+		parts := strings.SplitN(t, "\t", 3)
+		if len(parts) != 3 {
+			i++
+			continue
+		}
+		add, _ := strconv.Atoi(parts[0])
+		del, _ := strconv.Atoi(parts[1])
+		path := parts[2]
+		if path == "" && i+2 < len(tokens) { // rename: old and new follow
+			path = tokens[i+2]
+			i += 3
+		} else {
+			i++
+		}
+		if f := byPath[path]; f != nil {
+			f.Additions, f.Deletions = add, del
+		}
+	}
+	return files, nil
+}
+
+// readFile returns a file's content at a revision, or errNotFound.
+func (g *gitRepo) readFile(rev, path string) ([]byte, error) {
+	out, err := g.run(nil, nil, "cat-file", "blob", rev+":"+path)
+	if err != nil {
+		return nil, errNotFound
+	}
+	return []byte(out), nil
+}
+
+// isDir reports whether path is a directory at rev.
+func (g *gitRepo) isDir(rev, path string) bool {
+	t, err := g.run(nil, nil, "cat-file", "-t", rev+":"+path)
+	return err == nil && strings.TrimSpace(t) == "tree"
+}
+
+// mergeTree merges two commits without a work tree. It returns the merged
+// tree, or the conflicting paths.
+func (g *gitRepo) mergeTree(ours, theirs string) (tree string, conflicts []string, err error) {
+	out, err := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil {
+		if exitCode(err) == 1 && len(lines) > 0 {
+			return lines[0], lines[1:], nil
+		}
+		return "", nil, err
+	}
+	return lines[0], nil, nil
+}
+
+// mergeTreeOnto applies the change of commit c (relative to its first
+// parent) onto onto, like a cherry-pick, for rebase merges.
+func (g *gitRepo) mergeTreeOnto(onto, c, parent string) (string, []string, error) {
+	out, err := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", "--merge-base="+parent, onto, c)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err != nil {
+		if exitCode(err) == 1 && len(lines) > 0 {
+			return lines[0], lines[1:], nil
+		}
+		return "", nil, err
+	}
+	return lines[0], nil, nil
+}
+
+// mktag writes an annotated tag object and returns its name.
+func (g *gitRepo) mktag(name, object, objectType, message string, tagger Identity) (string, error) {
+	body := fmt.Sprintf("object %s\ntype %s\ntag %s\ntagger %s\n\n%s\n", object, objectType, name, tagger.signature(), message)
+	out, err := g.run(nil, []byte(body), "mktag")
+	return strings.TrimSpace(out), err
+}
+
+// tagObject is an annotated tag.
+type tagObject struct {
+	SHA, Tag, Object, ObjectType, Message string
+	Tagger                                Identity
+}
+
+func (g *gitRepo) readTag(sha string) (tagObject, error) {
+	out, err := g.run(nil, nil, "cat-file", "tag", sha)
+	if err != nil {
+		return tagObject{}, errNotFound
+	}
+	t := tagObject{SHA: sha}
+	head, msg, _ := strings.Cut(out, "\n\n")
+	t.Message = strings.TrimRight(msg, "\n")
+	for _, line := range strings.Split(head, "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		switch k {
+		case "object":
+			t.Object = v
+		case "type":
+			t.ObjectType = v
+		case "tag":
+			t.Tag = v
+		case "tagger":
+			if i := strings.LastIndex(v, "> "); i > 0 {
+				name, email, _ := strings.Cut(v[:i], " <")
+				ts := strings.Fields(v[i+2:])
+				sec, _ := strconv.ParseInt(ts[0], 10, 64)
+				t.Tagger = Identity{Name: name, Email: email, When: time.Unix(sec, 0).UTC()}
+			}
+		}
+	}
+	return t, nil
+}

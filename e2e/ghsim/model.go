@@ -1,0 +1,838 @@
+package ghsim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Repo is a repository: a bare git repository plus GitHub's records about
+// it (labels, issues and pull requests, check runs, deployments...).
+type Repo struct {
+	sim           *Sim
+	ID            int64
+	Owner         *User
+	Name          string
+	DefaultBranch string
+	Private       bool
+	CreatedAt     time.Time
+
+	git *gitRepo
+	// A fork shares its parent's git repository (like GitHub's network);
+	// its branches live under refPrefix.
+	forkOf    *Repo
+	refPrefix string
+
+	roles       map[string]string // login → role name
+	customRoles map[string]string // custom role → legacy permission
+	labels      []*Label
+	issues      []*Issue // number-1
+	comments    map[int64]*Comment
+	checkRuns   []*CheckRun
+	statuses    []*Status
+	deployments []*Deployment
+	activities  []*Activity
+}
+
+// FullName is "owner/name".
+func (r *Repo) FullName() string { return r.Owner.Login + "/" + r.Name }
+
+// Label is a repository label.
+type Label struct {
+	ID          int64
+	Name        string
+	Color       string
+	Description string
+}
+
+// Issue is an issue or a pull request (PR is set for pull requests).
+type Issue struct {
+	Number    int
+	Title     string
+	Body      string
+	User      *User
+	State     string // open, closed
+	Labels    []*Label
+	Assignees []*User
+	Events    []*IssueEvent
+	Comments  []*Comment
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	ClosedAt  time.Time
+	PR        *PullRequest
+}
+
+// PullRequest is the pull-request side of an Issue.
+type PullRequest struct {
+	HeadRepo       *Repo
+	HeadRef        string
+	HeadSHA        string
+	BaseRef        string
+	Draft          bool
+	Merged         bool
+	MergedAt       time.Time
+	MergedBy       *User
+	MergeCommitSHA string
+}
+
+// IssueEvent is an entry of an issue's event log (labeled, unlabeled,
+// closed, merged...).
+type IssueEvent struct {
+	ID        int64
+	Actor     *User
+	Event     string
+	CreatedAt time.Time
+	Label     *Label
+	CommitID  string
+	App       *App
+}
+
+// Comment is an issue or pull request comment.
+type Comment struct {
+	ID        int64
+	Issue     *Issue
+	User      *User
+	Body      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Reactions []*Reaction
+	App       *App
+}
+
+// Reaction is an emoji reaction to a comment.
+type Reaction struct {
+	ID        int64
+	User      *User
+	Content   string
+	CreatedAt time.Time
+}
+
+// CheckRun is a check run created by an app.
+type CheckRun struct {
+	ID          int64
+	HeadSHA     string
+	Name        string
+	Status      string
+	Conclusion  string
+	StartedAt   time.Time
+	CompletedAt time.Time
+	Title       string
+	Summary     string
+	Text        string
+	Annotations []Annotation
+	ExternalID  string
+	DetailsURL  string
+	App         *App
+	SuiteID     int64
+	// Updates counts PATCHes, to show re-delivery updated rather than added.
+	Updates int
+}
+
+// Annotation is a check run annotation.
+type Annotation struct {
+	Path            string `json:"path"`
+	StartLine       int    `json:"start_line"`
+	EndLine         int    `json:"end_line"`
+	AnnotationLevel string `json:"annotation_level"`
+	Message         string `json:"message"`
+	Title           string `json:"title,omitempty"`
+}
+
+// Status is a commit status.
+type Status struct {
+	ID          int64
+	SHA         string
+	State       string
+	Context     string
+	Description string
+	TargetURL   string
+	Creator     *User
+	CreatedAt   time.Time
+}
+
+// Deployment is a GitHub deployment.
+type Deployment struct {
+	ID          int64
+	SHA         string
+	Ref         string
+	Task        string
+	Environment string
+	Description string
+	Payload     json.RawMessage
+	Creator     *User
+	CreatedAt   time.Time
+	Statuses    []*DeploymentStatus // oldest first
+	Production  bool
+	Transient   bool
+}
+
+// DeploymentStatus is one status of a deployment.
+type DeploymentStatus struct {
+	ID             int64
+	State          string
+	Description    string
+	Environment    string
+	LogURL         string
+	EnvironmentURL string
+	Creator        *User
+	CreatedAt      time.Time
+}
+
+// Activity is a repository activity entry (a push, a branch creation...).
+type Activity struct {
+	ID        int64
+	Before    string
+	After     string
+	Ref       string
+	Timestamp time.Time
+	Type      string // push, force_push, branch_creation, branch_deletion, pr_merge
+	Actor     *User
+}
+
+// CreateRepo creates a private repository with an empty default branch
+// "main" (the first Push creates it).
+func (s *Sim) CreateRepo(owner, name string) (*Repo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := owner + "/" + name
+	if _, ok := s.repos[key]; ok {
+		return nil, s.errorf("repository %s exists", key)
+	}
+	dir := filepath.Join(s.dir, owner, name+".git")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	g, err := newGitRepo(dir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Repo{
+		sim: s, ID: s.newID(), Owner: s.userLocked(owner, "User"), Name: name,
+		DefaultBranch: "main", Private: true, CreatedAt: s.clock.Now(),
+		git: g, roles: map[string]string{owner: "admin"}, customRoles: map[string]string{},
+		comments: map[int64]*Comment{},
+	}
+	for _, l := range []struct{ name, color, desc string }{
+		{"bug", "d73a4a", "Something isn't working"},
+		{"documentation", "0075ca", "Improvements or additions to documentation"},
+	} {
+		r.labels = append(r.labels, &Label{ID: s.newID(), Name: l.name, Color: l.color, Description: l.desc})
+	}
+	s.repos[key] = r
+	return r, nil
+}
+
+// Fork creates owner's fork of parent. It shares parent's git objects, as
+// forks do on GitHub, so pull requests from it can be compared.
+func (s *Sim) Fork(parent *Repo, owner string) *Repo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &Repo{
+		sim: s, ID: s.newID(), Owner: s.userLocked(owner, "User"), Name: parent.Name,
+		DefaultBranch: parent.DefaultBranch, Private: parent.Private, CreatedAt: s.clock.Now(),
+		git: parent.git, forkOf: parent, refPrefix: "refs/forks/" + owner + "/",
+		roles: map[string]string{owner: "admin"}, customRoles: map[string]string{}, comments: map[int64]*Comment{},
+	}
+	refs, _ := parent.git.refs("refs/heads/")
+	for _, ref := range refs {
+		_ = parent.git.updateRef(f.refPrefix+ref.Name, ref.Object)
+	}
+	s.repos[f.FullName()] = f
+	return f
+}
+
+// branchRef is the git ref holding a branch of r.
+func (r *Repo) branchRef(branch string) string { return r.refPrefix + "refs/heads/" + branch }
+
+// SetRole gives a user a repository role: read, triage, write, maintain,
+// admin, or a custom role defined with DefineCustomRole.
+func (r *Repo) SetRole(login, role string) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.sim.userLocked(login, "User")
+	r.roles[login] = role
+}
+
+// DefineCustomRole defines an organisation custom role whose legacy
+// permission (what GitHub reports in `permission`) is base.
+func (r *Repo) DefineCustomRole(name, base string) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.customRoles[name] = base
+}
+
+// Files maps paths to new contents; Push with Deletions to remove files.
+type Files map[string]string
+
+// Push commits files onto branch as actor and pushes it: the branch moves,
+// a push webhook and an activity entry are recorded, and pull requests
+// whose head is the branch get `synchronize`. Pushing to a branch that does
+// not exist creates it from the default branch (or as the first commit of
+// an empty repository).
+func (r *Repo) Push(actor *User, branch, message string, files Files) (string, error) {
+	change := map[string]File{}
+	for p, c := range files {
+		change[p] = File{Content: c}
+	}
+	return r.PushChange(actor, branch, message, change)
+}
+
+// PushChange is Push with deletions (File.Delete).
+func (r *Repo) PushChange(actor *User, branch, message string, change map[string]File) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := r.git.revParse(r.branchRef(branch))
+	created := false
+	if err == errNotFound {
+		created = true
+		before = ""
+		if base, err := r.git.revParse(r.branchRef(r.DefaultBranch)); err == nil {
+			before = base
+		}
+	} else if err != nil {
+		return "", err
+	}
+	when := s.clock.tick()
+	sha, err := r.git.writeCommit(before, change, message, actor.identity(when), actor.identity(when))
+	if err != nil {
+		return "", err
+	}
+	old := before
+	if created {
+		old = ""
+	}
+	return sha, r.moveBranchLocked(actor, branch, old, sha, false, nil)
+}
+
+// CreateBranch creates branch at rev (a branch, tag or sha) as actor.
+func (r *Repo) CreateBranch(actor *User, branch, rev string) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sha, err := r.resolveLocked(rev)
+	if err != nil {
+		return "", err
+	}
+	if _, err := r.git.revParse(r.branchRef(branch)); err == nil {
+		return "", s.errorf("branch %s exists", branch)
+	}
+	s.clock.tick()
+	return sha, r.moveBranchLocked(actor, branch, "", sha, false, nil)
+}
+
+// ForcePush moves branch to sha (which need not descend from it).
+func (r *Repo) ForcePush(actor *User, branch, sha string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := r.git.revParse(r.branchRef(branch))
+	if err != nil {
+		return s.errorf("no branch %s", branch)
+	}
+	s.clock.tick()
+	return r.moveBranchLocked(actor, branch, before, sha, true, nil)
+}
+
+// DeleteBranch deletes a branch as actor.
+func (r *Repo) DeleteBranch(actor *User, branch string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := r.git.revParse(r.branchRef(branch))
+	if err != nil {
+		return s.errorf("no branch %s", branch)
+	}
+	s.clock.tick()
+	return r.moveBranchLocked(actor, branch, before, "", false, nil)
+}
+
+// MergeBranches merges head into base as actor would locally and pushes
+// the merge commit (building history such as "main merged into develop").
+func (r *Repo) MergeBranches(actor *User, base, head, message string) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	baseSHA, err := r.git.revParse(r.branchRef(base))
+	if err != nil {
+		return "", s.errorf("no branch %s", base)
+	}
+	headSHA, err := r.resolveLocked(head)
+	if err != nil {
+		return "", err
+	}
+	tree, conflicts, err := r.git.mergeTree(baseSHA, headSHA)
+	if err != nil {
+		return "", err
+	}
+	if len(conflicts) > 0 {
+		return "", s.errorf("merging %s into %s conflicts in %s", head, base, strings.Join(conflicts, ", "))
+	}
+	when := s.clock.tick()
+	sha, err := r.git.commitTree(tree, []string{baseSHA, headSHA}, message, actor.identity(when), actor.identity(when))
+	if err != nil {
+		return "", err
+	}
+	return sha, r.moveBranchLocked(actor, base, baseSHA, sha, false, nil)
+}
+
+// Tag creates a lightweight tag at rev; AnnotatedTag an annotated one. Tag
+// pushes are announced like GitHub does (a push to refs/tags/...).
+func (r *Repo) Tag(actor *User, name, rev string) (string, error) {
+	return r.tag(actor, name, rev, "")
+}
+
+// AnnotatedTag creates an annotated tag object and a ref to it.
+func (r *Repo) AnnotatedTag(actor *User, name, rev, message string) (string, error) {
+	return r.tag(actor, name, rev, message)
+}
+
+func (r *Repo) tag(actor *User, name, rev, message string) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sha, err := r.resolveLocked(rev)
+	if err != nil {
+		return "", err
+	}
+	when := s.clock.tick()
+	object := sha
+	if message != "" {
+		object, err = r.git.mktag(name, sha, "commit", message, actor.identity(when))
+		if err != nil {
+			return "", err
+		}
+	}
+	ref := "refs/tags/" + name
+	if _, _, err := r.git.objectName(ref); err == nil {
+		return "", s.errorf("tag %s exists", name)
+	}
+	if err := r.git.updateRef(ref, object); err != nil {
+		return "", err
+	}
+	s.emitPush(r, actor, ref, zeroSHA, sha, nil)
+	return sha, nil
+}
+
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+// resolveLocked resolves a branch, tag or sha of r to a commit.
+func (r *Repo) resolveLocked(rev string) (string, error) {
+	for _, cand := range []string{r.branchRef(rev), "refs/tags/" + rev, rev} {
+		if sha, err := r.git.revParse(cand); err == nil {
+			return sha, nil
+		}
+	}
+	return "", r.sim.errorf("%s: no branch, tag or commit %q", r.FullName(), rev)
+}
+
+// moveBranchLocked moves a branch (to "" deletes it) and tells everyone:
+// a push webhook, an activity entry, pull requests synchronized.
+func (r *Repo) moveBranchLocked(actor *User, branch, before, after string, forced bool, via *App) error {
+	s := r.sim
+	ref := r.branchRef(branch)
+	if after == "" {
+		if err := r.git.deleteRef(ref); err != nil {
+			return err
+		}
+	} else if err := r.git.updateRef(ref, after); err != nil {
+		return err
+	}
+	// Activity and webhooks are about the repository that owns the branch.
+	typ := "push"
+	switch {
+	case before == "":
+		typ = "branch_creation"
+	case after == "":
+		typ = "branch_deletion"
+	case forced:
+		typ = "force_push"
+	}
+	bef, aft := before, after
+	if bef == "" {
+		bef = zeroSHA
+	}
+	if aft == "" {
+		aft = zeroSHA
+	}
+	r.activities = append(r.activities, &Activity{
+		ID: s.newID(), Before: bef, After: aft, Ref: "refs/heads/" + branch,
+		Timestamp: s.clock.Now(), Type: typ, Actor: actor,
+	})
+	var commits []string
+	if after != "" {
+		base := before
+		if base == "" {
+			base = r.defaultTipLocked(branch)
+		}
+		commits, _ = r.git.revList(base, after)
+	}
+	s.emitPush(r, actor, "refs/heads/"+branch, bef, aft, commits)
+
+	// Pull requests from this branch follow it.
+	for _, target := range s.reposSharing(r) {
+		for _, is := range target.issues {
+			pr := is.PR
+			if pr == nil || is.State != "open" || pr.HeadRepo != r || pr.HeadRef != branch || after == "" || pr.HeadSHA == after {
+				continue
+			}
+			prev := pr.HeadSHA
+			pr.HeadSHA = after
+			is.UpdatedAt = s.clock.Now()
+			_ = target.git.updateRef(fmt.Sprintf("refs/pull/%d/head", is.Number), after)
+			if forced {
+				target.addEvent(is, actor, "head_ref_force_pushed", nil, via)
+			}
+			s.emit(target, "pull_request", "synchronize", actor, map[string]any{
+				"number": is.Number, "pull_request": s.prJSON(target, is), "before": prev, "after": after,
+			})
+		}
+	}
+	return nil
+}
+
+// defaultTipLocked is what a new branch's commits are counted from: the
+// default branch, unless the new branch is the default branch.
+func (r *Repo) defaultTipLocked(branch string) string {
+	if branch == r.DefaultBranch {
+		return ""
+	}
+	sha, err := r.git.revParse(r.branchRef(r.DefaultBranch))
+	if err != nil {
+		return ""
+	}
+	return sha
+}
+
+// reposSharing lists r and the repositories sharing its git (its parent
+// and forks), base repositories first.
+func (s *Sim) reposSharing(r *Repo) []*Repo {
+	var out []*Repo
+	for _, x := range s.repos {
+		if x.git == r.git {
+			out = append(out, x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (r *Repo) addEvent(is *Issue, actor *User, event string, label *Label, via *App) *IssueEvent {
+	e := &IssueEvent{ID: r.sim.newID(), Actor: actor, Event: event, CreatedAt: r.sim.clock.Now(), App: via}
+	if label != nil {
+		cp := *label
+		e.Label = &cp
+	}
+	is.Events = append(is.Events, e)
+	return e
+}
+
+// OpenPR opens a pull request from head (a branch of r, or "owner:branch"
+// of a fork) into base, as actor, and returns its number.
+func (r *Repo) OpenPR(actor *User, head, base, title string) (int, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is, err := r.openPRLocked(actor, head, base, title, "", false)
+	if err != nil {
+		return 0, err
+	}
+	return is.Number, nil
+}
+
+func (r *Repo) openPRLocked(actor *User, head, base, title, body string, draft bool) (*Issue, error) {
+	s := r.sim
+	headRepo := r
+	if owner, branch, ok := strings.Cut(head, ":"); ok {
+		fork, ok := s.repos[owner+"/"+r.Name]
+		if !ok || (fork != r && fork.forkOf != r) {
+			return nil, s.errorf("no fork %s of %s", owner, r.FullName())
+		}
+		headRepo, head = fork, branch
+	}
+	headSHA, err := headRepo.git.revParse(headRepo.branchRef(head))
+	if err != nil {
+		return nil, &apiErr{422, "Validation Failed", []map[string]any{{"resource": "PullRequest", "field": "head", "code": "invalid"}}}
+	}
+	baseSHA, err := r.git.revParse(r.branchRef(base))
+	if err != nil {
+		return nil, &apiErr{422, "Validation Failed", []map[string]any{{"resource": "PullRequest", "field": "base", "code": "invalid"}}}
+	}
+	for _, is := range r.issues {
+		if is.PR != nil && is.State == "open" && is.PR.HeadRepo == headRepo && is.PR.HeadRef == head && is.PR.BaseRef == base {
+			return nil, &apiErr{422, "Validation Failed", []map[string]any{{"resource": "PullRequest", "code": "custom",
+				"message": fmt.Sprintf("A pull request already exists for %s:%s.", headRepo.Owner.Login, head)}}}
+		}
+	}
+	if n, _ := r.git.count(baseSHA, headSHA); n == 0 {
+		return nil, &apiErr{422, "Validation Failed", []map[string]any{{"resource": "PullRequest", "code": "custom",
+			"message": fmt.Sprintf("No commits between %s and %s", base, head)}}}
+	}
+	now := s.clock.tick()
+	is := &Issue{
+		Number: len(r.issues) + 1, Title: title, Body: body, User: actor, State: "open",
+		CreatedAt: now, UpdatedAt: now,
+		PR: &PullRequest{HeadRepo: headRepo, HeadRef: head, HeadSHA: headSHA, BaseRef: base, Draft: draft},
+	}
+	r.issues = append(r.issues, is)
+	_ = r.git.updateRef(fmt.Sprintf("refs/pull/%d/head", is.Number), headSHA)
+	s.emit(r, "pull_request", "opened", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is)})
+	return is, nil
+}
+
+// ClosePR closes a pull request without merging; ReopenPR reopens it.
+func (r *Repo) ClosePR(actor *User, number int) error { return r.setPRState(actor, number, "closed") }
+
+// ReopenPR reopens a closed pull request.
+func (r *Repo) ReopenPR(actor *User, number int) error { return r.setPRState(actor, number, "open") }
+
+func (r *Repo) setPRState(actor *User, number int, state string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is := r.issueLocked(number)
+	if is == nil || is.PR == nil {
+		return s.errorf("no pull request #%d", number)
+	}
+	return r.setStateLocked(is, actor, state, nil)
+}
+
+func (r *Repo) setStateLocked(is *Issue, actor *User, state string, via *App) error {
+	s := r.sim
+	if is.State == state {
+		return nil
+	}
+	now := s.clock.tick()
+	is.State, is.UpdatedAt = state, now
+	action := "reopened"
+	if state == "closed" {
+		is.ClosedAt, action = now, "closed"
+	}
+	r.addEvent(is, actor, action, nil, via)
+	if is.PR != nil {
+		s.emit(r, "pull_request", action, actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is)})
+	} else {
+		s.emit(r, "issues", action, actor, map[string]any{"issue": s.issueJSON(r, is)})
+	}
+	return nil
+}
+
+// CreateIssue opens an issue as actor and returns its number.
+func (r *Repo) CreateIssue(actor *User, title, body string) int {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return r.createIssueLocked(actor, title, body, nil, nil).Number
+}
+
+func (r *Repo) createIssueLocked(actor *User, title, body string, labels []string, assignees []*User) *Issue {
+	s := r.sim
+	now := s.clock.tick()
+	is := &Issue{Number: len(r.issues) + 1, Title: title, Body: body, User: actor, State: "open", CreatedAt: now, UpdatedAt: now, Assignees: assignees}
+	for _, l := range labels {
+		is.Labels = append(is.Labels, r.labelLocked(l, true))
+	}
+	r.issues = append(r.issues, is)
+	s.emit(r, "issues", "opened", actor, map[string]any{"issue": s.issueJSON(r, is)})
+	return is
+}
+
+func (r *Repo) issueLocked(number int) *Issue {
+	if number < 1 || number > len(r.issues) {
+		return nil
+	}
+	return r.issues[number-1]
+}
+
+// labelLocked finds a repository label by name (case-insensitively),
+// creating it with GitHub's default colour when create is set.
+func (r *Repo) labelLocked(name string, create bool) *Label {
+	for _, l := range r.labels {
+		if strings.EqualFold(l.Name, name) {
+			return l
+		}
+	}
+	if !create {
+		return nil
+	}
+	l := &Label{ID: r.sim.newID(), Name: name, Color: "ededed"}
+	r.labels = append(r.labels, l)
+	return l
+}
+
+// AddLabel labels an issue or pull request as actor.
+func (r *Repo) AddLabel(actor *User, number int, name string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is := r.issueLocked(number)
+	if is == nil {
+		return s.errorf("no issue #%d", number)
+	}
+	r.addLabelLocked(is, actor, name, nil)
+	return nil
+}
+
+func (r *Repo) addLabelLocked(is *Issue, actor *User, name string, via *App) bool {
+	s := r.sim
+	for _, l := range is.Labels {
+		if strings.EqualFold(l.Name, name) {
+			return false
+		}
+	}
+	l := r.labelLocked(name, true)
+	s.clock.tick()
+	is.Labels = append(is.Labels, l)
+	is.UpdatedAt = s.clock.Now()
+	r.addEvent(is, actor, "labeled", l, via)
+	if is.PR != nil {
+		s.emit(r, "pull_request", "labeled", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is), "label": labelJSON(l)})
+	} else {
+		s.emit(r, "issues", "labeled", actor, map[string]any{"issue": s.issueJSON(r, is), "label": labelJSON(l)})
+	}
+	return true
+}
+
+// RemoveLabel removes a label from an issue or pull request as actor.
+func (r *Repo) RemoveLabel(actor *User, number int, name string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is := r.issueLocked(number)
+	if is == nil {
+		return s.errorf("no issue #%d", number)
+	}
+	if !r.removeLabelLocked(is, actor, name, nil) {
+		return s.errorf("#%d has no label %q", number, name)
+	}
+	return nil
+}
+
+func (r *Repo) removeLabelLocked(is *Issue, actor *User, name string, via *App) bool {
+	s := r.sim
+	for i, l := range is.Labels {
+		if strings.EqualFold(l.Name, name) {
+			s.clock.tick()
+			is.Labels = append(is.Labels[:i:i], is.Labels[i+1:]...)
+			is.UpdatedAt = s.clock.Now()
+			r.addEvent(is, actor, "unlabeled", l, via)
+			if is.PR != nil {
+				s.emit(r, "pull_request", "unlabeled", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is), "label": labelJSON(l)})
+			} else {
+				s.emit(r, "issues", "unlabeled", actor, map[string]any{"issue": s.issueJSON(r, is), "label": labelJSON(l)})
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// Comment comments on an issue or pull request as actor.
+func (r *Repo) Comment(actor *User, number int, body string) (int64, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is := r.issueLocked(number)
+	if is == nil {
+		return 0, s.errorf("no issue #%d", number)
+	}
+	return r.commentLocked(is, actor, body, nil).ID, nil
+}
+
+func (r *Repo) commentLocked(is *Issue, actor *User, body string, via *App) *Comment {
+	s := r.sim
+	now := s.clock.tick()
+	c := &Comment{ID: s.newID(), Issue: is, User: actor, Body: body, CreatedAt: now, UpdatedAt: now, App: via}
+	is.Comments = append(is.Comments, c)
+	r.comments[c.ID] = c
+	s.emit(r, "issue_comment", "created", actor, map[string]any{"issue": s.issueJSON(r, is), "comment": s.commentJSON(r, c)})
+	return c
+}
+
+// EditComment edits a comment as actor (an `edited` event).
+func (r *Repo) EditComment(actor *User, id int64, body string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := r.comments[id]
+	if c == nil {
+		return s.errorf("no comment %d", id)
+	}
+	old := c.Body
+	c.Body, c.UpdatedAt = body, s.clock.tick()
+	s.emit(r, "issue_comment", "edited", actor, map[string]any{
+		"issue": s.issueJSON(r, c.Issue), "comment": s.commentJSON(r, c),
+		"changes": map[string]any{"body": map[string]any{"from": old}},
+	})
+	return nil
+}
+
+// RerequestCheckRun is a person clicking "Re-run" on a check run.
+func (r *Repo) RerequestCheckRun(actor *User, id int64) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cr := range r.checkRuns {
+		if cr.ID == id {
+			s.emitTo(cr.App, r, "check_run", "rerequested", actor, map[string]any{"check_run": s.checkRunJSON(r, cr)})
+			return nil
+		}
+	}
+	return s.errorf("no check run %d", id)
+}
+
+// SeedDeployment records a deployment with a final status, as history
+// from before the bot was installed: no webhooks.
+func (r *Repo) SeedDeployment(actor *User, rev, environment, state string) (int64, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sha, err := r.resolveLocked(rev)
+	if err != nil {
+		return 0, err
+	}
+	now := s.clock.tick()
+	d := &Deployment{ID: s.newID(), SHA: sha, Ref: rev, Task: "deploy", Environment: environment,
+		Payload: json.RawMessage(`{}`), Creator: actor, CreatedAt: now, Production: environment == "production"}
+	d.Statuses = append(d.Statuses, &DeploymentStatus{ID: s.newID(), State: state, Environment: environment, Creator: actor, CreatedAt: s.clock.tick()})
+	r.deployments = append(r.deployments, d)
+	return d.ID, nil
+}
+
+// SetDeploymentStatus is the CD system reporting on a deployment: a new
+// status and a deployment_status webhook.
+func (r *Repo) SetDeploymentStatus(actor *User, id int64, state, description string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := r.deploymentLocked(id)
+	if d == nil {
+		return s.errorf("no deployment %d", id)
+	}
+	r.addDeploymentStatusLocked(d, actor, state, description, "", nil)
+	return nil
+}
+
+func (r *Repo) deploymentLocked(id int64) *Deployment {
+	for _, d := range r.deployments {
+		if d.ID == id {
+			return d
+		}
+	}
+	return nil
+}
+
+func (r *Repo) addDeploymentStatusLocked(d *Deployment, actor *User, state, description, logURL string, via *App) *DeploymentStatus {
+	s := r.sim
+	st := &DeploymentStatus{ID: s.newID(), State: state, Description: description, Environment: d.Environment,
+		LogURL: logURL, Creator: actor, CreatedAt: s.clock.tick()}
+	d.Statuses = append(d.Statuses, st)
+	s.emit(r, "deployment_status", "created", actor, map[string]any{
+		"deployment_status": s.deploymentStatusJSON(r, d, st), "deployment": s.deploymentJSON(r, d),
+	})
+	return st
+}
