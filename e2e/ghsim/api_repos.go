@@ -595,8 +595,8 @@ func (s *Sim) tagJSON(r *Repo, t tagObject) obj {
 	return obj{
 		"node_id": nodeID("Tag", int64(len(t.SHA))), "tag": t.Tag, "sha": t.SHA,
 		"url": s.api("repos/%s/git/tags/%s", full, t.SHA), "message": t.Message,
-		"tagger": obj{"name": t.Tagger.Name, "email": t.Tagger.Email, "date": ts(t.Tagger.When)},
-		"object": obj{"type": t.ObjectType, "sha": t.Object, "url": s.api("repos/%s/git/commits/%s", full, t.Object)},
+		"tagger":       obj{"name": t.Tagger.Name, "email": t.Tagger.Email, "date": ts(t.Tagger.When)},
+		"object":       obj{"type": t.ObjectType, "sha": t.Object, "url": s.api("repos/%s/git/commits/%s", full, t.Object)},
 		"verification": obj{"verified": false, "reason": "unsigned", "signature": nil, "payload": nil, "verified_at": nil},
 	}
 }

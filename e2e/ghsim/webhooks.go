@@ -32,20 +32,20 @@ type Delivery struct {
 // templates: event[.action] → example payload file, from GitHub's own
 // examples (testdata/webhooks).
 var templateFiles = map[string]string{
-	"push":                      "push.json",
-	"pull_request":              "pull_request.opened.json",
-	"pull_request.synchronize":  "pull_request.synchronize.json",
-	"pull_request.labeled":      "pull_request.labeled.json",
-	"pull_request.unlabeled":    "pull_request.unlabeled.json",
-	"pull_request.reopened":     "pull_request.reopened.json",
-	"pull_request.closed":       "pull_request.closed.json",
-	"issue_comment":             "issue_comment.created.json",
-	"issue_comment.edited":      "issue_comment.edited.json",
-	"check_run":                 "check_run.rerequested.json",
-	"deployment_status":         "deployment_status.created.json",
-	"issues":                    "issue_comment.created.json",
-	"installation":              "installation.created.json",
-	"ping":                      "ping.json",
+	"push":                     "push.json",
+	"pull_request":             "pull_request.opened.json",
+	"pull_request.synchronize": "pull_request.synchronize.json",
+	"pull_request.labeled":     "pull_request.labeled.json",
+	"pull_request.unlabeled":   "pull_request.unlabeled.json",
+	"pull_request.reopened":    "pull_request.reopened.json",
+	"pull_request.closed":      "pull_request.closed.json",
+	"issue_comment":            "issue_comment.created.json",
+	"issue_comment.edited":     "issue_comment.edited.json",
+	"check_run":                "check_run.rerequested.json",
+	"deployment_status":        "deployment_status.created.json",
+	"issues":                   "issue_comment.created.json",
+	"installation":             "installation.created.json",
+	"ping":                     "ping.json",
 }
 
 var (
@@ -226,9 +226,9 @@ func (s *Sim) emitPush(r *Repo, pusher *User, ref, before, after string, commits
 			c := infos[0]
 			head = obj{"id": c.SHA, "tree_id": c.Tree, "distinct": false, "message": c.Message,
 				"timestamp": ts(c.Committer.When), "url": s.web("%s/commit/%s", full, c.SHA),
-				"author":   obj{"name": c.Author.Name, "email": c.Author.Email},
+				"author":    obj{"name": c.Author.Name, "email": c.Author.Email},
 				"committer": obj{"name": c.Committer.Name, "email": c.Committer.Email},
-				"added": []any{}, "removed": []any{}, "modified": []any{}}
+				"added":     []any{}, "removed": []any{}, "modified": []any{}}
 		}
 	}
 	repo := s.repoJSON(r)
