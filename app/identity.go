@@ -22,17 +22,20 @@ type Identity struct {
 
 	mu     sync.RWMutex
 	slug   string
-	reason string // why discovery has not succeeded yet
+	reason string        // why discovery has not succeeded yet
+	ready  chan struct{} // closed once the slug is known
 }
 
 // NewIdentity returns an identity that is not yet discovered.
 func NewIdentity(appID int64) *Identity {
-	return &Identity{appID: appID, reason: "checking the app's credentials with GitHub (GET /app)"}
+	return &Identity{appID: appID, reason: "checking the app's credentials with GitHub (GET /app)", ready: make(chan struct{})}
 }
 
 // KnownIdentity returns an already-discovered identity (tests).
 func KnownIdentity(appID int64, slug string) *Identity {
-	return &Identity{appID: appID, slug: slug}
+	ready := make(chan struct{})
+	close(ready)
+	return &Identity{appID: appID, slug: slug, ready: ready}
 }
 
 // AppID is the GitHub App's ID.
@@ -76,8 +79,9 @@ func (i *Identity) status() (bool, string) {
 func (i *Identity) set(slug, reason string) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if slug != "" {
+	if slug != "" && i.slug == "" {
 		i.slug = slug
+		close(i.ready)
 	}
 	i.reason = reason
 }

@@ -26,17 +26,26 @@ func TestAppManifest(t *testing.T) {
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
+	// DESIGN.md §4's list, spelled out: the manifest may not drift from it.
 	wantPerms := map[string]string{
 		"checks": "write", "contents": "write", "deployments": "write", "issues": "write",
 		"pull_requests": "write", "metadata": "read", "members": "read",
 	}
 	if !reflect.DeepEqual(m.Permissions, wantPerms) {
-		t.Errorf("permissions = %v, want %v", m.Permissions, wantPerms)
+		t.Errorf("app.yml permissions = %v, want %v", m.Permissions, wantPerms)
+	}
+	if !reflect.DeepEqual(Permissions, wantPerms) {
+		t.Errorf("app.Permissions = %v, want %v", Permissions, wantPerms)
 	}
 	sort.Strings(m.Events)
 	wantEvents := []string{"check_run", "deployment_status", "issue_comment", "pull_request", "push"}
 	if !reflect.DeepEqual(m.Events, wantEvents) {
-		t.Errorf("events = %v, want %v", m.Events, wantEvents)
+		t.Errorf("app.yml events = %v, want %v", m.Events, wantEvents)
+	}
+	events := append([]string(nil), Events...)
+	sort.Strings(events)
+	if !reflect.DeepEqual(events, wantEvents) {
+		t.Errorf("app.Events = %v, want %v", events, wantEvents)
 	}
 	if m.Name == "" || m.URL == "" || m.HookAttributes["url"] == nil || m.HookAttributes["active"] != true {
 		t.Errorf("manifest lacks name, url or an active hook: %+v", m)

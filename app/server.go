@@ -141,6 +141,18 @@ func (s *Server) Idle() <-chan struct{} { return s.queue.Idle() }
 // Ready reports whether the server can do its job, and why not.
 func (s *Server) Ready() (bool, string) { return s.identity.status() }
 
+// WaitReady blocks until the app's identity is known (the server is
+// ready) or ctx ends.
+func (s *Server) WaitReady(ctx context.Context) error {
+	select {
+	case <-s.identity.ready:
+		return nil
+	case <-ctx.Done():
+		_, reason := s.Ready()
+		return fmt.Errorf("not ready: %s: %w", reason, ctx.Err())
+	}
+}
+
 // Start begins identity discovery in the background; it returns at once.
 func (s *Server) Start(ctx context.Context) {
 	if ok, _ := s.identity.status(); ok {

@@ -3,6 +3,9 @@ package facts
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -66,4 +69,74 @@ func LoadPolicy(ctx context.Context, client *github.Client, owner, repo, default
 	}
 	p.Config = cfg
 	return p, nil
+}
+
+// PolicyCache remembers each repository's policy for a short while, so
+// that events which cannot matter (a push to a feature branch) are skipped
+// without asking GitHub, and a repository without a policy file does not
+// cost two 404s (which GitHub does not let clients revalidate) per event.
+// A push to the default branch that touches the policy file forgets the
+// entry at once; other replicas see the change within the TTL.
+type PolicyCache struct {
+	ttl time.Duration
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cachedPolicy
+}
+
+type cachedPolicy struct {
+	policy  Policy
+	fetched time.Time
+}
+
+// NewPolicyCache returns a cache whose entries live for ttl on the clock now.
+func NewPolicyCache(ttl time.Duration, now func() time.Time) *PolicyCache {
+	return &PolicyCache{ttl: ttl, now: now, entries: map[string]cachedPolicy{}}
+}
+
+// Cached returns a fresh cached policy for "owner/name", if any.
+func (c *PolicyCache) Cached(fullName string) (Policy, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[fullName]
+	if !ok || c.now().Sub(e.fetched) >= c.ttl {
+		return Policy{}, false
+	}
+	return e.policy, true
+}
+
+// Load returns the cached policy, or loads it from GitHub.
+func (c *PolicyCache) Load(ctx context.Context, client *github.Client, owner, repo, defaultBranch string) (Policy, error) {
+	full := owner + "/" + repo
+	if p, ok := c.Cached(full); ok {
+		return p, nil
+	}
+	p, err := LoadPolicy(ctx, client, owner, repo, defaultBranch)
+	if err != nil {
+		return p, err
+	}
+	c.mu.Lock()
+	c.entries[full] = cachedPolicy{policy: p, fetched: c.now()}
+	c.mu.Unlock()
+	return p, nil
+}
+
+// Forget drops one repository's entry.
+func (c *PolicyCache) Forget(fullName string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, fullName)
+}
+
+// ForgetOwner drops every entry of an owner (its .github repository
+// changed).
+func (c *PolicyCache) ForgetOwner(owner string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.entries {
+		if strings.HasPrefix(k, owner+"/") {
+			delete(c.entries, k)
+		}
+	}
 }

@@ -23,7 +23,7 @@ PICKS = [
     ("pull_request", 3, "pull_request.closed.json"),
     ("issue_comment", 3, "issue_comment.created.json"),
     ("issue_comment", 7, "issue_comment.edited.json"),
-    ("check_run", 7, "check_run.rerequested.json"),
+    ("check_run", 0, "check_run.created.json"),  # the rerequested examples use a 2018 date format go-github cannot read
     ("deployment_status", 3, "deployment_status.created.json"),
     ("installation", 1, "installation.created.json"),
 ]

@@ -2,10 +2,9 @@ package main
 
 import (
 	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/handlers"
 	"github.com/palantir/go-githubapp/githubapp"
 )
 
 // newHandlers builds the event handlers the server dispatches to.
-func newHandlers(deps app.Deps) []githubapp.EventHandler {
-	return nil
-}
+func newHandlers(deps app.Deps) []githubapp.EventHandler { return handlers.New(deps) }

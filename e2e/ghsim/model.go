@@ -495,6 +495,18 @@ func (r *Repo) moveBranchLocked(actor *User, branch, before, after string, force
 	return nil
 }
 
+// branchAt names a branch whose tip is sha (the check suite's head
+// branch), or "".
+func (r *Repo) branchAt(sha string) string {
+	refs, _ := r.git.refs(r.refPrefix + "refs/heads/")
+	for _, ref := range refs {
+		if ref.Object == sha {
+			return strings.TrimPrefix(ref.Name, r.refPrefix+"refs/heads/")
+		}
+	}
+	return ""
+}
+
 // defaultTipLocked is what a new branch's commits are counted from: the
 // default branch, unless the new branch is the default branch.
 func (r *Repo) defaultTipLocked(branch string) string {

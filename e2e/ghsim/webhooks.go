@@ -41,7 +41,7 @@ var templateFiles = map[string]string{
 	"pull_request.closed":      "pull_request.closed.json",
 	"issue_comment":            "issue_comment.created.json",
 	"issue_comment.edited":     "issue_comment.edited.json",
-	"check_run":                "check_run.rerequested.json",
+	"check_run":                "check_run.created.json",
 	"deployment_status":        "deployment_status.created.json",
 	"issues":                   "issue_comment.created.json",
 	"installation":             "installation.created.json",

@@ -1,0 +1,171 @@
+// Package harness runs hotfix-bot for real against the GitHub simulator:
+// the server wiring `serve` uses (HTTP, signed webhooks, JWT app auth,
+// installation tokens, the async queue), one or more replicas, and the
+// scenario repository of the demo. Lifecycle tests, benchmarks and
+// `hotfix-bot demo` share it.
+package harness
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http/httptest"
+	"time"
+
+	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/handlers"
+	"github.com/rs/zerolog"
+)
+
+// Options adjust a harness.
+type Options struct {
+	// Replicas is how many bot servers receive the webhooks (default 1).
+	Replicas int
+	// Latency is added by the simulator to every API call (benchmarks).
+	Latency time.Duration
+	// Log receives the bots' JSON logs (default: discarded).
+	Log io.Writer
+	// QueueSize and Workers size each replica's queue (defaults 100, 4).
+	QueueSize, Workers int
+}
+
+// Harness is a running simulator with bots attached.
+type Harness struct {
+	Sim  *ghsim.Sim
+	App  *ghsim.App
+	Bots []*app.Server
+
+	servers []*httptest.Server
+	cancel  context.CancelFunc
+}
+
+// New starts the simulator, registers the app with the permissions and
+// events of app.yml, and starts the replicas. It returns once every
+// replica has discovered its identity through GET /app.
+func New(opts Options) (*Harness, error) {
+	if opts.Replicas == 0 {
+		opts.Replicas = 1
+	}
+	if opts.QueueSize == 0 {
+		opts.QueueSize = 100
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 4
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	sim, err := ghsim.New(ghsim.Options{Latency: opts.Latency})
+	if err != nil {
+		return nil, err
+	}
+	ghApp, err := sim.RegisterApp(ghsim.AppOptions{Slug: "hotfix-bot", Permissions: app.Permissions, Events: app.Events})
+	if err != nil {
+		sim.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Harness{Sim: sim, App: ghApp, cancel: cancel}
+
+	cfg := app.Defaults()
+	cfg.GitHub.V3APIURL = sim.URL()
+	cfg.GitHub.WebURL = sim.URL()
+	cfg.GitHub.App.IntegrationID = ghApp.ID
+	cfg.GitHub.App.PrivateKey = ghApp.PrivateKeyPEM
+	cfg.GitHub.App.WebhookSecret = ghApp.WebhookSecret
+	cfg.Queue.Size, cfg.Queue.Workers = opts.QueueSize, opts.Workers
+	for i := 0; i < opts.Replicas; i++ {
+		logger := zerolog.New(opts.Log).With().Timestamp().Int("replica", i).Logger()
+		srv, err := app.New(cfg, app.Options{Logger: logger, Handlers: handlers.New, Clock: sim.Clock()})
+		if err != nil {
+			h.Close()
+			return nil, err
+		}
+		ts := httptest.NewServer(srv.Handler())
+		h.servers = append(h.servers, ts)
+		h.Bots = append(h.Bots, srv)
+		srv.Start(ctx)
+		sim.AddWebhookTarget(ghApp, ts.URL+"/api/github/hook")
+	}
+	readyCtx, done := context.WithTimeout(ctx, 30*time.Second)
+	defer done()
+	for _, b := range h.Bots {
+		if err := b.WaitReady(readyCtx); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Close stops the bots and the simulator.
+func (h *Harness) Close() {
+	h.cancel()
+	for _, s := range h.servers {
+		s.Close()
+	}
+	h.Sim.Close()
+}
+
+// ErrNoQuiet is returned when deliveries keep causing deliveries.
+var ErrNoQuiet = errors.New("the bots did not go quiet: every round of deliveries caused more")
+
+// Settle delivers every pending webhook, waits until every replica has
+// handled its queue, and repeats while the bots' writes cause new
+// deliveries. It returns the number of deliveries sent.
+func (h *Harness) Settle(ctx context.Context) (int, error) {
+	total := 0
+	for round := 0; round < 50; round++ {
+		n, err := h.Sim.Deliver(ctx)
+		if err != nil {
+			return total, err
+		}
+		total += n
+		for _, b := range h.Bots {
+			select {
+			case <-b.Idle():
+			case <-ctx.Done():
+				return total, ctx.Err()
+			}
+		}
+		if n == 0 && h.Sim.Pending() == 0 {
+			return total, nil
+		}
+	}
+	return total, ErrNoQuiet
+}
+
+// Violations are the contract violations so far, one line each.
+func (h *Harness) Violations() []string {
+	var out []string
+	for _, v := range h.Sim.Violations() {
+		out = append(out, v.String())
+	}
+	return out
+}
+
+// HandlerErrors counts handler runs that ended in an error, panic or
+// timeout, over every replica.
+func (h *Harness) HandlerErrors() (int, error) {
+	n := 0
+	for _, b := range h.Bots {
+		families, err := b.Metrics().Registry.Gather()
+		if err != nil {
+			return 0, err
+		}
+		for _, f := range families {
+			if f.GetName() != "hotfixbot_handler_runs_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && l.GetValue() != "success" {
+						n += int(m.GetCounter().GetValue())
+					}
+				}
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,94 @@
+package harness
+
+import (
+	"fmt"
+
+	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+)
+
+// Incident is the scenario repository: acme/payments, production at
+// v1.4.2 (a successful deployment), develop ahead with unreleased work, and
+// an open release/1.5 branch. The people:
+//
+//	dana: developer (write), who writes hotfixes
+//	rob:  reviewer (maintain), who approves them
+//	dora: DBA (write), who approves schema changes
+//	ivan: intern (read)
+//	cd:   the CD system that reports deployments
+type Incident struct {
+	Repo *ghsim.Repo
+	Inst *ghsim.Installation
+
+	Dana, Rob, Dora, Ivan, CD *ghsim.User
+
+	// V141 and V142 are the commits of the v1.4.1 and v1.4.2 tags
+	// (production runs V142).
+	V141, V142 string
+	// Unreleased are develop's commits that production lacks, oldest first.
+	Unreleased []string
+}
+
+// SetupIncident builds the scenario repository and installs the app on it.
+// Its history is made before the bot listens: those deliveries are dropped.
+func (h *Harness) SetupIncident() (*Incident, error) {
+	s := h.Sim
+	repo, err := s.CreateRepo("acme", "payments")
+	if err != nil {
+		return nil, err
+	}
+	in := &Incident{Repo: repo, Dana: s.User("dana"), Rob: s.User("rob"), Dora: s.User("dora"), Ivan: s.User("ivan"), CD: s.User("deploy-bot")}
+	repo.SetRole("dana", "write")
+	repo.SetRole("rob", "maintain")
+	repo.SetRole("dora", "write")
+	repo.SetRole("ivan", "read")
+	repo.SetRole("deploy-bot", "write")
+
+	// Record the first failure and carry on: the steps are independent
+	// enough, and the first error is the one worth reporting.
+	var firstErr error
+	step := func(err error) {
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	must := func(sha string, err error) string { step(err); return sha }
+
+	dana := in.Dana
+	must(repo.Push(dana, "main", "Initial payments service", ghsim.Files{
+		"README.md":                  "# payments\n",
+		"payments/charge.go":         "package payments\n\n// Charge charges a card.\nfunc Charge() {}\n",
+		"payments/timeout.go":        "package payments\n\nconst Timeout = 30 // seconds\n",
+		"db/migrations/001_init.sql": "create table charges (id bigint primary key);\n",
+	}))
+	must(repo.AnnotatedTag(dana, "v1.4.0", "main", "Release 1.4.0"))
+	must(repo.Push(dana, "main", "Retry card declines once", ghsim.Files{"payments/charge.go": "package payments\n\n// Charge charges a card, retrying a decline once.\nfunc Charge() {}\n"}))
+	in.V141 = must(repo.AnnotatedTag(dana, "v1.4.1", "main", "Release 1.4.1"))
+	must(repo.Push(dana, "main", "Fix rounding in refunds", ghsim.Files{"payments/refund.go": "package payments\n\n// Refund rounds half up.\nfunc Refund() {}\n"}))
+	in.V142 = must(repo.AnnotatedTag(dana, "v1.4.2", "main", "Release 1.4.2"))
+	_, err = repo.SeedDeployment(in.CD, in.V142, "production", "success")
+	step(err)
+	if firstErr != nil {
+		return nil, fmt.Errorf("harness: building the incident repository: %w", firstErr)
+	}
+
+	must(repo.CreateBranch(dana, "develop", "main"))
+	for _, c := range []struct {
+		msg   string
+		files ghsim.Files
+	}{
+		{"Add the new checkout flow", ghsim.Files{"checkout/flow.go": "package checkout\n"}},
+		{"Drop the legacy card API", ghsim.Files{"payments/legacy.go": "package payments\n// removed soon\n"}},
+		{"Add loyalty points", ghsim.Files{"db/migrations/002_loyalty.sql": "create table points (id bigint);\n"}},
+	} {
+		in.Unreleased = append(in.Unreleased, must(repo.Push(dana, "develop", c.msg, c.files)))
+	}
+	must(repo.CreateBranch(dana, "release/1.5", "develop"))
+	must(repo.Push(dana, "release/1.5", "Bump version to 1.5.0", ghsim.Files{"VERSION": "1.5.0\n"}))
+
+	if firstErr != nil {
+		return nil, fmt.Errorf("harness: building the incident repository: %w", firstErr)
+	}
+	in.Inst = s.Install(h.App, repo)
+	s.DiscardPending()
+	return in, nil
+}

@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/palantir/go-githubapp/githubapp"
+)
+
+// PullRequest runs the gates on hotfix pull requests: all three when one
+// is opened, reopened, pushed to (resetting approvals given before the
+// push) or retargeted; approval and schema when an approval label changes.
+type PullRequest struct{ g *Gatekeeper }
+
+var _ githubapp.EventHandler = (*PullRequest)(nil)
+
+// Handles names the event.
+func (h *PullRequest) Handles() []string { return []string{"pull_request"} }
+
+// Handle decodes the event, skips what cannot change a gate, reads the
+// pull request fresh (a re-delivered event may be old) and evaluates.
+func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
+	var ev github.PullRequestEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return fmt.Errorf("decode pull_request: %w", err)
+	}
+	action := ev.GetAction()
+	switch action {
+	case "opened", "reopened", "synchronize", "edited", "labeled", "unlabeled":
+	default:
+		return nil
+	}
+	if h.g.identity.IsSelf(ev.GetSender()) {
+		return nil // our own labels and resets
+	}
+	if action == "edited" && ev.GetChanges().GetBase() == nil {
+		return nil // a title or body edit
+	}
+	repo := ev.GetRepo()
+	full := repo.GetFullName()
+	isApprovalLabel := func(cfg policy.Config) bool {
+		name := ev.GetLabel().GetName()
+		for _, l := range append(append([]string{}, cfg.Approval.Labels...), cfg.Approval.SchemaLabels...) {
+			if strings.EqualFold(l, name) {
+				return true
+			}
+		}
+		return false
+	}
+	labelEvent := action == "labeled" || action == "unlabeled"
+	if p, ok := h.g.policies.Cached(full); ok && !p.Broken() {
+		if labelEvent && !isApprovalLabel(p.Config) {
+			return nil
+		}
+		if !p.Config.IsHotfixBranch(ev.GetPullRequest().GetHead().GetRef()) {
+			return nil
+		}
+	}
+
+	installation := ev.GetInstallation().GetID()
+	ctx, _ = githubapp.PreparePRContext(ctx, installation, repo, ev.GetNumber())
+	r, err := h.g.repo(installation, repo.GetOwner().GetLogin(), repo.GetName(), repo.GetDefaultBranch())
+	if err != nil {
+		return err
+	}
+	pol, err := h.g.policy(ctx, r)
+	if err != nil {
+		return err
+	}
+	if labelEvent && !pol.Broken() && !isApprovalLabel(pol.Config) {
+		return nil
+	}
+	pr, err := r.PullRequest(ctx, ev.GetNumber())
+	if err != nil {
+		return err
+	}
+	e, ok := h.g.prEvaluation(r, pol, pr)
+	if !ok {
+		return nil
+	}
+	if labelEvent && e.fork == "" {
+		e.checks = []string{policy.CheckSchema, policy.CheckApproval}
+	}
+	if e.fork == "" && !labelEvent && !pol.Broken() {
+		if err := r.EnsureLabels(ctx, labelSpecs(pol.Config)); err != nil {
+			return err
+		}
+		if !hasLabel(pr, policy.LabelHotfix) {
+			if err := r.AddLabels(ctx, pr.GetNumber(), policy.LabelHotfix); err != nil {
+				return err
+			}
+		}
+	}
+	e.resetApprovals = action == "synchronize" && e.fork == ""
+	return h.g.evaluate(ctx, e)
+}
+
+func hasLabel(pr *github.PullRequest, name string) bool {
+	for _, l := range pr.Labels {
+		if strings.EqualFold(l.GetName(), name) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,94 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/palantir/go-githubapp/githubapp"
+)
+
+// Push runs hotfix-bot/base and /schema on the head of a pushed hotfix
+// branch that has no pull request yet (a pull request's own event covers
+// the rest).
+type Push struct{ g *Gatekeeper }
+
+var _ githubapp.EventHandler = (*Push)(nil)
+
+// Handles names the event.
+func (h *Push) Handles() []string { return []string{"push"} }
+
+// Handle decodes a push and skips, before any API call, deletions, tag
+// pushes, the app's own pushes and (once the repository's policy is
+// cached) branches that are not hotfix branches.
+func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
+	var ev github.PushEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return fmt.Errorf("decode push: %w", err)
+	}
+	branch, isBranch := strings.CutPrefix(ev.GetRef(), "refs/heads/")
+	if ev.GetDeleted() || !isBranch || h.g.identity.IsSelf(ev.GetSender()) {
+		return nil
+	}
+	repo := ev.GetRepo()
+	owner, name := repo.GetOwner().GetLogin(), repo.GetName()
+	full := owner + "/" + name
+	if branch == repo.GetDefaultBranch() && touches(&ev, policy.ConfigPath) {
+		h.g.policies.Forget(full)
+	}
+	if name == ".github" && touches(&ev, facts.OwnerPolicyPaths...) {
+		h.g.policies.ForgetOwner(owner)
+	}
+	if p, ok := h.g.policies.Cached(full); ok && !hotfixConfig(p).IsHotfixBranch(branch) {
+		return nil
+	}
+
+	ctx, logger := githubapp.PrepareRepoContext(ctx, ev.GetInstallation().GetID(), &github.Repository{Owner: repo.GetOwner(), Name: repo.Name})
+	r, err := h.g.repo(ev.GetInstallation().GetID(), owner, name, repo.GetDefaultBranch())
+	if err != nil {
+		return err
+	}
+	pol, err := h.g.policy(ctx, r)
+	if err != nil {
+		return err
+	}
+	cfg := hotfixConfig(pol)
+	if !cfg.IsHotfixBranch(branch) {
+		return nil
+	}
+	prs, _, err := r.Client.PullRequests.List(ctx, owner, name, &github.PullRequestListOptions{
+		State: "open", Head: owner + ":" + branch, Base: cfg.Branches.Production,
+	})
+	if err != nil {
+		return fmt.Errorf("find pull requests of %s: %w", branch, err)
+	}
+	if len(prs) > 0 {
+		logger.Debug().Int("pr", prs[0].GetNumber()).Msg("Hotfix branch has a pull request; its synchronize event runs the gates")
+		return nil
+	}
+	return h.g.evaluate(ctx, evaluation{
+		repo: r, policy: pol, branch: branch, head: ev.GetAfter(),
+		checks: []string{policy.CheckBase, policy.CheckSchema},
+	})
+}
+
+// touches reports whether any pushed commit added, changed or removed one
+// of paths.
+func touches(ev *github.PushEvent, paths ...string) bool {
+	for _, c := range ev.Commits {
+		for _, list := range [][]string{c.Added, c.Modified, c.Removed} {
+			for _, f := range list {
+				for _, p := range paths {
+					if f == p {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
