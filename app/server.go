@@ -60,6 +60,7 @@ type Server struct {
 	queue    *queue
 	mux      *http.ServeMux
 	cache    *responseCache
+	deps     Deps
 }
 
 // New wires a server. It makes no network calls: GitHub being unreachable
@@ -106,9 +107,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, time.Duration(cfg.HandlerTimeout), s.metrics,
 		githubapp.MetricsAsyncErrorCallback(s.metrics.GitHub))
 
+	s.deps = Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg}
 	var handlers []githubapp.EventHandler
 	if opts.Handlers != nil {
-		handlers = opts.Handlers(Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg})
+		handlers = opts.Handlers(s.deps)
 	}
 	dispatcher := githubapp.NewEventDispatcher(handlers, cfg.GitHub.App.WebhookSecret,
 		githubapp.WithScheduler(s.queue),
@@ -134,6 +136,10 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 
 // ClientCreator exposes the GitHub client creator (tests).
 func (s *Server) ClientCreator() githubapp.ClientCreator { return s.cc }
+
+// Deps are the dependencies the server gave its handlers (tests use them
+// to call handler entry points that no webhook reaches yet).
+func (s *Server) Deps() Deps { return s.deps }
 
 // Idle returns a channel closed when no event is queued or running.
 func (s *Server) Idle() <-chan struct{} { return s.queue.Idle() }

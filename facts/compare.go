@@ -85,6 +85,13 @@ func (r *Repo) BaseFacts(ctx context.Context, cfg policy.Config, prod policy.Pro
 	for _, b := range releases {
 		devBranches = append(devBranches, b.Name)
 	}
+	type carriedFrom struct {
+		branch    string
+		forkPoint string
+		count     int
+		commits   []*github.RepositoryCommit
+	}
+	var found []carriedFrom
 	for _, dev := range devBranches {
 		// The hotfix shares history with dev up to their merge base X;
 		// what X has that production lacks rides along with the hotfix.
@@ -106,19 +113,35 @@ func (r *Repo) BaseFacts(ctx context.Context, cfg policy.Config, prod policy.Pro
 		if carried.GetAheadBy() == 0 {
 			continue // x is in production already
 		}
-		u := policy.UnreleasedCommits{Branch: dev, Count: carried.GetAheadBy(), ForkPoint: x}
-		for _, c := range carried.Commits {
-			if len(u.Commits) == 5 {
-				break
-			}
-			title, _, _ := strings.Cut(c.GetCommit().GetMessage(), "\n")
-			u.Commits = append(u.Commits, policy.Commit{SHA: c.GetSHA(), Title: title})
-		}
-		f.Unreleased = append(f.Unreleased, u)
+		found = append(found, carriedFrom{branch: dev, forkPoint: x, count: carried.GetAheadBy(), commits: carried.Commits})
 	}
-	// The branch the hotfix shares most with comes first: its fork point
-	// is where the hotfix's own commits start.
-	sort.SliceStable(f.Unreleased, func(i, j int) bool { return f.Unreleased[i].Count > f.Unreleased[j].Count })
+	// The branch the hotfix shares most with comes first (develop on a
+	// tie): its fork point is where the hotfix's own commits start. A
+	// commit carried from several branches (release/1.5 holds develop's
+	// work) is counted once, for the first of them.
+	sort.SliceStable(found, func(i, j int) bool { return found[i].count > found[j].count })
+	seen := map[string]bool{}
+	for _, c := range found {
+		u := policy.UnreleasedCommits{Branch: c.branch, ForkPoint: c.forkPoint}
+		overlap := 0
+		for _, commit := range c.commits {
+			if seen[commit.GetSHA()] {
+				overlap++
+				continue
+			}
+			seen[commit.GetSHA()] = true
+			if len(u.Commits) < 5 {
+				title, _, _ := strings.Cut(commit.GetCommit().GetMessage(), "\n")
+				u.Commits = append(u.Commits, policy.Commit{SHA: commit.GetSHA(), Title: title})
+			}
+		}
+		// Compare lists at most 250 commits; beyond them, count every
+		// commit as new (the count errs towards more, never fewer).
+		u.Count = c.count - overlap
+		if u.Count > 0 {
+			f.Unreleased = append(f.Unreleased, u)
+		}
+	}
 	return f, nil
 }
 

@@ -218,17 +218,22 @@ func (r *Repo) AddLabels(ctx context.Context, number int, names ...string) error
 	return nil
 }
 
-// RemoveLabel removes a label; a label that is already gone is fine.
-func (r *Repo) RemoveLabel(ctx context.Context, number int, name string) error {
+// RemoveLabel removes a label and reports whether this call removed it: a
+// label already gone (another replica was first) is not an error, and
+// only the replica that removed it says so in a comment.
+func (r *Repo) RemoveLabel(ctx context.Context, number int, name string) (bool, error) {
 	// go-github v60 does not escape the label name.
 	req, err := r.Client.NewRequest("DELETE", fmt.Sprintf("repos/%s/%s/issues/%d/labels/%s", r.Owner, r.Name, number, url.PathEscape(name)), nil)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := r.Client.Do(ctx, req, nil); err != nil && !IsNotFound(err) {
-		return fmt.Errorf("remove label %q from #%d: %w", name, number, err)
+	if _, err := r.Client.Do(ctx, req, nil); err != nil {
+		if IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("remove label %q from #%d: %w", name, number, err)
 	}
-	return nil
+	return true, nil
 }
 
 // Comment posts a comment on an issue or pull request.

@@ -248,17 +248,23 @@ func (g *Gatekeeper) approvals(ctx context.Context, e evaluation, schemaFlagged 
 	}
 
 	if e.resetApprovals {
-		stale := cfg.StaleApprovals(f)
-		for _, s := range stale {
-			if err := r.RemoveLabel(ctx, pr.GetNumber(), s.Name); err != nil {
+		var removed []policy.LabelFact
+		for _, s := range cfg.StaleApprovals(f) {
+			ok, err := r.RemoveLabel(ctx, pr.GetNumber(), s.Name)
+			if err != nil {
 				return nil, err
 			}
 			fact := f.Labels[strings.ToLower(s.Name)]
 			fact.Present = false
 			f.Labels[strings.ToLower(s.Name)] = fact
+			if ok {
+				removed = append(removed, s)
+			}
 		}
-		if len(stale) > 0 {
-			if err := r.Comment(ctx, pr.GetNumber(), resetComment(e, stale, pushedAt)); err != nil {
+		// Only the removal that happened here is announced, so a second
+		// replica handling the same push stays silent.
+		if len(removed) > 0 {
+			if err := r.Comment(ctx, pr.GetNumber(), resetComment(e, removed, pushedAt)); err != nil {
 				return nil, err
 			}
 		}
@@ -287,7 +293,8 @@ func (g *Gatekeeper) labelSchemaChange(ctx context.Context, e evaluation, flagge
 	case flagged && !has:
 		return e.repo.AddLabels(ctx, e.pr.GetNumber(), policy.LabelSchemaChange)
 	case !flagged && has:
-		return e.repo.RemoveLabel(ctx, e.pr.GetNumber(), policy.LabelSchemaChange)
+		_, err := e.repo.RemoveLabel(ctx, e.pr.GetNumber(), policy.LabelSchemaChange)
+		return err
 	}
 	return nil
 }

@@ -331,8 +331,14 @@ func (s *Sim) checkRunJSON(r *Repo, cr *CheckRun) obj {
 			"annotations_count": len(cr.Annotations),
 			"annotations_url":   s.api("repos/%s/check-runs/%d/annotations", full, cr.ID),
 		},
-		"name":          cr.Name,
-		"check_suite":   obj{"id": cr.SuiteID},
+		"name": cr.Name,
+		"check_suite": obj{
+			"id": cr.SuiteID, "node_id": nodeID("CheckSuite", cr.SuiteID), "head_branch": nilIfEmpty(r.branchAt(cr.HeadSHA)),
+			"head_sha": cr.HeadSHA, "status": cr.Status, "conclusion": nilIfEmpty(cr.Conclusion),
+			"url": s.api("repos/%s/check-suites/%d", full, cr.SuiteID), "app": s.appJSON(cr.App),
+			"before": nil, "after": cr.HeadSHA, "pull_requests": prs,
+			"created_at": ts(cr.StartedAt), "updated_at": ts(cr.StartedAt),
+		},
 		"app":           s.appJSON(cr.App),
 		"pull_requests": prs,
 	}
