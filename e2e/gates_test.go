@@ -58,7 +58,7 @@ func TestSchemaChangeWithManyFiles(t *testing.T) {
 	w.expect(head, policy.CheckSchema, policy.ActionRequired, "db/migrations/003_index.sql")
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/reindex", "main", "Reindex charges"))
 	w.settle()
-	cr := w.expect(head, policy.CheckSchema, policy.ActionRequired, "1 changed file match `schema.paths`", "`schema-approved`")
+	cr := w.expect(head, policy.CheckSchema, policy.ActionRequired, "1 changed file matches `schema.paths`", "`schema-approved`")
 	if len(cr.Annotations) != 1 || cr.Annotations[0].Path != "db/migrations/003_index.sql" {
 		t.Errorf("annotations = %+v", cr.Annotations)
 	}

@@ -268,7 +268,11 @@ func (c Config) EvaluateSchema(f SchemaFacts, v SchemaVerdict, approval Approval
 		fmt.Fprintf(&b, "**Treated as a schema change:** %s The bot never passes a change it could not fully see.\n\n", v.Incomplete)
 	}
 	if len(v.Files) > 0 {
-		fmt.Fprintf(&b, "%d changed file%s match `schema.paths`:\n\n", len(v.Files), plural(len(v.Files)))
+		verb := "match"
+		if len(v.Files) == 1 {
+			verb = "matches"
+		}
+		fmt.Fprintf(&b, "%d changed file%s %s `schema.paths`:\n\n", len(v.Files), plural(len(v.Files)), verb)
 		for i, p := range v.Files {
 			if i == shownFiles {
 				fmt.Fprintf(&b, "- … and %d more (see the annotations)\n", len(v.Files)-shownFiles)
