@@ -85,6 +85,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		githubapp.WithClientUserAgent("hotfix-bot/" + Version),
 		githubapp.WithClientTimeout(time.Duration(cfg.GitHub.ClientTimeout)),
 		githubapp.WithClientMiddleware(
+			drainBodies,
 			func(next http.RoundTripper) http.RoundTripper {
 				return &retryTransport{next: next, clock: s.clock, maxAttempts: 4, maxWait: time.Minute, baseBackoff: 200 * time.Millisecond}
 			},

@@ -432,7 +432,9 @@ func (f *fakeGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": 1, "name": "r", "full_name": "o/r"})
+		// A large body, like a comparison: JSON decoding stops before EOF.
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": 1, "name": "r", "full_name": "o/r", "description": strings.Repeat("x", 200_000)})
+		_, _ = w.Write([]byte("\n\n"))
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}

@@ -29,7 +29,11 @@ type Call struct {
 	Conditional bool
 	// Charged: counted against the installation's primary rate limit.
 	Charged bool
-	Write   bool
+	// Unchanged: a charged read whose answer is identical to the last one
+	// this installation got for the same URL; a client that revalidated
+	// (If-None-Match) would have had it for free.
+	Unchanged bool
+	Write     bool
 	// Fault names the injected fault that answered, if any.
 	Fault string
 	At    time.Time
@@ -353,6 +357,11 @@ func (c *call) run(rec *Call) (int, any) {
 			rec.Conditional = true
 			s.rateHeaders(c)
 			return http.StatusNotModified, nil
+		}
+		if c.inst != nil {
+			key := fmt.Sprintf("%d %s", c.inst.ID, c.req.URL.RequestURI())
+			rec.Unchanged = s.lastETag[key] == etag
+			s.lastETag[key] = etag
 		}
 	}
 	if c.inst != nil {

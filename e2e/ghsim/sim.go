@@ -58,6 +58,7 @@ type Sim struct {
 	calls      []Call
 	violations []Violation
 	contract   *contract
+	lastETag   map[string]string // installation + URL → last answer's ETag
 
 	outbox    []*Delivery
 	delivered []*Delivery
@@ -92,6 +93,7 @@ func New(opts Options) (*Sim, error) {
 		installs: map[int64]*Installation{},
 		tokens:   map[string]*token{},
 		repos:    map[string]*Repo{},
+		lastETag: map[string]string{},
 	}
 	if !opts.NoContract {
 		c, err := loadContract()

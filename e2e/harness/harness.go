@@ -169,3 +169,38 @@ func (h *Harness) HandlerErrors() (int, error) {
 	}
 	return n, nil
 }
+
+// Budget summarises API calls for one step.
+type Budget struct {
+	Calls       int // every request
+	Charged     int // counted against the rate limit
+	Writes      int // non-GET requests
+	Conditional int // 304s: free
+	// Wasted are charged reads whose answer had not changed: the target is
+	// zero (charged = writes + reads whose answers changed).
+	Wasted int
+	// ByOp counts calls per operation id.
+	ByOp map[string]int
+}
+
+// Account summarises the calls recorded since the last ResetCalls.
+func (h *Harness) Account() Budget {
+	b := Budget{ByOp: map[string]int{}}
+	for _, c := range h.Sim.Calls() {
+		b.Calls++
+		b.ByOp[c.Op]++
+		if c.Charged {
+			b.Charged++
+		}
+		if c.Write {
+			b.Writes++
+		}
+		if c.Conditional {
+			b.Conditional++
+		}
+		if c.Unchanged {
+			b.Wasted++
+		}
+	}
+	return b
+}
