@@ -219,8 +219,8 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // serve wraps a route handler with everything GitHub does around it.
 func (s *Sim) serve(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Latency > 0 {
-			time.Sleep(s.opts.Latency)
+		if d := time.Duration(s.latency.Load()); d > 0 {
+			time.Sleep(d)
 		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 50<<20))
 		c := &call{s: s, req: r, route: rt, body: body, header: http.Header{}}

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +43,8 @@ type Options struct {
 
 // Sim is a running simulator. All its state is guarded by one lock.
 type Sim struct {
+	latency atomic.Int64 // per-call delay, ns
+
 	mu    sync.Mutex
 	clock *Clock
 	opts  Options
@@ -103,9 +106,13 @@ func New(opts Options) (*Sim, error) {
 		}
 		s.contract = c
 	}
+	s.latency.Store(int64(opts.Latency))
 	s.srv = httptest.NewServer(s.routes())
 	return s, nil
 }
+
+// SetLatency changes the delay added to every API call.
+func (s *Sim) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
 
 // Close stops the server and removes the repositories.
 func (s *Sim) Close() {
@@ -250,6 +257,13 @@ func (s *Sim) AddWebhookTarget(a *App, url string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.targets = append(a.targets, url)
+}
+
+// SetWebhookTargets replaces the app's targets (replicas restarted).
+func (s *Sim) SetWebhookTargets(a *App, urls ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.targets = append([]string(nil), urls...)
 }
 
 // SetDuplicateDelivery makes every delivery go to every target.

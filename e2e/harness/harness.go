@@ -38,6 +38,8 @@ type Harness struct {
 
 	servers []*httptest.Server
 	cancel  context.CancelFunc
+	opts    Options
+	cfg     app.Config
 }
 
 // New starts the simulator, registers the app with the permissions and
@@ -65,8 +67,7 @@ func New(opts Options) (*Harness, error) {
 		sim.Close()
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &Harness{Sim: sim, App: ghApp, cancel: cancel}
+	h := &Harness{Sim: sim, App: ghApp, opts: opts, cancel: func() {}}
 
 	cfg := app.Defaults()
 	cfg.GitHub.V3APIURL = sim.URL()
@@ -75,28 +76,46 @@ func New(opts Options) (*Harness, error) {
 	cfg.GitHub.App.PrivateKey = ghApp.PrivateKeyPEM
 	cfg.GitHub.App.WebhookSecret = ghApp.WebhookSecret
 	cfg.Queue.Size, cfg.Queue.Workers = opts.QueueSize, opts.Workers
-	for i := 0; i < opts.Replicas; i++ {
-		logger := zerolog.New(opts.Log).With().Timestamp().Int("replica", i).Logger()
-		srv, err := app.New(cfg, app.Options{Logger: logger, Handlers: handlers.New, Clock: sim.Clock()})
+	h.cfg = cfg
+	if err := h.Restart(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// Restart replaces every replica with a fresh one (empty caches, a new
+// identity discovery), as a redeploy would.
+func (h *Harness) Restart() error {
+	h.cancel()
+	for _, s := range h.servers {
+		s.Close()
+	}
+	h.servers, h.Bots = nil, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	var urls []string
+	for i := 0; i < h.opts.Replicas; i++ {
+		logger := zerolog.New(h.opts.Log).With().Timestamp().Int("replica", i).Logger()
+		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Clock: h.Sim.Clock()})
 		if err != nil {
-			h.Close()
-			return nil, err
+			return err
 		}
 		ts := httptest.NewServer(srv.Handler())
 		h.servers = append(h.servers, ts)
 		h.Bots = append(h.Bots, srv)
 		srv.Start(ctx)
-		sim.AddWebhookTarget(ghApp, ts.URL+"/api/github/hook")
+		urls = append(urls, ts.URL+"/api/github/hook")
 	}
+	h.Sim.SetWebhookTargets(h.App, urls...)
 	readyCtx, done := context.WithTimeout(ctx, 30*time.Second)
 	defer done()
 	for _, b := range h.Bots {
 		if err := b.WaitReady(readyCtx); err != nil {
-			h.Close()
-			return nil, err
+			return err
 		}
 	}
-	return h, nil
+	return nil
 }
 
 // Close stops the bots and the simulator.

@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+)
+
+// Benchmarks run the real server against the simulator. Each reports, per
+// event: API calls, calls charged to the rate limit, writes, free
+// conditional (304) reads, wasted reads (charged although unchanged; the
+// target is 0), the wall time from delivery to the last write, and the
+// critical path in sequential round trips: iterations alternate between no
+// added latency and 5 ms per call, and (mean with - mean without) / 5 ms
+// counts the calls the event waits for one after another, free of the
+// simulator's own (git) work.
+//
+//	go test -run '^$' -bench . -benchtime 20x ./e2e/
+//
+// Figures and their reading: BENCHMARKS.md.
+
+type benchWorld struct {
+	h  *harness.Harness
+	in *harness.Incident
+}
+
+func newBench(b *testing.B, latency time.Duration) *benchWorld {
+	b.Helper()
+	h, err := harness.New(harness.Options{Latency: latency})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(h.Close)
+	in, err := h.SetupIncident()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchWorld{h: h, in: in}
+}
+
+func (w *benchWorld) settle(b *testing.B) int {
+	n, err := w.h.Settle(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+// roundTripLatency is the per-call latency of the critical-path iterations.
+const roundTripLatency = 5 * time.Millisecond
+
+// measure runs step b.N times, each after prepare (untimed), and reports
+// the API budget of the timed part. Iterations run in pairs with and
+// without roundTripLatency (pairs, so that steps alternating between two
+// kinds, like adding and removing a label, land in both classes).
+func measure(b *testing.B, w *benchWorld, cold bool, prepare func(i int), step func()) {
+	var total harness.Budget
+	var peak uint64
+	var elapsed [2]time.Duration
+	var runs [2]int
+	var ms runtime.MemStats
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if cold {
+			if err := w.h.Restart(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		prepare(i)
+		w.h.Sim.ResetCalls()
+		slow := (i / 2) % 2
+		w.h.Sim.SetLatency(time.Duration(slow) * roundTripLatency)
+		b.StartTimer()
+		start := time.Now()
+		step()
+		elapsed[slow] += time.Since(start)
+		runs[slow]++
+		b.StopTimer()
+		w.h.Sim.SetLatency(0)
+		a := w.h.Account()
+		total.Calls += a.Calls
+		total.Charged += a.Charged
+		total.Writes += a.Writes
+		total.Conditional += a.Conditional
+		total.Wasted += a.Wasted
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+		b.StartTimer()
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(total.Calls)/n, "calls/op")
+	b.ReportMetric(float64(total.Charged)/n, "charged/op")
+	b.ReportMetric(float64(total.Writes)/n, "writes/op")
+	b.ReportMetric(float64(total.Conditional)/n, "conditional/op")
+	b.ReportMetric(float64(total.Wasted)/n, "wasted/op")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	if runs[0] > 0 && runs[1] > 0 {
+		fast := float64(elapsed[0]) / float64(runs[0])
+		slowMean := float64(elapsed[1]) / float64(runs[1])
+		b.ReportMetric(fast/1e6, "ms-delivery-to-last-write")
+		b.ReportMetric((slowMean-fast)/float64(roundTripLatency), "critical-path-round-trips")
+	}
+}
+
+// BenchmarkPushToHotfixBranch: a commit pushed to a hotfix branch without
+// a pull request (base and schema gates).
+func BenchmarkPushToHotfixBranch(b *testing.B) {
+	for _, cold := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cold=%v", cold), func(b *testing.B) {
+			{
+				w := newBench(b, 0)
+				r, dana := w.in.Repo, w.in.Dana
+				if _, err := r.CreateBranch(dana, "hotfix/bench", "v1.4.2"); err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				measure(b, w, cold, func(i int) {
+					if _, err := r.Push(dana, "hotfix/bench", fmt.Sprintf("fix %d", i), ghsim.Files{"fix.go": fmt.Sprintf("package p // %d\n", i)}); err != nil {
+						b.Fatal(err)
+					}
+				}, func() { w.settle(b) })
+			}
+		})
+	}
+}
+
+// BenchmarkLabeledEvent: a reviewer adds, or removes, the approval label
+// on an open hotfix pull request (approval and schema gates).
+func BenchmarkLabeledEvent(b *testing.B) {
+	for _, cold := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cold=%v", cold), func(b *testing.B) {
+			{
+				w := newBench(b, 0)
+				r, in := w.in.Repo, w.in
+				if _, err := r.CreateBranch(in.Dana, "hotfix/bench", "v1.4.2"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.Push(in.Dana, "hotfix/bench", "fix", ghsim.Files{"fix.go": "package p\n"}); err != nil {
+					b.Fatal(err)
+				}
+				n, err := r.OpenPR(in.Dana, "hotfix/bench", "main", "Fix")
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				measure(b, w, cold, func(i int) {
+					var err error
+					if i%2 == 0 {
+						err = r.AddLabel(in.Rob, n, "hotfix-approved")
+					} else {
+						err = r.RemoveLabel(in.Rob, n, "hotfix-approved")
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}, func() { w.settle(b) })
+			}
+		})
+	}
+}
+
+// BenchmarkDeliveriesPerSecond: bursts of deliveries sent back to back.
+// "gates": pushes to 20 hotfix branches, each evaluated in full (bounded by
+// the simulator's git work on the same two cores). "skipped": pushes to
+// feature branches, which the bot verifies, queues, decodes and drops
+// without an API call (the bot's own delivery path).
+func BenchmarkDeliveriesPerSecond(b *testing.B) {
+	const burst = 20
+	for _, kind := range []string{"gates", "skipped"} {
+		b.Run(kind, func(b *testing.B) {
+			w := newBench(b, 0)
+			r, dana := w.in.Repo, w.in.Dana
+			prefix := "hotfix/load-"
+			if kind == "skipped" {
+				prefix = "feature/load-"
+				w.hotfixFromProductionBench(b) // caches the policy
+			}
+			for i := 0; i < burst; i++ {
+				if _, err := r.CreateBranch(dana, fmt.Sprintf("%s%02d", prefix, i), "v1.4.2"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			w.settle(b)
+			delivered := 0
+			var elapsed time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				for j := 0; j < burst; j++ {
+					if _, err := r.Push(dana, fmt.Sprintf("%s%02d", prefix, j), fmt.Sprintf("change %d", i), ghsim.Files{"f.go": fmt.Sprintf("package p // %d\n", i)}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StartTimer()
+				start := time.Now()
+				delivered += w.settle(b)
+				elapsed += time.Since(start)
+			}
+			b.ReportMetric(float64(delivered)/elapsed.Seconds(), "deliveries/s")
+		})
+	}
+}
+
+func (w *benchWorld) hotfixFromProductionBench(b *testing.B) {
+	if _, err := w.in.Repo.CreateBranch(w.in.Dana, "hotfix/warm", "v1.4.2"); err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+}
