@@ -296,8 +296,37 @@ func TestTransientFailureLeavesInProgressThenRerunCompletes(t *testing.T) {
 	w.onePerName(head)
 }
 
+func TestGitHubTimeoutLeavesInProgress(t *testing.T) {
+	// GitHub never answers one write: the client gives up (after 1 s here),
+	// the error is returned and counted, and the check says in progress.
+	w := start(t, harness.Options{ClientTimeout: time.Second})
+	fault := &ghsim.Fault{Op: "checks/update", Times: 1, Hang: true}
+	w.h.Sim.Inject(fault)
+	must[string](t)(w.in.Repo.CreateBranch(w.in.Dana, "hotfix/hang", "v1.4.2"))
+	w.settle()
+	if n, _ := w.h.HandlerErrors(); n != 1 {
+		t.Errorf("%d failed handler runs, want the timed-out one", n)
+	}
+	sha := w.in.V142 // the new branch's head is the production commit
+	hung := 0
+	for _, cr := range w.in.Repo.CheckRuns(sha) {
+		if cr.Status == "in_progress" {
+			hung++
+		}
+	}
+	if hung == 0 {
+		t.Error("no check left in progress after the timeout")
+	}
+	must[struct{}](t)(struct{}{}, w.in.Repo.RerequestCheckRun(w.in.Dana, w.check(sha, policy.CheckBase).ID))
+	w.settle()
+	w.expect(sha, policy.CheckBase, policy.Success)
+	w.expect(sha, policy.CheckSchema, policy.Success)
+}
+
 func TestSecondaryRateLimitIsWaitedOut(t *testing.T) {
 	w := start(t, harness.Options{})
+	// 429 with Retry-After, GitHub's other way of saying it.
+	w.h.Sim.Inject(&ghsim.Fault{Op: "repos/list-deployments", Times: 1, Status: http.StatusTooManyRequests, RetryAfter: 10 * time.Second})
 	fault := &ghsim.Fault{Op: "checks/create", Times: 1, RetryAfter: 30 * time.Second}
 	w.h.Sim.Inject(fault)
 	before := w.h.Sim.Clock().Now()

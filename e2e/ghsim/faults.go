@@ -16,8 +16,8 @@ type Fault struct {
 
 	// Status answers with this HTTP status (e.g. 502) and GitHub's error body.
 	Status int
-	// RetryAfter makes the answer a secondary rate limit: 403 with a
-	// Retry-After header.
+	// RetryAfter makes the answer a secondary rate limit: 403 (or Status,
+	// e.g. 429) with a Retry-After header.
 	RetryAfter time.Duration
 	// Latency delays the call (real time) before it is answered normally.
 	Latency time.Duration
@@ -84,7 +84,11 @@ func (s *Sim) faultResponse(c *call, f *Fault) (int, any) {
 	s.rateHeaders(c)
 	if f.RetryAfter > 0 {
 		c.header.Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
-		return http.StatusForbidden, obj{
+		status := http.StatusForbidden
+		if f.Status != 0 {
+			status = f.Status
+		}
+		return status, obj{
 			"message":           "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
 			"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
 		}

@@ -28,6 +28,8 @@ type Options struct {
 	Log io.Writer
 	// QueueSize and Workers size each replica's queue (defaults 100, 4).
 	QueueSize, Workers int
+	// ClientTimeout bounds each GitHub request (default 30s).
+	ClientTimeout time.Duration
 }
 
 // Harness is a running simulator with bots attached.
@@ -76,6 +78,9 @@ func New(opts Options) (*Harness, error) {
 	cfg.GitHub.App.PrivateKey = ghApp.PrivateKeyPEM
 	cfg.GitHub.App.WebhookSecret = ghApp.WebhookSecret
 	cfg.Queue.Size, cfg.Queue.Workers = opts.QueueSize, opts.Workers
+	if opts.ClientTimeout > 0 {
+		cfg.GitHub.ClientTimeout = app.Duration(opts.ClientTimeout)
+	}
 	h.cfg = cfg
 	if err := h.Restart(); err != nil {
 		h.Close()
