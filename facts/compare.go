@@ -130,7 +130,7 @@ func (r *Repo) BaseFacts(ctx context.Context, cfg policy.Config, prod policy.Pro
 				continue
 			}
 			seen[commit.GetSHA()] = true
-			if len(u.Commits) < 5 {
+			if len(u.Commits) < policy.ShownCommits {
 				title, _, _ := strings.Cut(commit.GetCommit().GetMessage(), "\n")
 				u.Commits = append(u.Commits, policy.Commit{SHA: commit.GetSHA(), Title: title})
 			}

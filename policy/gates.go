@@ -110,8 +110,8 @@ type BaseFacts struct {
 	Unreleased []UnreleasedCommits
 }
 
-// shownCommits is how many unreleased commits a failure lists by name.
-const shownCommits = 5
+// ShownCommits is how many unreleased commits a failure lists by name.
+const ShownCommits = 5
 
 // EvaluateBase decides hotfix-bot/base: success only when the head's merge
 // base with production is the production commit itself and the head

@@ -55,9 +55,6 @@ func loadContract() (*contract, error) {
 	return c, nil
 }
 
-// has reports whether GitHub's description knows the operation.
-func (c *contract) has(op string) bool { _, ok := c.ops[op]; return ok }
-
 // check validates one request (its body already buffered in req.Body) for
 // operation op with the given path parameters. It returns the problems, in
 // a line each, or nil.

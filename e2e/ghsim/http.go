@@ -396,9 +396,9 @@ func (s *Sim) authenticate(c *call) (int, any) {
 		if !strings.EqualFold(scheme, "Bearer") {
 			return fail(http.StatusUnauthorized, "A JSON web token could not be decoded")
 		}
-		app, err := s.verifyJWT(cred)
-		if err != nil {
-			return fail(http.StatusUnauthorized, err.Error())
+		app, problem := s.verifyJWT(cred)
+		if problem != "" {
+			return fail(http.StatusUnauthorized, problem)
 		}
 		c.app = app
 		return 0, nil
@@ -431,30 +431,31 @@ func (s *Sim) authenticate(c *call) (int, any) {
 
 // verifyJWT checks an app JWT the way GitHub does: RS256, signed by the
 // app's key, issued by the app's ID, not expired, at most ten minutes long.
-func (s *Sim) verifyJWT(raw string) (*App, error) {
+// It returns the app, or GitHub's message for the refusal.
+func (s *Sim) verifyJWT(raw string) (*App, string) {
 	var claims jwt.RegisteredClaims
+	var app *App
 	tok, err := jwt.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodRS256 {
 			return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 		}
 		id, err := strconv.ParseInt(claims.Issuer, 10, 64)
 		if err != nil {
-			return nil, errors.New("'Issuer' claim ('iss') must be the app's ID")
+			return nil, errors.New("the issuer (iss) must be the app's ID")
 		}
-		app, ok := s.apps[id]
-		if !ok {
-			return nil, errors.New("Integration not found")
+		var ok bool
+		if app, ok = s.apps[id]; !ok {
+			return nil, errors.New("no such app")
 		}
 		return app.public, nil
 	})
 	if err != nil || !tok.Valid {
-		return nil, fmt.Errorf("A JSON web token could not be decoded: %v", err)
+		return nil, fmt.Sprintf("A JSON web token could not be decoded (%v)", err)
 	}
 	if claims.ExpiresAt == nil || claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > 11*time.Minute {
-		return nil, errors.New("Expiration time' claim ('exp') is too far in the future")
+		return nil, "Expiration time' claim ('exp') is too far in the future"
 	}
-	id, _ := strconv.ParseInt(claims.Issuer, 10, 64)
-	return s.apps[id], nil
+	return app, ""
 }
 
 // page cuts a list per GitHub's pagination (page, per_page) and sets the

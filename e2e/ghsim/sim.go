@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -312,20 +311,6 @@ func (s *Sim) Install(a *App, repos ...*Repo) *Installation {
 	in.rateReset = s.clock.Now().Add(time.Hour)
 	s.installs[in.ID] = in
 	return in
-}
-
-func (s *Sim) installationFor(r *Repo) *Installation {
-	ids := make([]int64, 0, len(s.installs))
-	for id := range s.installs {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	for _, id := range ids {
-		if _, ok := s.installs[id].Repos[r.FullName()]; ok {
-			return s.installs[id]
-		}
-	}
-	return nil
 }
 
 // RateLimit reports an installation's primary rate limit: used and left.
