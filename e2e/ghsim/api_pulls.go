@@ -163,7 +163,7 @@ func (s *Sim) mergePull(c *call) (int, any) {
 	var sha string
 	switch method := req.MergeMethod; method {
 	case "", "merge", "squash":
-		tree, conflicts, err := r.git.mergeTree(baseSHA, pr.HeadSHA)
+		tree, conflicts, err := r.git.mergeTree(baseSHA, pr.HeadSHA, "")
 		if err != nil {
 			return failErr(err)
 		}
@@ -209,7 +209,7 @@ func (s *Sim) mergePull(c *call) (int, any) {
 			if len(in.Parents) != 1 {
 				return fail(http.StatusMethodNotAllowed, "This branch can't be rebased")
 			}
-			tree, conflicts, err := r.git.mergeTreeOnto(onto, in.SHA, in.Parents[0])
+			tree, conflicts, err := r.git.mergeTree(onto, in.SHA, in.Parents[0])
 			if err != nil {
 				return failErr(err)
 			}

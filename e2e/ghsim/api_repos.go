@@ -336,7 +336,7 @@ func (s *Sim) mergeBranch(c *call) (int, any) {
 	if ok, _ := r.git.isAncestor(headSHA, baseSHA); ok {
 		return http.StatusNoContent, nil
 	}
-	tree, conflicts, err := r.git.mergeTree(baseSHA, headSHA)
+	tree, conflicts, err := r.git.mergeTree(baseSHA, headSHA, "")
 	if err != nil {
 		return failErr(err)
 	}

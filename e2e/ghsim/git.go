@@ -459,24 +459,15 @@ func (g *gitRepo) isDir(rev, path string) bool {
 	return err == nil && strings.TrimSpace(t) == "tree"
 }
 
-// mergeTree merges two commits without a work tree. It returns the merged
-// tree, or the conflicting paths.
-func (g *gitRepo) mergeTree(ours, theirs string) (tree string, conflicts []string, err error) {
-	out, err := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs)
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if err != nil {
-		if exitCode(err) == 1 && len(lines) > 0 {
-			return lines[0], lines[1:], nil
-		}
-		return "", nil, err
+// mergeTree merges two commits without a work tree and returns the
+// merged tree, or the conflicting paths. With base set, it merges theirs'
+// change since base (a cherry-pick, for rebase merges).
+func (g *gitRepo) mergeTree(ours, theirs, base string) (tree string, conflicts []string, err error) {
+	args := []string{"merge-tree", "--write-tree", "--name-only", "--no-messages"}
+	if base != "" {
+		args = append(args, "--merge-base="+base)
 	}
-	return lines[0], nil, nil
-}
-
-// mergeTreeOnto applies the change of commit c (relative to its first
-// parent) onto onto, like a cherry-pick, for rebase merges.
-func (g *gitRepo) mergeTreeOnto(onto, c, parent string) (string, []string, error) {
-	out, err := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", "--merge-base="+parent, onto, c)
+	out, err := g.run(nil, nil, append(args, ours, theirs)...)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err != nil {
 		if exitCode(err) == 1 && len(lines) > 0 {

@@ -54,10 +54,10 @@ func TestGitRepo(t *testing.T) {
 	// Conflicting edits.
 	a, _ := g.writeCommit(root, map[string]File{"db/schema.sql": {Content: "A\n"}}, "a", who, who)
 	b, _ := g.writeCommit(root, map[string]File{"db/schema.sql": {Content: "B\n"}}, "b", who, who)
-	if _, conflicts, err := g.mergeTree(a, b); err != nil || len(conflicts) != 1 || conflicts[0] != "db/schema.sql" {
+	if _, conflicts, err := g.mergeTree(a, b, ""); err != nil || len(conflicts) != 1 || conflicts[0] != "db/schema.sql" {
 		t.Errorf("merge conflict: %v %v", conflicts, err)
 	}
-	if tree, conflicts, err := g.mergeTree(a, second); err != nil || len(conflicts) != 0 || tree == "" {
+	if tree, conflicts, err := g.mergeTree(a, second, ""); err != nil || len(conflicts) != 0 || tree == "" {
 		t.Errorf("clean merge: %q %v %v", tree, conflicts, err)
 	}
 	if mb, _ := g.mergeBase(a, b); mb != root {

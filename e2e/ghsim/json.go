@@ -189,7 +189,7 @@ func (s *Sim) prJSON(r *Repo, is *Issue) obj {
 	mergeable, state := any(nil), "unknown"
 	commits, additions, deletions, changed := 0, 0, 0, 0
 	if !pr.Merged && is.State == "open" {
-		if _, conflicts, err := r.git.mergeTree(baseSHA, pr.HeadSHA); err == nil {
+		if _, conflicts, err := r.git.mergeTree(baseSHA, pr.HeadSHA, ""); err == nil {
 			mergeable = len(conflicts) == 0
 			state = "clean"
 			if len(conflicts) > 0 {

@@ -365,7 +365,7 @@ func (r *Repo) MergeBranches(actor *User, base, head, message string) (string, e
 	if err != nil {
 		return "", err
 	}
-	tree, conflicts, err := r.git.mergeTree(baseSHA, headSHA)
+	tree, conflicts, err := r.git.mergeTree(baseSHA, headSHA, "")
 	if err != nil {
 		return "", err
 	}
@@ -701,12 +701,18 @@ func (r *Repo) addLabelLocked(is *Issue, actor *User, name string, via *App) boo
 	is.Labels = append(is.Labels, l)
 	is.UpdatedAt = s.clock.Now()
 	r.addEvent(is, actor, "labeled", l, via)
-	if is.PR != nil {
-		s.emit(r, "pull_request", "labeled", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is), "label": labelJSON(l)})
-	} else {
-		s.emit(r, "issues", "labeled", actor, map[string]any{"issue": s.issueJSON(r, is), "label": labelJSON(l)})
-	}
+	r.emitLabel(is, "labeled", actor, l)
 	return true
+}
+
+// emitLabel announces a label change on a pull request or an issue.
+func (r *Repo) emitLabel(is *Issue, action string, actor *User, l *Label) {
+	s := r.sim
+	if is.PR != nil {
+		s.emit(r, "pull_request", action, actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is), "label": labelJSON(l)})
+		return
+	}
+	s.emit(r, "issues", action, actor, map[string]any{"issue": s.issueJSON(r, is), "label": labelJSON(l)})
 }
 
 // RemoveLabel removes a label from an issue or pull request as actor.
@@ -732,11 +738,7 @@ func (r *Repo) removeLabelLocked(is *Issue, actor *User, name string, via *App) 
 			is.Labels = append(is.Labels[:i:i], is.Labels[i+1:]...)
 			is.UpdatedAt = s.clock.Now()
 			r.addEvent(is, actor, "unlabeled", l, via)
-			if is.PR != nil {
-				s.emit(r, "pull_request", "unlabeled", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is), "label": labelJSON(l)})
-			} else {
-				s.emit(r, "issues", "unlabeled", actor, map[string]any{"issue": s.issueJSON(r, is), "label": labelJSON(l)})
-			}
+			r.emitLabel(is, "unlabeled", actor, l)
 			return true
 		}
 	}

@@ -226,6 +226,31 @@ func TestMergesAndPullRequests(t *testing.T) {
 		t.Error("the merged head is not in main")
 	}
 
+	// Rebase and squash merges replay the change onto the base.
+	for _, method := range []string{"rebase", "squash"} {
+		branch := "hotfix/" + method
+		must[string](t)(r.CreateBranch(alice, branch, "main"))
+		must[string](t)(r.Push(alice, branch, "one", Files{method + "1.go": "1"}))
+		must[string](t)(r.Push(alice, branch, "two", Files{method + "2.go": "2"}))
+		must[string](t)(r.Push(alice, "main", "moved on", Files{"other-" + method + ".go": "x"}))
+		num := must[int](t)(r.OpenPR(alice, branch, "main", method))
+		before := r.Branch("main")
+		res, _, err := f.client.PullRequests.Merge(ctx, "acme", "pay", num, "", &github.PullRequestOptions{MergeMethod: method})
+		if err != nil || !res.GetMerged() {
+			t.Fatalf("%s merge: %v", method, err)
+		}
+		infos, _ := r.git.commits(r.Branch("main"))
+		want := map[string]int{"rebase": 2, "squash": 1}[method]
+		if n, _ := r.git.count(before, r.Branch("main")); n != want || len(infos[0].Parents) != 1 {
+			t.Errorf("%s merge added %d commits with %d parents, want %d linear", method, n, len(infos[0].Parents), want)
+		}
+		for _, file := range []string{method + "1.go", method + "2.go", "other-" + method + ".go"} {
+			if _, err := r.git.readFile("main", file); err != nil {
+				t.Errorf("%s merge lost %s", method, file)
+			}
+		}
+	}
+
 	// POST /merges: 201, then 204 (nothing to merge), 409 on conflict.
 	must[string](t)(r.CreateBranch(alice, "develop", "main"))
 	must[string](t)(r.Push(alice, "main", "m", Files{"main.txt": "1"}))
