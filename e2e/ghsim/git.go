@@ -463,11 +463,10 @@ func (g *gitRepo) isDir(rev, path string) bool {
 // merged tree, or the conflicting paths. With base set, it merges theirs'
 // change since base (a cherry-pick, for rebase merges).
 func (g *gitRepo) mergeTree(ours, theirs, base string) (tree string, conflicts []string, err error) {
-	args := []string{"merge-tree", "--write-tree", "--name-only", "--no-messages"}
 	if base != "" {
-		args = append(args, "--merge-base="+base)
+		return g.cherryPickTree(ours, theirs, base)
 	}
-	out, err := g.run(nil, nil, append(args, ours, theirs)...)
+	out, err := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if err != nil {
 		if exitCode(err) == 1 && len(lines) > 0 {
@@ -476,6 +475,41 @@ func (g *gitRepo) mergeTree(ours, theirs, base string) (tree string, conflicts [
 		return "", nil, err
 	}
 	return lines[0], nil, nil
+}
+
+// cherryPickTree applies theirs' change since base onto ours with a
+// three-way read-tree in a throwaway index (merge-tree learnt
+// --merge-base only in git 2.40). It merges whole files: both sides
+// changing one file is a conflict, which errs on the safe side.
+func (g *gitRepo) cherryPickTree(ours, theirs, base string) (string, []string, error) {
+	idx, err := os.CreateTemp("", "ghsim-index-")
+	if err != nil {
+		return "", nil, err
+	}
+	idx.Close()
+	os.Remove(idx.Name()) // git wants to create the index itself
+	defer os.Remove(idx.Name())
+	env := []string{"GIT_INDEX_FILE=" + idx.Name()}
+	if _, err := g.run(env, nil, "read-tree", "-i", "-m", "--aggressive", base, ours, theirs); err != nil {
+		return "", nil, err
+	}
+	out, err := g.run(env, nil, "write-tree")
+	if err == nil {
+		return strings.TrimSpace(out), nil, nil
+	}
+	unmerged, lerr := g.run(env, nil, "ls-files", "--unmerged", "-z")
+	if lerr != nil {
+		return "", nil, err
+	}
+	seen := map[string]bool{}
+	var conflicts []string
+	for _, rec := range strings.Split(unmerged, "\x00") {
+		if _, path, ok := strings.Cut(rec, "\t"); ok && !seen[path] {
+			seen[path] = true
+			conflicts = append(conflicts, path)
+		}
+	}
+	return "", conflicts, nil
 }
 
 // mktag writes an annotated tag object and returns its name.
