@@ -38,7 +38,7 @@ func TestAPIBudget(t *testing.T) {
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/budget", "main", "Fix"))
 	w.settle()
 	w.h.Sim.ResetCalls()
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
 	w.settle()
 	label := w.h.Account()
 	logBudget(t, "warm labeled event", label)

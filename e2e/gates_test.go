@@ -68,8 +68,8 @@ func TestSchemaChangeWithManyFiles(t *testing.T) {
 	// The approval gate now also wants the schema label.
 	w.expect(head, policy.CheckApproval, policy.Failure, "`hotfix-approved` and `schema-approved`")
 
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Dora, n, "schema-approved"))
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Dora, n, "schema-approved"))
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
 	w.settle()
 	w.expect(head, policy.CheckSchema, policy.Success, "Schema change approved", "`schema-approved` by @dora")
 	w.expect(head, policy.CheckApproval, policy.Success)
@@ -92,7 +92,7 @@ func TestAnnotationsInBatches(t *testing.T) {
 		t.Errorf("annotations = %d, want 120 (in batches of 50)", len(cr.Annotations))
 	}
 	// Re-running must not append the annotations a second time.
-	must[struct{}](t)(struct{}{}, r.RerequestCheckRun(in.Dana, cr.ID))
+	noErr(t, r.RerequestCheckRun(in.Dana, cr.ID))
 	w.settle()
 	if cr := w.check(head, policy.CheckSchema); len(cr.Annotations) != 120 {
 		t.Errorf("after a re-run: %d annotations", len(cr.Annotations))
@@ -107,19 +107,19 @@ func TestApprovalsThatDoNotCount(t *testing.T) {
 	w.settle()
 
 	// The author approving their own hotfix.
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Dana, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Dana, n, "hotfix-approved"))
 	w.settle()
 	w.expect(head, policy.CheckApproval, policy.Failure, "added by @dana, the author of this pull request; someone else must approve")
 
 	// A read-only user.
-	must[struct{}](t)(struct{}{}, r.RemoveLabel(in.Dana, n, "hotfix-approved"))
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Ivan, n, "hotfix-approved"))
+	noErr(t, r.RemoveLabel(in.Dana, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Ivan, n, "hotfix-approved"))
 	w.settle()
 	w.expect(head, policy.CheckApproval, policy.Failure, "added by @ivan, whose permission is read; approval needs write or more")
 
 	// A valid approval, then a push: it no longer counts and is removed.
-	must[struct{}](t)(struct{}{}, r.RemoveLabel(in.Ivan, n, "hotfix-approved"))
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	noErr(t, r.RemoveLabel(in.Ivan, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
 	w.settle()
 	w.expect(head, policy.CheckApproval, policy.Success)
 	newHead := must[string](t)(r.Push(in.Dana, "hotfix/approvals", "Also log the timeout", ghsim.Files{"payments/log.go": "package payments\n"}))
@@ -153,12 +153,12 @@ func TestApprovalBeforePushNeverCounts(t *testing.T) {
 	w.hotfixFromProduction("hotfix/early")
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/early", "main", "Fix"))
 	w.settle()
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
 	w.settle()
 	newHead := must[string](t)(r.Push(in.Dana, "hotfix/early", "More", ghsim.Files{"x.go": "package x\n"}))
 	w.h.Sim.DiscardPending() // the push and synchronize deliveries are lost
 	// A later approval event makes the bot look at the new head.
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Dora, n, "schema-approved"))
+	noErr(t, r.AddLabel(in.Dora, n, "schema-approved"))
 	w.settle()
 	w.expect(newHead, policy.CheckApproval, policy.Failure, "added by @rob at", "before the latest push (`"+policy.Short(newHead)+"`")
 	if got := r.Labels(n); !strings.Contains(strings.Join(got, ","), "hotfix-approved") {
@@ -289,7 +289,7 @@ func TestTransientFailureLeavesInProgressThenRerunCompletes(t *testing.T) {
 		t.Errorf("compare answered %d times, want 4 per evaluation (3 retries)", hits)
 	}
 	w.h.Sim.ClearFaults()
-	must[struct{}](t)(struct{}{}, r.RerequestCheckRun(in.Dana, w.check(head, policy.CheckBase).ID))
+	noErr(t, r.RerequestCheckRun(in.Dana, w.check(head, policy.CheckBase).ID))
 	w.settle()
 	w.expect(head, policy.CheckBase, policy.Success)
 	w.expect(head, policy.CheckSchema, policy.Success)
@@ -317,7 +317,7 @@ func TestGitHubTimeoutLeavesInProgress(t *testing.T) {
 	if hung == 0 {
 		t.Error("no check left in progress after the timeout")
 	}
-	must[struct{}](t)(struct{}{}, w.in.Repo.RerequestCheckRun(w.in.Dana, w.check(sha, policy.CheckBase).ID))
+	noErr(t, w.in.Repo.RerequestCheckRun(w.in.Dana, w.check(sha, policy.CheckBase).ID))
 	w.settle()
 	w.expect(sha, policy.CheckBase, policy.Success)
 	w.expect(sha, policy.CheckSchema, policy.Success)
@@ -355,7 +355,7 @@ func TestDuplicateDeliveryToTwoReplicas(t *testing.T) {
 	w.hotfixFromProduction("hotfix/twice")
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/twice", "main", "Fix"))
 	w.settle()
-	must[struct{}](t)(struct{}{}, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
 	w.settle()
 	head := must[string](t)(r.Push(in.Dana, "hotfix/twice", "Also log it", ghsim.Files{"log.go": "package p\n"}))
 	w.settle()
@@ -418,7 +418,7 @@ func TestEventsThatCannotMatterCostNothing(t *testing.T) {
 	w.h.Sim.ResetCalls()
 	must[string](t)(r.Push(in.Dana, "feature/search", "Search", ghsim.Files{"search.go": "package s\n"}))
 	must[string](t)(r.Tag(in.Rob, "v9.9.9-test", "main"))
-	must[struct{}](t)(struct{}{}, r.DeleteBranch(in.Dana, "feature/search"))
+	noErr(t, r.DeleteBranch(in.Dana, "feature/search"))
 	if n, err := w.h.Settle(w.ctx); err != nil || n != 3 {
 		t.Fatalf("delivered %d (%v), want 3", n, err)
 	}

@@ -95,6 +95,13 @@ func must[T any](t *testing.T) func(T, error) T {
 	}
 }
 
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (w *world) check(sha, name string) ghsim.CheckRun {
 	w.t.Helper()
 	cr, ok := w.in.Repo.CheckRun(sha, name)
