@@ -162,6 +162,11 @@ func TestGoodHotfix(t *testing.T) {
 	if _, ok := r.CheckRun(head, policy.CheckApproval); ok {
 		t.Error("approval check on a branch without a pull request")
 	}
+	// Creating the branch at v1.4.2 put nothing on the production commit,
+	// which main shares.
+	if runs := r.CheckRuns(in.V142); len(runs) != 0 {
+		t.Errorf("check runs on the production commit: %+v", runs)
+	}
 
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/payment-timeout", "main", "Raise the payment timeout"))
 	w.settle()

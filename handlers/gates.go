@@ -181,12 +181,15 @@ func (g *Gatekeeper) evaluate(ctx context.Context, e evaluation) error {
 			return err
 		}
 		verdict := cfg.ReadSchema(sf)
+		// Without production nothing was compared: the schema gate says so,
+		// and approvals do not pretend to know there is a schema change.
+		flagged := verdict.Flagged && prod.Known
 		var approval policy.ApprovalVerdict
 		if e.pr != nil {
-			if approval, err = g.approvals(ctx, e, verdict.Flagged); err != nil {
+			if approval, err = g.approvals(ctx, e, flagged); err != nil {
 				return err
 			}
-			if err := g.labelSchemaChange(ctx, e, verdict.Flagged && prod.Known); err != nil {
+			if err := g.labelSchemaChange(ctx, e, flagged); err != nil {
 				return err
 			}
 		}

@@ -133,6 +133,9 @@ func TestEventsSkippedWithoutAPICalls(t *testing.T) {
 		{"branch deleted", pushHandler, "push", payload(t, "push.json", func(m map[string]any) {
 			m["ref"], m["deleted"] = "refs/heads/hotfix/x", true
 		}), false},
+		{"new branch without commits of its own", pushHandler, "push", payload(t, "push.json", func(m map[string]any) {
+			m["ref"], m["created"], m["commits"] = "refs/heads/hotfix/x", true, []any{}
+		}), false},
 		{"tag push", pushHandler, "push", payload(t, "push.json", func(m map[string]any) { m["ref"] = "refs/tags/v1.4.3" }), false},
 		{"the app's own push", pushHandler, "push", payload(t, "push.json", func(m map[string]any) {
 			m["ref"] = "refs/heads/hotfix/x"

@@ -23,8 +23,9 @@ var _ githubapp.EventHandler = (*Push)(nil)
 func (h *Push) Handles() []string { return []string{"push"} }
 
 // Handle decodes a push and skips, before any API call, deletions, tag
-// pushes, the app's own pushes and (once the repository's policy is
-// cached) branches that are not hotfix branches.
+// pushes, the app's own pushes, new branches without commits of their own
+// and (once the repository's policy is cached) branches that are not
+// hotfix branches.
 func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
 	var ev github.PushEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
@@ -32,6 +33,13 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	}
 	branch, isBranch := strings.CutPrefix(ev.GetRef(), "refs/heads/")
 	if ev.GetDeleted() || !isBranch || h.g.identity.IsSelf(ev.GetSender()) {
+		return nil
+	}
+	if ev.GetCreated() && len(ev.Commits) == 0 {
+		// A new branch at an existing commit (the production tag, or
+		// develop's tip) has nothing of its own to check yet, and check
+		// runs on that shared commit would show on main or develop too.
+		// The first commit pushed to it is checked.
 		return nil
 	}
 	repo := ev.GetRepo()
