@@ -22,6 +22,7 @@ PICKS = [
     ("pull_request", 18, "pull_request.reopened.json"),
     ("pull_request", 3, "pull_request.closed.json"),
     ("issue_comment", 3, "issue_comment.created.json"),
+    ("issues", 9, "issues.labeled.json"),
     ("issue_comment", 7, "issue_comment.edited.json"),
     ("check_run", 0, "check_run.created.json"),  # the rerequested examples use a 2018 date format go-github cannot read
     ("deployment_status", 3, "deployment_status.created.json"),

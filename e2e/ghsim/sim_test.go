@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -486,6 +487,17 @@ func TestWebhookDeliveries(t *testing.T) {
 	}
 	if last := received[len(received)-1]; last.id != ds[4].ID || last.event != "issue_comment" {
 		t.Errorf("redelivery = %+v, want id %s", last, ds[4].ID)
+	}
+	// Payloads keep only what belongs to their action: an `opened` event
+	// built from another example carries no label or changes.
+	for _, d := range f.sim.Deliveries() {
+		var top map[string]any
+		_ = json.Unmarshal(d.Payload, &top)
+		for _, k := range []string{"label", "changes"} {
+			if _, ok := top[k]; ok && d.Event == "pull_request" {
+				t.Errorf("pull_request.%s payload carries %q from another action", d.Action, k)
+			}
+		}
 	}
 	// Duplicate delivery: every replica gets it.
 	f.sim.SetDuplicateDelivery(f.app, true)

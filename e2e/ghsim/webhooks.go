@@ -43,7 +43,7 @@ var templateFiles = map[string]string{
 	"issue_comment.edited":     "issue_comment.edited.json",
 	"check_run":                "check_run.created.json",
 	"deployment_status":        "deployment_status.created.json",
-	"issues":                   "issue_comment.created.json",
+	"issues":                   "issues.labeled.json",
 	"installation":             "installation.created.json",
 	"ping":                     "ping.json",
 }
@@ -85,10 +85,6 @@ func template(event, action string) (map[string]any, error) {
 	b, _ := json.Marshal(t)
 	var cp map[string]any
 	_ = json.Unmarshal(b, &cp)
-	if event == "issues" {
-		// Built from an issue_comment example: drop what issues lack.
-		delete(cp, "comment")
-	}
 	return cp, nil
 }
 
@@ -153,6 +149,14 @@ func (s *Sim) queue(in *Installation, r *Repo, event, action string, sender *Use
 	}
 	if r.Owner.Type != "Organization" {
 		delete(p, "organization")
+	}
+	// Keys that belong to the example's action, not necessarily this one.
+	if event != "push" {
+		for _, k := range []string{"label", "changes", "assignee", "requested_reviewer", "requested_team", "before", "after", "milestone"} {
+			if _, ok := fields[k]; !ok {
+				delete(p, k)
+			}
+		}
 	}
 	top := obj{
 		"repository":   s.repoJSON(r),
