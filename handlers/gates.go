@@ -37,7 +37,15 @@ type Gatekeeper struct {
 	policies *facts.PolicyCache
 
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex
+	locks map[string]*headLock
+}
+
+// headLock serialises evaluations of one head; it is dropped from the map
+// when nobody holds or waits for it, so the map does not grow with every
+// commit ever seen.
+type headLock struct {
+	sync.Mutex
+	users int
 }
 
 // NewGatekeeper returns a gatekeeper using the server's dependencies.
@@ -50,7 +58,7 @@ func NewGatekeeper(d app.Deps) *Gatekeeper {
 	return &Gatekeeper{
 		cc: d.ClientCreator, identity: d.Identity,
 		policies: facts.NewPolicyCache(PolicyTTL, now),
-		locks:    map[string]*sync.Mutex{},
+		locks:    map[string]*headLock{},
 	}
 }
 
@@ -58,14 +66,22 @@ func NewGatekeeper(d app.Deps) *Gatekeeper {
 // events for the same commit do not race to create the same check run.
 func (g *Gatekeeper) lock(key string) func() {
 	g.mu.Lock()
-	m, ok := g.locks[key]
+	l, ok := g.locks[key]
 	if !ok {
-		m = &sync.Mutex{}
-		g.locks[key] = m
+		l = &headLock{}
+		g.locks[key] = l
 	}
+	l.users++
 	g.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	l.Lock()
+	return func() {
+		l.Unlock()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(g.locks, key)
+		}
+	}
 }
 
 // repo opens a repository for one event.
