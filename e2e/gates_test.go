@@ -296,9 +296,9 @@ func TestTransientFailureLeavesInProgressThenRerunCompletes(t *testing.T) {
 }
 
 func TestGitHubTimeoutLeavesInProgress(t *testing.T) {
-	// GitHub never answers one write: the client gives up (after 1 s here),
+	// GitHub never answers one write: the client gives up (after 3 s here),
 	// the error is returned and counted, and the check says in progress.
-	w := start(t, harness.Options{ClientTimeout: time.Second})
+	w := start(t, harness.Options{ClientTimeout: 3 * time.Second})
 	fault := &ghsim.Fault{Op: "checks/update", Times: 1, Hang: true}
 	w.h.Sim.Inject(fault)
 	sha := w.hotfixFromProduction("hotfix/hang")
