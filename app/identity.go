@@ -15,8 +15,8 @@ import (
 
 // Identity is who this app is on GitHub, discovered at start-up with
 // GET /app, so handlers can ignore the app's own events. Until discovery
-// succeeds the server reports not-ready and handlers fall back to ignoring
-// every bot.
+// succeeds the server reports not-ready and handlers wait for it before
+// judging a bot sender.
 type Identity struct {
 	appID int64
 
@@ -56,17 +56,31 @@ func (i *Identity) BotLogin() string {
 	return ""
 }
 
-// IsSelf reports whether a sender is this app. Before discovery it treats
-// every bot as possibly this app: missing an event is safer than acting on
-// our own.
-func (i *Identity) IsSelf(u *github.User) bool {
-	if u == nil {
-		return false
+// IsSelf reports whether an event was caused by this app. viaApp is the
+// app the payload says acted (performed_via_github_app, a check run's
+// app), 0 when the payload does not say: then a bot sender is compared
+// with the app's bot login, waiting for discovery (up to ctx's deadline)
+// if the login is not known yet. Another bot's event is never dropped as
+// our own, and our own is never acted on.
+func (i *Identity) IsSelf(ctx context.Context, sender *github.User, viaApp int64) (bool, error) {
+	if viaApp != 0 {
+		return viaApp == i.appID, nil
 	}
-	if login := i.BotLogin(); login != "" {
-		return u.GetLogin() == login
+	if sender == nil || sender.GetType() != "Bot" {
+		return false, nil
 	}
-	return u.GetType() == "Bot"
+	select {
+	case <-i.ready:
+	case <-ctx.Done():
+		return false, fmt.Errorf("cannot tell whether the bot %s is this app: its identity is not known yet (%s): %w", sender.GetLogin(), i.reasonNow(), ctx.Err())
+	}
+	return sender.GetLogin() == i.BotLogin(), nil
+}
+
+func (i *Identity) reasonNow() string {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.reason
 }
 
 // status reports whether discovery succeeded, and why not.

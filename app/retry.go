@@ -24,6 +24,9 @@ type Clock interface {
 
 type realClock struct{}
 
+// RealClock is the wall clock.
+func RealClock() Clock { return realClock{} }
+
 func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) Sleep(ctx context.Context, d time.Duration) error {

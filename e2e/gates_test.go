@@ -160,7 +160,7 @@ func TestApprovalBeforePushNeverCounts(t *testing.T) {
 	// A later approval event makes the bot look at the new head.
 	noErr(t, r.AddLabel(in.Dora, n, "schema-approved"))
 	w.settle()
-	w.expect(newHead, policy.CheckApproval, policy.Failure, "added by @rob at", "before the latest push (`"+policy.Short(newHead)+"`")
+	w.expect(newHead, policy.CheckApproval, policy.Failure, "added by @rob at", "not after the latest push (`"+policy.Short(newHead)+"`")
 	if got := r.Labels(n); !strings.Contains(strings.Join(got, ","), "hotfix-approved") {
 		t.Errorf("a labeled event must not remove approvals (only a push does): %v", got)
 	}
@@ -268,7 +268,7 @@ func TestBrokenPolicyFailsEveryCheck(t *testing.T) {
 	w.noHandlerErrors()
 }
 
-func TestTransientFailureLeavesInProgressThenRerunCompletes(t *testing.T) {
+func TestTransientFailureFailsClosedThenRerunCompletes(t *testing.T) {
 	w := start(t, harness.Options{})
 	r, in := w.in.Repo, w.in
 	// The compare fails on every try (the retries included).
@@ -279,13 +279,12 @@ func TestTransientFailureLeavesInProgressThenRerunCompletes(t *testing.T) {
 	if n, _ := w.h.HandlerErrors(); n == 0 {
 		t.Error("the GitHub failure was swallowed instead of returned")
 	}
-	for _, name := range []string{policy.CheckBase, policy.CheckSchema} {
-		if cr := w.check(head, name); cr.Status != "in_progress" {
-			t.Errorf("%s = %s/%s after a failure, want in_progress", name, cr.Status, cr.Conclusion)
-		}
-	}
-	if hits := w.h.Sim.Hits(fault); hits != 4 {
-		t.Errorf("compare answered %d times, want 4 (3 retries)", hits)
+	// The gates could not establish their facts: they fail and say which
+	// fact and what to do, never pass and never stay silent.
+	w.expect(head, policy.CheckBase, policy.Failure, "Cannot check where the hotfix starts", "GitHub did not answer in time or failed", "502", "re-run this check")
+	w.expect(head, policy.CheckSchema, policy.Failure, "Cannot list the changed files", "502")
+	if hits := w.h.Sim.Hits(fault); hits < 4 {
+		t.Errorf("compare answered %d times, want at least 4 (3 retries)", hits)
 	}
 	w.h.Sim.ClearFaults()
 	noErr(t, r.RerequestCheckRun(in.Dana, w.check(head, policy.CheckBase).ID))
@@ -295,30 +294,39 @@ func TestTransientFailureLeavesInProgressThenRerunCompletes(t *testing.T) {
 	w.onePerName(head)
 }
 
-func TestGitHubTimeoutLeavesInProgress(t *testing.T) {
-	// GitHub never answers one write: the client gives up (after 3 s here),
-	// the error is returned and counted, and the check says in progress.
+func TestGitHubTimeoutOnCreateIsRetriedOnce(t *testing.T) {
+	// GitHub never answers one check-run create: the client gives up
+	// (after 3 s here), finds no run was made, and creates it again. One
+	// run per gate, no handler error.
 	w := start(t, harness.Options{ClientTimeout: 3 * time.Second})
-	fault := &ghsim.Fault{Op: "checks/update", Times: 1, Hang: true}
+	fault := &ghsim.Fault{Op: "checks/create", Times: 1, Hang: true}
 	w.h.Sim.Inject(fault)
 	sha := w.hotfixFromProduction("hotfix/hang")
 	w.settle()
-	if n, _ := w.h.HandlerErrors(); n != 1 {
-		t.Errorf("%d failed handler runs, want the timed-out one", n)
+	if w.h.Sim.Hits(fault) != 1 {
+		t.Fatal("the create never hung")
 	}
-	hung := 0
-	for _, cr := range w.in.Repo.CheckRuns(sha) {
-		if cr.Status == "in_progress" {
-			hung++
-		}
-	}
-	if hung == 0 {
-		t.Error("no check left in progress after the timeout")
-	}
-	noErr(t, w.in.Repo.RerequestCheckRun(w.in.Dana, w.check(sha, policy.CheckBase).ID))
-	w.settle()
 	w.expect(sha, policy.CheckBase, policy.Success)
 	w.expect(sha, policy.CheckSchema, policy.Success)
+	w.onePerName(sha)
+	w.noHandlerErrors()
+}
+
+func TestCreateWhoseAnswerWasLostIsNotRepeated(t *testing.T) {
+	// A 502 after GitHub created the check run: the bot looks before it
+	// creates again, finds it, and completes that one.
+	w := start(t, harness.Options{})
+	fault := &ghsim.Fault{Op: "checks/create", Times: 1, Status: http.StatusBadGateway, AfterEffect: true}
+	w.h.Sim.Inject(fault)
+	sha := w.hotfixFromProduction("hotfix/lost-answer")
+	w.settle()
+	if w.h.Sim.Hits(fault) != 1 {
+		t.Fatal("the fault never fired")
+	}
+	w.expect(sha, policy.CheckBase, policy.Success)
+	w.expect(sha, policy.CheckSchema, policy.Success)
+	w.onePerName(sha)
+	w.noHandlerErrors()
 }
 
 func TestSecondaryRateLimitIsWaitedOut(t *testing.T) {

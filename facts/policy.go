@@ -140,3 +140,12 @@ func (c *PolicyCache) ForgetOwner(owner string) {
 		}
 	}
 }
+
+// Policy returns the repository's policy through the cache (nil: no
+// cache).
+func (r *Repo) Policy(ctx context.Context, cache *PolicyCache) (Policy, error) {
+	if cache == nil {
+		return LoadPolicy(ctx, r.client, r.Owner, r.Name, r.DefaultBranch)
+	}
+	return cache.Load(ctx, r.client, r.Owner, r.Name, r.DefaultBranch)
+}

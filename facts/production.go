@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
+	"golang.org/x/sync/errgroup"
 )
 
 // Tag is a tag and the commit it points at (annotated tags peeled, as
@@ -15,29 +16,23 @@ type Tag struct {
 	Commit string
 }
 
-// Tags lists the repository's tags.
+// Tags lists the repository's tags. A repository with more than the bot
+// reads is an Incomplete error: the newest release tag could be among the
+// unread ones.
 func (r *Repo) Tags(ctx context.Context) ([]Tag, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.tagsLocked(ctx)
-}
-
-func (r *Repo) tagsLocked(ctx context.Context) ([]Tag, error) {
-	if r.tags != nil {
-		return r.tags, nil
-	}
-	list, err := all(ctx, "list tags", func(o github.ListOptions) ([]*github.RepositoryTag, *github.Response, error) {
-		return r.Client.Repositories.ListTags(ctx, r.Owner, r.Name, &o)
+	return remember(&r.memo, "tags", func() ([]Tag, error) {
+		list, err := all(ctx, "list tags", func(o github.ListOptions) ([]*github.RepositoryTag, *github.Response, error) {
+			return r.client.Repositories.ListTags(ctx, r.Owner, r.Name, &o)
+		})
+		if err != nil {
+			return nil, err
+		}
+		tags := make([]Tag, 0, len(list))
+		for _, t := range list {
+			tags = append(tags, Tag{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
+		}
+		return tags, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	tags := make([]Tag, 0, len(list))
-	for _, t := range list {
-		tags = append(tags, Tag{Name: t.GetName(), Commit: t.GetCommit().GetSHA()})
-	}
-	r.tags = tags
-	return tags, nil
 }
 
 // ReleaseTagAt returns the newest release tag (per tag_pattern, semver
@@ -56,56 +51,128 @@ func (r *Repo) ReleaseTagAt(ctx context.Context, cfg policy.Config, sha string) 
 	return cfg.NewestTag(names), nil
 }
 
-// deploymentsExamined bounds how far back the search for a successful
-// production deployment goes before falling back to tags.
-const deploymentsExamined = 50
-
-// Production finds what runs in production: the commit of the newest
-// deployment to the production environment whose latest status is
-// success; failing that, the newest release tag. Repeated calls are free:
-// the answer is remembered, and the reads are conditional requests.
-func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.ProductionState, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.production != nil {
-		return *r.production, nil
+// TagCommit returns the commit a tag points at, or "" when there is no
+// such tag.
+func (r *Repo) TagCommit(ctx context.Context, name string) (string, error) {
+	tags, err := r.Tags(ctx)
+	if err != nil {
+		return "", err
 	}
-	env := cfg.Production.Environment
-	var p policy.ProductionState
-	examined := 0
-	opts := &github.DeploymentsListOptions{Environment: env, ListOptions: github.ListOptions{PerPage: 30}}
-search:
-	for examined < deploymentsExamined {
-		deployments, resp, err := r.Client.Repositories.ListDeployments(ctx, r.Owner, r.Name, opts)
+	for _, t := range tags {
+		if t.Name == name {
+			return t.Commit, nil
+		}
+	}
+	return "", nil
+}
+
+// deploymentPages bounds how far back the search for a successful
+// production deployment goes: 300 deployments.
+const deploymentPages = 3
+
+// Deployment is a deployment and its latest status.
+type Deployment struct {
+	*github.Deployment
+	// Latest is the newest status, nil when the deployment has none.
+	Latest *github.DeploymentStatus
+}
+
+// LatestState is the newest status's state, "" without one.
+func (d Deployment) LatestState() string { return d.Latest.GetState() }
+
+// LatestStatus reads a deployment's newest status (nil when it has none).
+func (r *Repo) LatestStatus(ctx context.Context, id int64) (*github.DeploymentStatus, error) {
+	statuses, _, err := r.client.Repositories.ListDeploymentStatuses(ctx, r.Owner, r.Name, id, &github.ListOptions{PerPage: 1})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("read the statuses of deployment %d", id), err)
+	}
+	if len(statuses) == 0 {
+		return nil, nil
+	}
+	return statuses[0], nil
+}
+
+// NewestSuccessfulDeployment finds the newest deployment to env whose
+// latest status is success. found is false when none is; when the search
+// stopped at its bound with deployments left unread, that is an
+// Incomplete error, never "none".
+func (r *Repo) NewestSuccessfulDeployment(ctx context.Context, env string) (d Deployment, found bool, exist bool, err error) {
+	opts := &github.DeploymentsListOptions{Environment: env, ListOptions: github.ListOptions{PerPage: perPage}}
+	for page := 0; page < deploymentPages; page++ {
+		list, resp, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, opts)
 		if err != nil {
-			return p, fmt.Errorf("list %s deployments: %w", env, err)
+			return Deployment{}, false, exist, wrap(fmt.Sprintf("list the %s deployments", env), err)
 		}
-		for _, d := range deployments {
-			examined++
-			statuses, _, err := r.Client.Repositories.ListDeploymentStatuses(ctx, r.Owner, r.Name, d.GetID(), &github.ListOptions{PerPage: 1})
-			if err != nil {
-				return p, fmt.Errorf("deployment %d statuses: %w", d.GetID(), err)
+		exist = exist || len(list) > 0
+		// The newest alone first (the common case: it succeeded), then the
+		// rest of the page in order, a few at a time.
+		for start := 0; start < len(list); {
+			n := 1
+			if start > 0 {
+				n = ReadsInFlight
 			}
-			if len(statuses) > 0 && statuses[0].GetState() == "success" {
-				p = policy.ProductionState{Known: true, SHA: d.GetSHA(),
-					Source: fmt.Sprintf("deployment %d to %s (success at %s)", d.GetID(), env, statuses[0].GetCreatedAt().UTC().Format("2006-01-02 15:04 UTC"))}
-				break search
+			batch := list[start:min(start+n, len(list))]
+			latest := make([]*github.DeploymentStatus, len(batch))
+			g, gctx := errgroup.WithContext(ctx)
+			for i, dep := range batch {
+				g.Go(func() error {
+					st, err := r.LatestStatus(gctx, dep.GetID())
+					latest[i] = st
+					return err
+				})
 			}
-			if examined >= deploymentsExamined {
-				break search
+			if err := g.Wait(); err != nil {
+				return Deployment{}, false, exist, err
 			}
+			for i, st := range latest {
+				if st.GetState() == "success" {
+					return Deployment{Deployment: batch[i], Latest: st}, true, true, nil
+				}
+			}
+			start += len(batch)
 		}
-		if resp.NextPage == 0 {
-			break
+		if resp == nil || resp.NextPage == 0 {
+			return Deployment{}, false, exist, nil
 		}
 		opts.Page = resp.NextPage
 	}
+	return Deployment{}, false, exist, &Error{Op: fmt.Sprintf("find the newest successful deployment to %s", env), Kind: Incomplete,
+		Message: fmt.Sprintf("none of the newest %d deployments to %s has succeeded, and the bot reads no further back; "+
+			"report the deployment production really runs (a deployment of it to %s with a success status), then re-run", deploymentPages*perPage, env, env)}
+}
 
-	tags, err := r.tagsLocked(ctx)
-	if err != nil {
-		return p, err
-	}
-	if !p.Known {
+// Production finds what runs in production: the commit of the newest
+// deployment to the production environment whose latest status is
+// success; when the repository has never had one, the newest release tag.
+// It fails (an error, never a guess) when it cannot tell: a GitHub
+// failure, or deployments it could not read far enough back.
+func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.ProductionState, error) {
+	return remember(&r.memo, "production", func() (policy.ProductionState, error) {
+		env := cfg.Production.Environment
+		var (
+			dep   Deployment
+			found bool
+			tags  []Tag
+		)
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) { dep, found, _, err = r.NewestSuccessfulDeployment(gctx, env); return err })
+		g.Go(func() (err error) { tags, err = r.Tags(gctx); return err })
+		if err := g.Wait(); err != nil {
+			return policy.ProductionState{}, err
+		}
+		var p policy.ProductionState
+		if found {
+			p = policy.ProductionState{Known: true, SHA: dep.GetSHA(),
+				Source: fmt.Sprintf("deployment %d to %s (success at %s)", dep.GetID(), env, dep.Latest.GetCreatedAt().UTC().Format("2006-01-02 15:04 UTC"))}
+			var names []string
+			for _, t := range tags {
+				if t.Commit == p.SHA {
+					names = append(names, t.Name)
+				}
+			}
+			p.Tag = cfg.NewestTag(names)
+			return p, nil
+		}
 		var names []string
 		for _, t := range tags {
 			names = append(names, t.Name)
@@ -118,16 +185,6 @@ search:
 				}
 			}
 		}
-	}
-	if p.Known && p.Tag == "" {
-		var names []string
-		for _, t := range tags {
-			if t.Commit == p.SHA {
-				names = append(names, t.Name)
-			}
-		}
-		p.Tag = cfg.NewestTag(names)
-	}
-	r.production = &p
-	return p, nil
+		return p, nil
+	})
 }

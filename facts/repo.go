@@ -1,81 +1,181 @@
+// Package facts is the one place hotfix-bot talks to GitHub for its
+// handlers: typed reads (production, comparisons, changed files,
+// permissions, label history, push times, the production lock...) and
+// idempotent writes (check runs, refs, tags, deployments, pull requests,
+// comments), with pagination, error classification (errors.go) and
+// find-or-create recovery after a write whose answer was lost.
+//
+// It knows GitHub, not the rules: decisions are policy's. It must not
+// import handlers or app.
 package facts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
+	"golang.org/x/sync/singleflight"
 )
 
-// Repo is one repository seen through an installation client. Facts are
-// fetched on first use and remembered for the life of the Repo, which is
-// one event: a handler asks as often as it likes and GitHub is asked once.
+// Clock is the time facts wait on between attempts of a write; the
+// server's clock (the simulator's in tests) satisfies it.
+type Clock interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ReadsInFlight bounds the requests one event has in flight at once; its
+// writes go one at a time (GitHub's integrator guidance: no unbounded
+// concurrency, no concurrent writes).
+const ReadsInFlight = 4
+
+// Repo is one repository seen through an installation client, for one
+// event. Facts are fetched on first use and remembered for the life of the
+// Repo: any number of goroutines may ask at once and GitHub is asked once
+// (singleflight per fact; no lock is held across a request).
 type Repo struct {
-	Client        *github.Client
+	client        *github.Client
 	Owner         string
 	Name          string
 	DefaultBranch string
-	// AppID identifies this app's check runs.
+	// AppID identifies this app's check runs, comments and deployments.
 	AppID int64
+	// BotLogin is the app's bot user ("slug[bot]"), "" when unknown.
+	BotLogin string
+	Clock    Clock
 
-	mu          sync.Mutex
-	production  *policy.ProductionState
-	tags        []Tag
-	compares    map[string]*github.CommitsComparison
-	permissions map[string]Permission
-	checkRuns   map[string]map[string]*github.CheckRun // sha → name → our newest run
-	labelsKnown map[string]bool                        // repository labels, lower-case
+	memo memo
 }
 
-// NewRepo returns a Repo for one event.
+// NewRepo returns a Repo for one event. Its requests share a bound of
+// ReadsInFlight in flight, writes one at a time.
 func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int64) *Repo {
 	return &Repo{
-		Client: client, Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
-		compares:    map[string]*github.CommitsComparison{},
-		permissions: map[string]Permission{},
-		checkRuns:   map[string]map[string]*github.CheckRun{},
+		client: bounded(client, ReadsInFlight), Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
+		Clock: realClock{},
 	}
 }
 
 // FullName is "owner/name".
 func (r *Repo) FullName() string { return r.Owner + "/" + r.Name }
 
-// IsNotFound reports whether GitHub answered 404.
-func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+// bounded returns a client on the same transport whose requests wait for
+// one of n slots, and whose writes also wait for each other.
+func bounded(c *github.Client, n int) *github.Client {
+	hc := *c.Client()
+	next := hc.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	hc.Transport = &boundedTransport{next: next, slots: make(chan struct{}, n)}
+	out := github.NewClient(&hc)
+	out.BaseURL, out.UploadURL, out.UserAgent = c.BaseURL, c.UploadURL, c.UserAgent
+	return out
+}
 
-// statusOf returns the HTTP status of a GitHub error, or 0.
-func statusOf(err error) int {
-	var ge *github.ErrorResponse
-	if errors.As(err, &ge) && ge.Response != nil {
-		return ge.Response.StatusCode
+type boundedTransport struct {
+	next  http.RoundTripper
+	slots chan struct{}
+	write sync.Mutex
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		t.write.Lock()
+		defer t.write.Unlock()
 	}
-	var rl *github.RateLimitError
-	if errors.As(err, &rl) && rl.Response != nil {
-		return rl.Response.StatusCode
+	select {
+	case t.slots <- struct{}{}:
+	case <-req.Context().Done():
+		return nil, req.Context().Err()
 	}
-	var al *github.AbuseRateLimitError
-	if errors.As(err, &al) && al.Response != nil {
-		return al.Response.StatusCode
+	defer func() { <-t.slots }()
+	return t.next.RoundTrip(req)
+}
+
+// memo remembers facts by key for one event.
+type memo struct {
+	mu   sync.Mutex
+	done map[string]any
+	sf   singleflight.Group
+}
+
+// remember returns the fact under key, fetching it once however many
+// goroutines ask at the same time. A failure is remembered too: within one
+// event every question gets the same answer.
+func remember[T any](m *memo, key string, fetch func() (T, error)) (T, error) {
+	got, ok := m.get(key)
+	if !ok {
+		got, _, _ = m.sf.Do(key, func() (any, error) {
+			if v, ok := m.get(key); ok {
+				return v, nil
+			}
+			v, err := fetch()
+			res := result[T]{v, err}
+			m.put(key, res)
+			return res, nil
+		})
 	}
-	return 0
+	res := got.(result[T])
+	return res.v, res.err
+}
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func (m *memo) get(key string) (any, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.done[key]
+	return v, ok
+}
+
+func (m *memo) put(key string, v any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done == nil {
+		m.done = map[string]any{}
+	}
+	m.done[key] = v
 }
 
 // maxPages bounds every paginated listing, so one event cannot spend an
-// installation's rate limit.
+// installation's rate limit. A listing with more is Incomplete, never a
+// silent success.
 const maxPages = 30
 
-// all collects every page of a listing, up to maxPages.
+// perPage is the page size of every listing (GitHub's maximum for most).
+const perPage = 100
+
+// all collects every page of a listing, up to maxPages. When more pages
+// remain it returns what it read with an Incomplete error.
 func all[T any](ctx context.Context, what string, fetch func(opts github.ListOptions) ([]T, *github.Response, error)) ([]T, error) {
 	var out []T
-	opts := github.ListOptions{PerPage: 100}
+	opts := github.ListOptions{PerPage: perPage}
 	for page := 0; page < maxPages; page++ {
 		items, resp, err := fetch(opts)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
+			return nil, wrap(what, err)
 		}
 		out = append(out, items...)
 		if resp == nil || resp.NextPage == 0 {
@@ -83,5 +183,9 @@ func all[T any](ctx context.Context, what string, fetch func(opts github.ListOpt
 		}
 		opts.Page = resp.NextPage
 	}
-	return out, nil
+	return out, &Error{Op: what, Kind: Incomplete,
+		Message: fmt.Sprintf("more than %d entries; the bot reads at most %d pages", maxPages*perPage, maxPages)}
 }
+
+// shortSHA abbreviates a sha for messages.
+func shortSHA(sha string) string { return policy.Short(sha) }

@@ -56,7 +56,7 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		if pr.GetHead().GetSHA() != cr.GetHeadSHA() {
 			continue // the PR has moved on; its new head has its own checks
 		}
-		if e, ok := h.g.prEvaluation(r, pol, pr); ok {
+		if e, ok := h.g.prEvaluation(installation, r, pol, pr); ok {
 			return h.g.evaluate(ctx, e)
 		}
 	}
@@ -64,8 +64,8 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if branch == "" || !hotfixConfig(pol).IsHotfixBranch(branch) || cr.GetName() == policy.CheckApproval {
 		return nil
 	}
-	return h.g.evaluate(ctx, evaluation{
-		repo: r, policy: pol, branch: branch, head: cr.GetHeadSHA(),
+	return h.g.evaluate(ctx, &evaluation{
+		installation: installation, repo: r, policy: pol, branch: branch, head: cr.GetHeadSHA(),
 		checks: []string{policy.CheckBase, policy.CheckSchema},
 	})
 }

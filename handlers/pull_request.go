@@ -34,8 +34,8 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	default:
 		return nil
 	}
-	if h.g.identity.IsSelf(ev.GetSender()) {
-		return nil // our own labels and resets
+	if self, err := h.g.identity.IsSelf(ctx, ev.GetSender(), ev.GetPerformedViaGithubApp().GetID()); err != nil || self {
+		return err // our own labels and resets are not news
 	}
 	if action == "edited" && ev.GetChanges().GetBase() == nil {
 		return nil // a title or body edit
@@ -44,7 +44,7 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	full := repo.GetFullName()
 	isApprovalLabel := func(cfg policy.Config) bool {
 		name := ev.GetLabel().GetName()
-		for _, l := range append(append([]string{}, cfg.Approval.Labels...), cfg.Approval.SchemaLabels...) {
+		for _, l := range cfg.ApprovalLabels() {
 			if strings.EqualFold(l, name) {
 				return true
 			}
@@ -78,12 +78,13 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	if err != nil {
 		return err
 	}
-	e, ok := h.g.prEvaluation(r, pol, pr)
+	e, ok := h.g.prEvaluation(installation, r, pol, pr)
 	if !ok {
 		return nil
 	}
 	if labelEvent && e.fork == "" {
 		e.checks = []string{policy.CheckSchema, policy.CheckApproval}
+		e.labelsOnly = true
 	}
 	if e.fork == "" && !labelEvent && !pol.Broken() {
 		if err := r.EnsureLabels(ctx, labelSpecs(pol.Config)); err != nil {
@@ -96,6 +97,14 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		}
 	}
 	e.resetApprovals = action == "synchronize" && e.fork == ""
+	switch action {
+	case "synchronize", "opened", "reopened":
+		// GitHub's own time of this event, at or after the push of its
+		// head: what the approval gate dates approvals against.
+		if ev.GetPullRequest().GetHead().GetSHA() == e.head {
+			e.pushedAt = ev.GetPullRequest().GetUpdatedAt().Time
+		}
+	}
 	return h.g.evaluate(ctx, e)
 }
 

@@ -32,8 +32,11 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 		return fmt.Errorf("decode push: %w", err)
 	}
 	branch, isBranch := strings.CutPrefix(ev.GetRef(), "refs/heads/")
-	if ev.GetDeleted() || !isBranch || h.g.identity.IsSelf(ev.GetSender()) {
+	if ev.GetDeleted() || !isBranch {
 		return nil
+	}
+	if self, err := h.g.identity.IsSelf(ctx, ev.GetSender(), 0); err != nil || self {
+		return err
 	}
 	if ev.GetCreated() && len(ev.Commits) == 0 {
 		// A new branch at an existing commit (the production tag, or
@@ -68,18 +71,16 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	if !cfg.IsHotfixBranch(branch) {
 		return nil
 	}
-	prs, _, err := r.Client.PullRequests.List(ctx, owner, name, &github.PullRequestListOptions{
-		State: "open", Head: owner + ":" + branch, Base: cfg.Branches.Production,
-	})
+	prs, err := r.PullRequestsFor(ctx, branch, cfg.Branches.Production, "open")
 	if err != nil {
-		return fmt.Errorf("find pull requests of %s: %w", branch, err)
+		return err
 	}
 	if len(prs) > 0 {
 		logger.Debug().Int("pr", prs[0].GetNumber()).Msg("Hotfix branch has a pull request; its synchronize event runs the gates")
 		return nil
 	}
-	return h.g.evaluate(ctx, evaluation{
-		repo: r, policy: pol, branch: branch, head: ev.GetAfter(),
+	return h.g.evaluate(ctx, &evaluation{
+		installation: ev.GetInstallation().GetID(), repo: r, policy: pol, branch: branch, head: ev.GetAfter(),
 		checks: []string{policy.CheckBase, policy.CheckSchema},
 	})
 }

@@ -82,7 +82,7 @@ func TestEvaluateBase(t *testing.T) {
 func TestSchemaGate(t *testing.T) {
 	c := Default()
 	approvedBy := func(login string) ApprovalVerdict {
-		return c.Approve(ApprovalFacts{Author: "dev", Labels: map[string]LabelFact{
+		return c.Approve(ApprovalFacts{Author: "dev", HeadPushedAt: time.Unix(50, 0), Labels: map[string]LabelFact{
 			"schema-approved": {Present: true, AddedBy: login, Permission: PermissionWrite, Role: "write", AddedAt: time.Unix(100, 0)},
 		}}, c.Approval.SchemaLabels)
 	}
@@ -149,7 +149,9 @@ func TestApproval(t *testing.T) {
 		{"custom role below", func(c *Config) { c.Approval.Permission = PermissionMaintain },
 			&LabelFact{Present: true, AddedBy: "qa", Permission: PermissionWrite, Role: "qa-lead", AddedAt: after}, false, "whose permission is write (role qa-lead); approval needs maintain"},
 		{"bot", nil, &LabelFact{Present: true, AddedBy: "renovate[bot]", AddedByBot: true, Permission: PermissionWrite, AddedAt: after}, false, "added by the bot @renovate[bot]"},
-		{"before the push", nil, ptr(label("bob", PermissionWrite, before)), false, "before the latest push (`abcdef1` at 03:10:00 UTC)"},
+		{"before the push", nil, ptr(label("bob", PermissionWrite, before)), false, "not after the latest push (`abcdef1` at 03:10:00 UTC)"},
+		// The same second as the push cannot be told apart from before it.
+		{"in the second of the push", nil, ptr(label("bob", PermissionWrite, pushed)), false, "not after the latest push"},
 		{"before the push, reset off", func(c *Config) { c.Approval.ResetOnPush = false }, ptr(label("bob", PermissionWrite, before)), true, "added by @bob"},
 		{"unknown adder", nil, &LabelFact{Present: true}, false, "does not say who added it"},
 	}
@@ -166,6 +168,18 @@ func TestApproval(t *testing.T) {
 			v := c.Approve(f, c.RequiredLabels(false))
 			if len(v) != 1 || v[0].Valid != tt.valid || !strings.Contains(v[0].Reason, tt.reason) {
 				t.Fatalf("verdict = %+v, want valid=%v reason %q", v, tt.valid, tt.reason)
+			}
+			if tt.fact != nil && tt.valid {
+				// The same label, with the push time unknown: it must not
+				// count while reset_on_push is on (it may predate the push).
+				f.HeadPushedAt = time.Time{}
+				unknown := c.Approve(f, c.RequiredLabels(false))
+				if c.Approval.ResetOnPush && (unknown[0].Valid || !strings.Contains(unknown[0].Reason, "cannot tell yet when `abcdef1` was pushed")) {
+					t.Errorf("push time unknown: %+v, want not counted", unknown)
+				}
+				if !c.Approval.ResetOnPush && !unknown[0].Valid {
+					t.Errorf("push time unknown, reset_on_push off: %+v, want counted", unknown)
+				}
 			}
 			r := c.EvaluateApproval(v)
 			want := map[bool]string{true: Success, false: Failure}[tt.valid]
@@ -205,8 +219,28 @@ func TestStaleApprovals(t *testing.T) {
 	}
 	c = Default()
 	f.HeadPushedAt = time.Time{}
-	if got := c.StaleApprovals(f); len(got) != 0 {
-		t.Errorf("unknown push time must remove nothing: %+v", got)
+	if got := c.StaleApprovals(f); len(got) != 2 {
+		t.Errorf("an unknown push time makes every approval stale: %+v", got)
+	}
+	f.HeadPushedAt = pushed
+	f.Labels["schema-approved"] = LabelFact{Present: true, AddedBy: "dba", AddedAt: pushed}
+	if got := c.StaleApprovals(f); len(got) != 2 {
+		t.Errorf("a label in the same second as the push is stale: %+v", got)
+	}
+}
+
+func TestApprovalFactsUnknown(t *testing.T) {
+	c := Default()
+	f := ApprovalFacts{Author: "dev", Head: "abc", HeadPushedAt: time.Unix(10, 0), Labels: map[string]LabelFact{
+		"hotfix-approved": {Present: true, AddedBy: "bob", Permission: PermissionAdmin, AddedAt: time.Unix(20, 0), Unknown: "the log lags"},
+	}}
+	if v := c.Approve(f, c.RequiredLabels(false)); v.Valid() || !strings.Contains(v[0].Reason, "cannot tell: the log lags") {
+		t.Errorf("a label whose state is unknown counted: %+v", v)
+	}
+	f.Labels["hotfix-approved"] = LabelFact{Present: true, AddedBy: "bob", Permission: PermissionAdmin, AddedAt: time.Unix(20, 0)}
+	f.Unknown = "GitHub answered 502"
+	if v := c.Approve(f, c.RequiredLabels(false)); v.Valid() || !strings.Contains(v[0].Reason, "GitHub answered 502") {
+		t.Errorf("an unreadable event log let a label count: %+v", v)
 	}
 }
 

@@ -37,6 +37,9 @@ func TestServeAgainstTheSimulator(t *testing.T) {
 	if _, err := repo.Tag(dana, "v1.0.0", "main"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := repo.CreateBranch(dana, "develop", "main"); err != nil {
+		t.Fatal(err)
+	}
 	sim.Install(ghApp, repo)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

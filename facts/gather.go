@@ -1,0 +1,224 @@
+package facts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+)
+
+// GateRequest says what to gather for one head.
+type GateRequest struct {
+	Branch string
+	Head   string
+	// PR is the hotfix pull request, read afresh; nil for a branch without
+	// one.
+	PR *github.PullRequest
+	// Fork is "owner/name" when the head lives in a fork: nothing is read.
+	Fork string
+	// Gates are the gates to decide (policy.Gates when empty).
+	Gates []string
+	// PushedAt is what the event itself says about when Head was pushed
+	// (GitHub's pull_request.updated_at of the `synchronize` delivery:
+	// server time, at or after the push), zero when it says nothing.
+	PushedAt time.Time
+}
+
+// Gathered is what one evaluation read from GitHub: the facts for policy,
+// and what writing the results needs.
+type Gathered struct {
+	Facts policy.GateFacts
+	// CheckRuns are this app's check runs on the head, by name.
+	CheckRuns map[string]*github.CheckRun
+	// Stamp is what the results rest on, for their external_id.
+	Stamp Stamp
+	// Errors are the facts that could not be read; each already turned
+	// the gates that need it into a failure saying so.
+	Errors []error
+}
+
+// Err joins the gathering errors (nil when every fact was read).
+func (g Gathered) Err() error { return errors.Join(g.Errors...) }
+
+// GatherGates reads every fact the requested gates need about one head,
+// concurrently (each fact once; at most ReadsInFlight requests in flight).
+// It never fails as a whole: a fact it cannot read is recorded as unknown
+// in the facts, with the reason, so the gates that need it fail closed,
+// and the error is kept in Errors. Only the check runs of the head, which
+// writing needs, are required: without them Gathered.CheckRuns is nil.
+func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateRequest) Gathered {
+	g := Gathered{Facts: policy.GateFacts{Branch: req.Branch, Head: req.Head, Fork: req.Fork}}
+	var mu sync.Mutex
+	fail := func(err error) {
+		mu.Lock()
+		g.Errors = append(g.Errors, err)
+		mu.Unlock()
+	}
+	gates := req.Gates
+	if len(gates) == 0 {
+		gates = policy.Gates
+	}
+	want := map[string]bool{}
+	for _, n := range gates {
+		want[n] = true
+	}
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	run(func() {
+		runs, err := r.CheckRuns(ctx, req.Head)
+		if err != nil {
+			fail(err)
+			return
+		}
+		g.CheckRuns = runs
+	})
+	if req.Fork != "" {
+		wg.Wait()
+		return g
+	}
+	production := func() (policy.ProductionState, error) { return r.Production(ctx, cfg) }
+	run(func() {
+		p, err := production()
+		if err != nil {
+			fail(err)
+			p = policy.ProductionState{Unknown: Explain(err)}
+		}
+		g.Facts.Production = p
+	})
+	if want[policy.CheckBase] {
+		run(func() {
+			bf, err := r.BaseFacts(ctx, cfg, production, req.Branch, req.Head)
+			if err != nil {
+				if _, perr := production(); perr == nil { // a production failure is reported once
+					fail(err)
+				}
+				bf.Unknown = Explain(err)
+			}
+			g.Facts.Base = bf
+		})
+	}
+	needApproval := req.PR != nil && (want[policy.CheckApproval] || want[policy.CheckSchema])
+	if want[policy.CheckSchema] || needApproval {
+		run(func() {
+			p, err := production()
+			if err != nil {
+				return
+			}
+			sf, err := r.ChangedFiles(ctx, p, req.Head, req.PR.GetNumber())
+			if err != nil {
+				fail(err)
+				sf.Unknown = Explain(err)
+			}
+			g.Facts.Schema = sf
+		})
+	}
+	var af policy.ApprovalFacts
+	if needApproval {
+		run(func() { af, g.Stamp.EventID = r.approvalFacts(ctx, cfg, req, fail) })
+	}
+	wg.Wait()
+	g.Facts.Base.Production = g.Facts.Production
+	g.Facts.Schema.Production = g.Facts.Production
+	if needApproval {
+		// Push times recorded by an earlier evaluation of this head (from
+		// its synchronize delivery) count too: any replica may have seen it.
+		for _, cr := range g.CheckRuns {
+			if st := ParseStamp(cr.GetExternalID()); st.PushedAt.After(af.HeadPushedAt) && cfg.Approval.ResetOnPush {
+				af.HeadPushedAt, af.PushedAtFrom = st.PushedAt, "the push's own delivery, recorded on the check runs"
+			}
+		}
+		g.Facts.Approval = &af
+		g.Stamp.PushedAt = af.HeadPushedAt
+	}
+	return g
+}
+
+// approvalFacts reads who added each approval label and when, their
+// permissions, and when the head was pushed; and the newest event id of
+// the pull request's event log it read them from.
+func (r *Repo) approvalFacts(ctx context.Context, cfg policy.Config, req GateRequest, fail func(error)) (policy.ApprovalFacts, int64) {
+	pr := req.PR
+	af := policy.ApprovalFacts{Author: pr.GetUser().GetLogin(), Head: req.Head, Labels: map[string]policy.LabelFact{}}
+	var wg sync.WaitGroup
+	if cfg.Approval.ResetOnPush {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at, err := r.PushedAt(ctx, req.Branch, req.Head)
+			if err != nil {
+				fail(err) // the other sources may still know
+			}
+			af.HeadPushedAt, af.PushedAtFrom = at, "GitHub's activity log"
+			if req.PushedAt.After(at) {
+				af.HeadPushedAt, af.PushedAtFrom = req.PushedAt, "the push's own delivery"
+			}
+		}()
+	}
+	present := map[string]bool{}
+	for _, l := range pr.Labels {
+		present[strings.ToLower(l.GetName())] = true
+	}
+	labels := cfg.ApprovalLabels()
+	h, err := r.LabelHistory(ctx, pr.GetNumber(), labels)
+	if err != nil {
+		fail(err)
+		af.Unknown = Explain(err)
+		wg.Wait()
+		return af, 0
+	}
+	var mu sync.Mutex
+	for _, name := range labels {
+		key := strings.ToLower(name)
+		fact := policy.LabelFact{Name: name}
+		ev, inLog := h.Latest[key]
+		switch {
+		case !present[key]:
+			// Absent on the pull request: absent, whatever the log says
+			// (a removal the log has not caught up with is still a removal).
+		case h.Undetermined[key]:
+			fact.Unknown = fmt.Sprintf("the pull request's event log is longer than the %d pages the bot reads, so it cannot tell who added `%s`: remove it and add it again", maxPages, name)
+		case !inLog || !ev.Added:
+			fact.Unknown = fmt.Sprintf("the pull request carries `%s`, but GitHub's event log does not show it being added yet (the log can lag a few seconds): re-run this check in a minute", name)
+		default:
+			fact.Present = true
+			fact.AddedBy, fact.AddedByBot, fact.AddedAt = ev.Actor, ev.Bot, ev.At
+		}
+		if fact.Present && !fact.AddedByBot {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				perm, err := r.Permission(ctx, fact.AddedBy)
+				if err != nil {
+					fail(err)
+					fact.Unknown = "cannot read @" + fact.AddedBy + "'s permission: " + Explain(err)
+				}
+				fact.Permission, fact.Role = perm.Level, perm.Role
+				mu.Lock()
+				af.Labels[key] = fact
+				mu.Unlock()
+			}()
+			continue
+		}
+		mu.Lock()
+		af.Labels[key] = fact
+		mu.Unlock()
+	}
+	wg.Wait()
+	return af, h.NewestEventID
+}
+
+// NewestLabelEventID re-reads the pull request's event log (conditional
+// requests: free when nothing changed) and returns its newest event id, to
+// tell whether anything happened since an evaluation read it.
+func (r *Repo) NewestLabelEventID(ctx context.Context, number int) (int64, error) {
+	h, err := r.LabelHistory(ctx, number, nil)
+	return h.NewestEventID, err
+}

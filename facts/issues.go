@@ -1,0 +1,214 @@
+package facts
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// LabelSpec is a label the bot needs in the repository.
+type LabelSpec struct {
+	Name        string
+	Color       string
+	Description string
+}
+
+// EnsureLabels creates the labels the repository lacks (GitHub would
+// create a missing label on first use, but without colour or description).
+func (r *Repo) EnsureLabels(ctx context.Context, specs []LabelSpec) error {
+	known, err := remember(&r.memo, "repo-labels", func() (map[string]bool, error) {
+		labels, err := all(ctx, "list the repository's labels", func(o github.ListOptions) ([]*github.Label, *github.Response, error) {
+			return r.client.Issues.ListLabels(ctx, r.Owner, r.Name, &o)
+		})
+		if err != nil && KindOf(err) != Incomplete {
+			return nil, err
+		}
+		known := map[string]bool{}
+		for _, l := range labels {
+			known[strings.ToLower(l.GetName())] = true
+		}
+		return known, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range specs {
+		if known[strings.ToLower(s.Name)] {
+			continue
+		}
+		err := r.retryWrite(ctx, func() error {
+			_, _, err := r.client.Issues.CreateLabel(ctx, r.Owner, r.Name, &github.Label{
+				Name: github.String(s.Name), Color: github.String(s.Color), Description: github.String(s.Description),
+			})
+			return wrap(fmt.Sprintf("create the label %q", s.Name), err)
+		}, nil)
+		if err != nil && !IsAlreadyExists(err) && KindOf(err) != Validation { // someone created it meanwhile
+			return err
+		}
+	}
+	return nil
+}
+
+// AddLabels adds labels to an issue or pull request, in the body form
+// GitHub's API description documents ({"labels": [...]}). Adding a label
+// that is there already changes nothing, so it is retried freely.
+func (r *Repo) AddLabels(ctx context.Context, number int, names ...string) error {
+	return r.retryWrite(ctx, func() error {
+		req, err := r.client.NewRequest("POST", fmt.Sprintf("repos/%s/%s/issues/%d/labels", r.Owner, r.Name, number), map[string][]string{"labels": names})
+		if err != nil {
+			return err
+		}
+		_, err = r.client.Do(ctx, req, nil)
+		return wrap(fmt.Sprintf("add the labels %v to #%d", names, number), err)
+	}, nil)
+}
+
+// RemoveLabel removes a label and reports whether this call removed it: a
+// label already gone (another replica was first) is not an error, and
+// only the replica that removed it says so in a comment.
+func (r *Repo) RemoveLabel(ctx context.Context, number int, name string) (bool, error) {
+	removed := false
+	err := r.retryWrite(ctx, func() error {
+		// go-github v60 does not escape the label name.
+		req, err := r.client.NewRequest("DELETE", fmt.Sprintf("repos/%s/%s/issues/%d/labels/%s", r.Owner, r.Name, number, url.PathEscape(name)), nil)
+		if err != nil {
+			return err
+		}
+		_, err = r.client.Do(ctx, req, nil)
+		if err := wrap(fmt.Sprintf("remove the label %q from #%d", name, number), err); IsNotFound(err) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		removed = true
+		return nil
+	}, nil)
+	return removed, err
+}
+
+// Comment is an issue comment as the bot reads it (go-github v60 does not
+// decode performed_via_github_app).
+type Comment struct {
+	ID        int64     `json:"id"`
+	Body      string    `json:"body"`
+	HTMLURL   string    `json:"html_url"`
+	CreatedAt time.Time `json:"created_at"`
+	User      struct {
+		Login string `json:"login"`
+		Type  string `json:"type"`
+	} `json:"user"`
+	App *struct {
+		ID int64 `json:"id"`
+	} `json:"performed_via_github_app"`
+}
+
+// Marker is the hidden line that identifies what a bot comment or issue
+// is about ("reply:1234:1"), so a repeated step finds it instead of
+// writing another. Only the app's own comments are trusted to carry it:
+// anyone can type the same text.
+func Marker(key string) string { return "<!-- hotfix-bot:" + key + " -->" }
+
+// byApp reports whether a comment was written by this app.
+func (r *Repo) byApp(c Comment) bool {
+	if c.App != nil && c.App.ID != 0 {
+		return c.App.ID == r.AppID
+	}
+	return r.BotLogin != "" && c.User.Login == r.BotLogin
+}
+
+// FindComment returns this app's comment on an issue or pull request that
+// carries marker, looking at comments updated since `since` (zero: all),
+// or nil.
+func (r *Repo) FindComment(ctx context.Context, number int, marker string, since time.Time) (*Comment, error) {
+	opts := github.IssueListCommentsOptions{}
+	if !since.IsZero() {
+		s := since.Add(-time.Second)
+		opts.Since = &s
+	}
+	list, err := all(ctx, fmt.Sprintf("list the comments of #%d", number), func(o github.ListOptions) ([]Comment, *github.Response, error) {
+		opts.ListOptions = o
+		u := fmt.Sprintf("repos/%s/%s/issues/%d/comments", r.Owner, r.Name, number)
+		u, err := addQuery(u, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		req, err := r.client.NewRequest("GET", u, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var page []Comment
+		resp, err := r.client.Do(ctx, req, &page)
+		return page, resp, err
+	})
+	if err != nil && KindOf(err) != Incomplete {
+		return nil, err
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		if c := list[i]; strings.Contains(c.Body, marker) && r.byApp(c) {
+			return &c, nil
+		}
+	}
+	if err != nil {
+		return nil, err // cut short: it may be on a page not read
+	}
+	return nil, nil
+}
+
+// PostComment posts body (which carries marker) on an issue or pull
+// request unless this app's comment with the marker is already there:
+// re-delivery and retries never post twice. created says whether this
+// call posted it.
+func (r *Repo) PostComment(ctx context.Context, number int, marker, body string, since time.Time) (c *Comment, created bool, err error) {
+	if c, err = r.FindComment(ctx, number, marker, since); err != nil || c != nil {
+		return c, false, err
+	}
+	err = r.retryWrite(ctx, func() error {
+		got, _, err := r.client.Issues.CreateComment(ctx, r.Owner, r.Name, number, &github.IssueComment{Body: github.String(body)})
+		if err != nil {
+			return wrap(fmt.Sprintf("comment on #%d", number), err)
+		}
+		c = &Comment{ID: got.GetID(), Body: got.GetBody(), HTMLURL: got.GetHTMLURL(), CreatedAt: got.GetCreatedAt().Time}
+		created = true
+		return nil
+	}, func() (bool, error) {
+		found, err := r.FindComment(ctx, number, marker, since)
+		c = found
+		return found != nil, err
+	})
+	return c, created, err
+}
+
+// UpsertComment writes body (which carries marker) as this app's comment
+// with that marker: edited in place when it exists, created otherwise.
+func (r *Repo) UpsertComment(ctx context.Context, number int, marker, body string, since time.Time) (*Comment, error) {
+	c, err := r.FindComment(ctx, number, marker, since)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		c, _, err = r.PostComment(ctx, number, marker, body, since)
+		return c, err
+	}
+	if c.Body == body {
+		return c, nil
+	}
+	err = r.retryWrite(ctx, func() error {
+		_, _, err := r.client.Issues.EditComment(ctx, r.Owner, r.Name, c.ID, &github.IssueComment{Body: github.String(body)})
+		return wrap(fmt.Sprintf("edit comment %d on #%d", c.ID, number), err)
+	}, nil)
+	c.Body = body
+	return c, err
+}
+
+// React adds a reaction to a comment as the app. GitHub answers 200 for a
+// reaction that exists already, so it is safe to repeat.
+func (r *Repo) React(ctx context.Context, commentID int64, content string) error {
+	return r.retryWrite(ctx, func() error {
+		_, _, err := r.client.Reactions.CreateIssueCommentReaction(ctx, r.Owner, r.Name, commentID, content)
+		return wrap(fmt.Sprintf("react %s to comment %d", content, commentID), err)
+	}, nil)
+}

@@ -1,0 +1,236 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/rs/zerolog"
+)
+
+// evaluation is one run of some gates on one head: gather the facts
+// (facts/, reads only), decide (policy/, pure), apply (check runs,
+// labels, the reset comment). `/promote`, `--dry-run` and `/help` run the
+// same gather and decide, and apply nothing.
+type evaluation struct {
+	installation int64
+	repo         *facts.Repo
+	policy       facts.Policy
+	branch       string
+	head         string
+	// pr is the hotfix pull request, nil for a branch without one.
+	pr *github.PullRequest
+	// fork is "owner/name" when the head lives in a fork.
+	fork string
+	// checks are the gates to run.
+	checks []string
+	// resetApprovals removes approvals given before the latest push.
+	resetApprovals bool
+	// pushedAt is when the event itself says the head was pushed (the
+	// `synchronize` delivery's pull_request.updated_at), zero otherwise.
+	pushedAt time.Time
+	// labelsOnly: the event changed labels, so only what labels decide
+	// is rewritten.
+	labelsOnly bool
+}
+
+func (e *evaluation) detailsURL() string {
+	if e.pr != nil {
+		return e.pr.GetHTMLURL()
+	}
+	return ""
+}
+
+func (e *evaluation) request() facts.GateRequest {
+	return facts.GateRequest{Branch: e.branch, Head: e.head, PR: e.pr, Fork: e.fork, Gates: e.checks, PushedAt: e.pushedAt}
+}
+
+// verifyRounds bounds how often an evaluation starts over because the
+// pull request's labels changed while it wrote a success.
+const verifyRounds = 3
+
+// evaluate runs the gates of an evaluation and writes their check runs.
+// A success that rests on labels is verified after it is written: if the
+// pull request's event log moved meanwhile (a label removed on another
+// replica), the evaluation starts over with fresh facts, so the last
+// word is always computed from the newest labels.
+func (g *Gatekeeper) evaluate(ctx context.Context, e *evaluation) error {
+	defer g.lock(e.repo.FullName() + "@" + e.head)()
+	for round := 1; ; round++ {
+		newest, err := g.evaluateOnce(ctx, e)
+		if err != nil || newest == nil {
+			return err
+		}
+		// A success that labels decided was written: did the labels move?
+		now, err := e.repo.NewestLabelEventID(ctx, e.pr.GetNumber())
+		if err != nil {
+			return err
+		}
+		if now == *newest || round == verifyRounds {
+			return nil
+		}
+		zerolog.Ctx(ctx).Info().Int64("seen", *newest).Int64("now", now).Msg("Labels changed while a success was written; evaluating again")
+		if e.repo, err = g.fresh(e.installation, e.repo); err != nil {
+			return err
+		}
+		if e.pr, err = e.repo.PullRequest(ctx, e.pr.GetNumber()); err != nil {
+			return err
+		}
+		if e.pr.GetState() != "open" || e.pr.GetHead().GetSHA() != e.head {
+			return nil // closed or moved on: its own events evaluate it
+		}
+		e.resetApprovals, e.labelsOnly = false, true
+	}
+}
+
+// evaluateOnce gathers, decides and applies. It returns the newest
+// event-log id the results rest on when it wrote a success that labels
+// decided (to be verified), nil otherwise.
+func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
+	r := e.repo
+	logger := zerolog.Ctx(ctx)
+	if e.policy.Broken() {
+		for _, name := range e.checks {
+			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, e.detailsURL()); err != nil {
+				return nil, err
+			}
+		}
+		logger.Info().Str("policy", e.policy.Source).Msg("Policy file is invalid; checks fail with its errors")
+		return nil, nil
+	}
+	cfg := e.policy.Config
+
+	// A success that may be stale is not shown while it is re-evaluated,
+	// in parallel with the reads (a first run on a commit has nothing to
+	// hide, and costs no write).
+	hide := make(chan error, 1)
+	go func() { hide <- g.hideStaleSuccesses(ctx, e) }()
+	got := r.GatherGates(ctx, cfg, e.request())
+	if err := <-hide; err != nil {
+		return nil, err
+	}
+	if got.CheckRuns == nil {
+		return nil, fmt.Errorf("cannot write the gates of %s: %w", policy.Short(e.head), got.Err())
+	}
+
+	if e.resetApprovals && got.Facts.Approval != nil && got.Facts.Approval.Unknown == "" {
+		if err := g.resetApprovals(ctx, e, got.Facts.Approval); err != nil {
+			return nil, err
+		}
+	}
+	table := cfg.Decide(got.Facts, e.checks...)
+
+	if e.pr != nil && e.fork == "" {
+		if err := g.labelSchemaChange(ctx, e, table.SchemaFlagged); err != nil {
+			return nil, err
+		}
+	}
+	var verify *int64
+	for _, res := range table.Results {
+		// Results labels decide carry what they rest on; the others carry
+		// nothing, so an unchanged one is not rewritten on a label event.
+		var stamp facts.Stamp
+		dependsOnLabels := res.Name == policy.CheckApproval || (res.Name == policy.CheckSchema && table.SchemaFlagged)
+		if dependsOnLabels {
+			stamp = got.Stamp
+		}
+		if err := r.CompleteCheck(ctx, e.head, res, stamp, e.detailsURL()); err != nil {
+			return nil, err
+		}
+		if dependsOnLabels && res.Passed() && e.pr != nil {
+			id := got.Stamp.EventID
+			verify = &id
+		}
+		logger.Info().Str("check", res.Name).Str("sha", policy.Short(e.head)).Str("conclusion", res.Conclusion).Msg(res.Title)
+	}
+	if err := got.Err(); err != nil {
+		// The gates already say which fact is missing; the error is
+		// returned so it is counted and logged.
+		return nil, fmt.Errorf("gates of %s written with facts missing: %w", policy.Short(e.head), err)
+	}
+	return verify, nil
+}
+
+// hideStaleSuccesses moves this app's successful check runs of the gates
+// about to be re-evaluated back to in progress. On a label event only the
+// results labels decide are touched.
+func (g *Gatekeeper) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
+	runs, err := e.repo.CheckRuns(ctx, e.head)
+	if err != nil {
+		return nil // gathering reports it
+	}
+	for _, name := range e.checks {
+		existing := runs[name]
+		if existing == nil || existing.GetConclusion() != policy.Success {
+			continue
+		}
+		if e.labelsOnly && name != policy.CheckApproval && facts.ParseStamp(existing.GetExternalID()).EventID == 0 {
+			continue // a result no label decided
+		}
+		if err := e.repo.StartCheck(ctx, e.head, existing); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resetApprovals removes the approvals a push invalidated (reset_on_push)
+// and says so in one comment; the facts then show them absent.
+func (g *Gatekeeper) resetApprovals(ctx context.Context, e *evaluation, af *policy.ApprovalFacts) error {
+	r, cfg, pr := e.repo, e.policy.Config, e.pr
+	var removed []policy.LabelFact
+	for _, s := range cfg.StaleApprovals(*af) {
+		ok, err := r.RemoveLabel(ctx, pr.GetNumber(), s.Name)
+		if err != nil {
+			return err
+		}
+		key := strings.ToLower(s.Name)
+		fact := af.Labels[key]
+		fact.Present = false
+		af.Labels[key] = fact
+		if ok {
+			removed = append(removed, s)
+		}
+	}
+	// Only the removal that happened here is announced, so a second
+	// replica handling the same push stays silent; the marker keeps a
+	// retried comment single.
+	if len(removed) == 0 {
+		return nil
+	}
+	marker := facts.Marker(fmt.Sprintf("reset:%d:%s", pr.GetNumber(), e.head))
+	_, _, err := r.PostComment(ctx, pr.GetNumber(), marker, resetComment(e, removed, af)+"\n"+marker, time.Time{})
+	return err
+}
+
+func resetComment(e *evaluation, stale []policy.LabelFact, af *policy.ApprovalFacts) string {
+	var b strings.Builder
+	when := "at an unknown time"
+	if !af.HeadPushedAt.IsZero() {
+		when = "at " + af.HeadPushedAt.UTC().Format("15:04:05 UTC")
+	}
+	fmt.Fprintf(&b, "🔁 **Approvals reset.** New commits were pushed to `%s` (now `%s`, %s), so approvals given before the push no longer count. Removed:\n\n",
+		e.branch, policy.Short(e.head), when)
+	for _, s := range stale {
+		fmt.Fprintf(&b, "- `%s` (added by @%s at %s)\n", s.Name, s.AddedBy, s.AddedAt.UTC().Format("15:04:05 UTC"))
+	}
+	b.WriteString("\n**Next:** a reviewer checks the new commits and adds the labels again. (`approval.reset_on_push` in `.github/hotfix-bot.yml`.)")
+	return b.String()
+}
+
+// labelSchemaChange keeps the schema-change label in step with the gate.
+func (g *Gatekeeper) labelSchemaChange(ctx context.Context, e *evaluation, flagged bool) error {
+	has := hasLabel(e.pr, policy.LabelSchemaChange)
+	switch {
+	case flagged && !has:
+		return e.repo.AddLabels(ctx, e.pr.GetNumber(), policy.LabelSchemaChange)
+	case !flagged && has:
+		_, err := e.repo.RemoveLabel(ctx, e.pr.GetNumber(), policy.LabelSchemaChange)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,192 @@
+// Package handlers turns webhook events into hotfix-bot's actions: one
+// file per event decodes it, skips what cannot matter before any API call,
+// and hands off to the gatekeeper (the gates), the commands (`/promote`,
+// `/rollback`...) or the deployment follow-up. Facts come from facts/,
+// decisions from policy/; handlers compute no rule themselves.
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/palantir/go-githubapp/githubapp"
+)
+
+// PolicyTTL is how long a replica trusts a repository policy it read.
+const PolicyTTL = time.Minute
+
+// New builds the event handlers the server dispatches to, sharing one
+// Gatekeeper.
+func New(d app.Deps) []githubapp.EventHandler {
+	g := NewGatekeeper(d)
+	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}}
+}
+
+// Gatekeeper runs the hotfix gates (hotfix-bot/base, /schema, /approval)
+// and owns what every handler shares: GitHub clients, the app's identity,
+// the policy cache.
+type Gatekeeper struct {
+	cc       githubapp.ClientCreator
+	identity *app.Identity
+	policies *facts.PolicyCache
+	clock    app.Clock
+
+	mu    sync.Mutex
+	locks map[string]*headLock
+}
+
+// headLock serialises evaluations of one head; it is dropped from the map
+// when nobody holds or waits for it, so the map does not grow with every
+// commit ever seen.
+type headLock struct {
+	sync.Mutex
+	users int
+}
+
+// NewGatekeeper returns a gatekeeper using the server's dependencies.
+func NewGatekeeper(d app.Deps) *Gatekeeper {
+	clock := d.Clock
+	if clock == nil {
+		clock = app.RealClock()
+	}
+	return &Gatekeeper{
+		cc: d.ClientCreator, identity: d.Identity, clock: clock,
+		policies: facts.NewPolicyCache(PolicyTTL, clock.Now),
+		locks:    map[string]*headLock{},
+	}
+}
+
+// lock serialises evaluations of one head on this replica, so that two
+// events for the same commit do not race to create the same check run.
+func (g *Gatekeeper) lock(key string) func() {
+	g.mu.Lock()
+	l, ok := g.locks[key]
+	if !ok {
+		l = &headLock{}
+		g.locks[key] = l
+	}
+	l.users++
+	g.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if l.users--; l.users == 0 {
+			delete(g.locks, key)
+		}
+	}
+}
+
+// repo opens a repository for one event.
+func (g *Gatekeeper) repo(installationID int64, owner, name, defaultBranch string) (*facts.Repo, error) {
+	client, err := g.cc.NewInstallationClient(installationID)
+	if err != nil {
+		return nil, fmt.Errorf("installation %d client: %w", installationID, err)
+	}
+	r := facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())
+	r.BotLogin = g.identity.BotLogin()
+	r.Clock = g.clock
+	return r, nil
+}
+
+// fresh opens the same repository again with nothing remembered: for a
+// second look after something may have changed.
+func (g *Gatekeeper) fresh(installationID int64, r *facts.Repo) (*facts.Repo, error) {
+	return g.repo(installationID, r.Owner, r.Name, r.DefaultBranch)
+}
+
+func (g *Gatekeeper) policy(ctx context.Context, r *facts.Repo) (facts.Policy, error) {
+	return r.Policy(ctx, g.policies)
+}
+
+// hotfixConfig is the configuration to judge branch names by: the
+// repository's, or the defaults while its policy file is broken.
+func hotfixConfig(p facts.Policy) policy.Config {
+	if p.Broken() {
+		return policy.Default()
+	}
+	return p.Config
+}
+
+// labelSpecs are the labels the bot needs, with colours and descriptions.
+func labelSpecs(cfg policy.Config) []facts.LabelSpec {
+	specs := []facts.LabelSpec{
+		{Name: policy.LabelHotfix, Color: "d93f0b", Description: "Production hotfix (hotfix-bot)"},
+		{Name: policy.LabelSchemaChange, Color: "b60205", Description: "Hotfix changes the database schema (hotfix-bot)"},
+		{Name: cfg.Sync.ConflictLabel, Color: "fbca04", Description: "Sync-back PR that needs a person (hotfix-bot)"},
+	}
+	for _, l := range cfg.Approval.Labels {
+		specs = append(specs, facts.LabelSpec{Name: l, Color: "0e8a16", Description: "Hotfix approved by a reviewer (hotfix-bot)"})
+	}
+	for _, l := range cfg.Approval.SchemaLabels {
+		specs = append(specs, facts.LabelSpec{Name: l, Color: "5319e7", Description: "Schema change approved (hotfix-bot)"})
+	}
+	for _, l := range cfg.Sync.Labels {
+		specs = append(specs, facts.LabelSpec{Name: l, Color: "1d76db", Description: "Hotfix sync-back (hotfix-bot)"})
+	}
+	return specs
+}
+
+// RecheckOpenHotfixPRs re-runs the gates of every open hotfix pull request
+// of a repository: production moved under them (a successful production
+// deployment), so a branch that started at production may not any more.
+func (g *Gatekeeper) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, owner, name, defaultBranch string) error {
+	r, err := g.repo(installationID, owner, name, defaultBranch)
+	if err != nil {
+		return err
+	}
+	pol, err := g.policy(ctx, r)
+	if err != nil {
+		return err
+	}
+	cfg := hotfixConfig(pol)
+	prs, err := r.OpenPullRequests(ctx, cfg.Branches.Production)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, pr := range prs {
+		e, ok := g.prEvaluation(installationID, r, pol, pr)
+		if !ok {
+			continue
+		}
+		// Each pull request gets its own view: production is the same for
+		// all, and the HTTP cache makes the repeated reads free.
+		if e.repo, err = g.fresh(installationID, r); err != nil {
+			return err
+		}
+		if err := g.evaluate(ctx, e); err != nil {
+			errs = append(errs, fmt.Errorf("re-check #%d: %w", pr.GetNumber(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prEvaluation decides whether a pull request is a hotfix PR (open, from a
+// hotfix branch, into the production branch) and which gates it gets.
+// A fork's hotfix-like PR gets only the base gate, which fails and says why.
+func (g *Gatekeeper) prEvaluation(installationID int64, r *facts.Repo, pol facts.Policy, pr *github.PullRequest) (*evaluation, bool) {
+	cfg := hotfixConfig(pol)
+	head := pr.GetHead()
+	if pr.GetState() != "open" || pr.GetBase().GetRef() != cfg.Branches.Production || !cfg.IsHotfixBranch(head.GetRef()) {
+		return nil, false
+	}
+	e := &evaluation{installation: installationID, repo: r, policy: pol, branch: head.GetRef(), head: head.GetSHA(), pr: pr,
+		checks: policy.Gates}
+	if full := head.GetRepo().GetFullName(); full != r.FullName() {
+		e.fork = full
+		if full == "" {
+			e.fork = "a deleted fork"
+		}
+		e.checks = []string{policy.CheckBase}
+	}
+	return e, true
+}
