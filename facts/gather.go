@@ -16,9 +16,11 @@ import (
 type GateRequest struct {
 	Branch string
 	Head   string
-	// PR is the hotfix pull request, read afresh; nil for a branch without
-	// one.
-	PR *github.PullRequest
+	// PR is the hotfix pull request, nil for a branch without one. With
+	// RefreshPR it may come from the event: it is read afresh alongside
+	// the other facts, and its fresh labels, author and state are used.
+	PR        *github.PullRequest
+	RefreshPR bool
 	// Fork is "owner/name" when the head lives in a fork: nothing is read.
 	Fork string
 	// Gates are the gates to decide (policy.Gates when empty).
@@ -37,6 +39,8 @@ type Gathered struct {
 	CheckRuns map[string]*github.CheckRun
 	// Stamp is what the results rest on, for their external_id.
 	Stamp Stamp
+	// PR is the pull request as read afresh (RefreshPR), or as given.
+	PR *github.PullRequest
 	// Errors are the facts that could not be read; each already turned
 	// the gates that need it into a failure saying so.
 	Errors []error
@@ -52,7 +56,7 @@ func (g Gathered) Err() error { return errors.Join(g.Errors...) }
 // and the error is kept in Errors. Only the check runs of the head, which
 // writing needs, are required: without them Gathered.CheckRuns is nil.
 func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateRequest) Gathered {
-	g := Gathered{Facts: policy.GateFacts{Branch: req.Branch, Head: req.Head, Fork: req.Fork}}
+	g := Gathered{Facts: policy.GateFacts{Branch: req.Branch, Head: req.Head, Fork: req.Fork}, PR: req.PR}
 	var mu sync.Mutex
 	fail := func(err error) {
 		mu.Lock()
@@ -72,7 +76,14 @@ func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateReque
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
+	production := func() (policy.ProductionState, error) { return r.Production(ctx, cfg) }
 	run(func() {
+		// Only writing needs them: they wait for production, whose chain
+		// of reads (deployments, their statuses, the comparison) is the
+		// longest, so they do not take its place in the queue.
+		if req.Fork == "" {
+			_, _ = production()
+		}
 		runs, err := r.CheckRuns(ctx, req.Head)
 		if err != nil {
 			fail(err)
@@ -84,7 +95,6 @@ func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateReque
 		wg.Wait()
 		return g
 	}
-	production := func() (policy.ProductionState, error) { return r.Production(ctx, cfg) }
 	run(func() {
 		p, err := production()
 		if err != nil {
@@ -122,7 +132,20 @@ func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateReque
 	}
 	var af policy.ApprovalFacts
 	if needApproval {
-		run(func() { af, g.Stamp.EventID = r.approvalFacts(ctx, cfg, req, fail) })
+		run(func() {
+			if req.RefreshPR {
+				pr, err := r.PullRequest(ctx, req.PR.GetNumber())
+				if err != nil {
+					fail(err)
+					af = policy.ApprovalFacts{Author: req.PR.GetUser().GetLogin(), Head: req.Head, Unknown: Explain(err)}
+					return
+				}
+				g.PR = pr
+			}
+			fresh := req
+			fresh.PR = g.PR
+			af, g.Stamp.EventID = r.approvalFacts(ctx, cfg, fresh, fail)
+		})
 	}
 	wg.Wait()
 	g.Facts.Base.Production = g.Facts.Production

@@ -93,9 +93,9 @@ func (r *Repo) LatestStatus(ctx context.Context, id int64) (*github.DeploymentSt
 }
 
 // NewestSuccessfulDeployment finds the newest deployment to env whose
-// latest status is success. found is false when none is; when the search
-// stopped at its bound with deployments left unread, that is an
-// Incomplete error, never "none".
+// latest status is success. found is false when none is, and exist says
+// whether env has deployments at all; when the search stopped at its bound
+// with deployments left unread, that is an Incomplete error, never "none".
 func (r *Repo) NewestSuccessfulDeployment(ctx context.Context, env string) (d Deployment, found bool, exist bool, err error) {
 	opts := &github.DeploymentsListOptions{Environment: env, ListOptions: github.ListOptions{PerPage: perPage}}
 	for page := 0; page < deploymentPages; page++ {
@@ -143,19 +143,21 @@ func (r *Repo) NewestSuccessfulDeployment(ctx context.Context, env string) (d De
 
 // Production finds what runs in production: the commit of the newest
 // deployment to the production environment whose latest status is
-// success; when the repository has never had one, the newest release tag.
-// It fails (an error, never a guess) when it cannot tell: a GitHub
-// failure, or deployments it could not read far enough back.
+// success; when the environment has no deployment at all, the newest
+// release tag. It fails (an error, never a guess) when it cannot tell: a
+// GitHub failure, deployments it could not read far enough back, or
+// deployments none of which succeeded (on the day CD keeps failing, an
+// undeployed tag must not become "production").
 func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.ProductionState, error) {
 	return remember(&r.memo, "production", func() (policy.ProductionState, error) {
 		env := cfg.Production.Environment
 		var (
-			dep   Deployment
-			found bool
-			tags  []Tag
+			dep          Deployment
+			found, exist bool
+			tags         []Tag
 		)
 		g, gctx := errgroup.WithContext(ctx)
-		g.Go(func() (err error) { dep, found, _, err = r.NewestSuccessfulDeployment(gctx, env); return err })
+		g.Go(func() (err error) { dep, found, exist, err = r.NewestSuccessfulDeployment(gctx, env); return err })
 		g.Go(func() (err error) { tags, err = r.Tags(gctx); return err })
 		if err := g.Wait(); err != nil {
 			return policy.ProductionState{}, err
@@ -172,6 +174,14 @@ func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.Produc
 			}
 			p.Tag = cfg.NewestTag(names)
 			return p, nil
+		}
+		if exist {
+			return policy.ProductionState{}, &Error{Op: "find what production runs", Message: fmt.Sprintf(
+				"the repository has deployments to `%s`, and none of them has a `success` status, so the bot cannot tell what production runs. "+
+					"If your CD system deployed successfully, have it report the `success` status on that deployment; "+
+					"to record by hand what production runs, create a deployment of it to `%s` and give it a `success` status "+
+					"(`gh api repos/%s/deployments -f ref=<tag> -f environment=%s -F auto_merge=false`, then "+
+					"`gh api repos/%s/deployments/<id>/statuses -f state=success`)", env, env, r.FullName(), env, r.FullName())}
 		}
 		var names []string
 		for _, t := range tags {

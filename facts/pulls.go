@@ -9,13 +9,15 @@ import (
 	goquery "github.com/google/go-querystring/query"
 )
 
-// PullRequest reads a pull request afresh.
+// PullRequest reads a pull request afresh (once per event).
 func (r *Repo) PullRequest(ctx context.Context, number int) (*github.PullRequest, error) {
-	pr, _, err := r.client.PullRequests.Get(ctx, r.Owner, r.Name, number)
-	if err != nil {
-		return nil, wrap(fmt.Sprintf("read pull request #%d", number), err)
-	}
-	return pr, nil
+	return remember(&r.memo, fmt.Sprintf("pull:%d", number), func() (*github.PullRequest, error) {
+		pr, _, err := r.client.PullRequests.Get(ctx, r.Owner, r.Name, number)
+		if err != nil {
+			return nil, wrap(fmt.Sprintf("read pull request #%d", number), err)
+		}
+		return pr, nil
+	})
 }
 
 // OpenPullRequests lists the open pull requests into base.

@@ -36,6 +36,12 @@ type evaluation struct {
 	// labelsOnly: the event changed labels, so only what labels decide
 	// is rewritten.
 	labelsOnly bool
+	// refreshPR: pr comes from the event; it is read afresh alongside
+	// the facts, and nothing is written if it closed or moved on.
+	refreshPR bool
+	// housekeeping runs alongside the reads (labels the bot keeps on the
+	// pull request); nil for nothing.
+	housekeeping func(context.Context) error
 }
 
 func (e *evaluation) detailsURL() string {
@@ -46,7 +52,7 @@ func (e *evaluation) detailsURL() string {
 }
 
 func (e *evaluation) request() facts.GateRequest {
-	return facts.GateRequest{Branch: e.branch, Head: e.head, PR: e.pr, Fork: e.fork, Gates: e.checks, PushedAt: e.pushedAt}
+	return facts.GateRequest{Branch: e.branch, Head: e.head, PR: e.pr, RefreshPR: e.refreshPR, Fork: e.fork, Gates: e.checks, PushedAt: e.pushedAt}
 }
 
 // verifyRounds bounds how often an evaluation starts over because the
@@ -77,13 +83,7 @@ func (g *Gatekeeper) evaluate(ctx context.Context, e *evaluation) error {
 		if e.repo, err = g.fresh(e.installation, e.repo); err != nil {
 			return err
 		}
-		if e.pr, err = e.repo.PullRequest(ctx, e.pr.GetNumber()); err != nil {
-			return err
-		}
-		if e.pr.GetState() != "open" || e.pr.GetHead().GetSHA() != e.head {
-			return nil // closed or moved on: its own events evaluate it
-		}
-		e.resetApprovals, e.labelsOnly = false, true
+		e.resetApprovals, e.labelsOnly, e.refreshPR = false, true, true
 	}
 }
 
@@ -108,13 +108,26 @@ func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, e
 	// in parallel with the reads (a first run on a commit has nothing to
 	// hide, and costs no write).
 	hide := make(chan error, 1)
-	go func() { hide <- g.hideStaleSuccesses(ctx, e) }()
+	go func() {
+		err := g.hideStaleSuccesses(ctx, e)
+		if err == nil && e.housekeeping != nil {
+			err = e.housekeeping(ctx)
+		}
+		hide <- err
+	}()
 	got := r.GatherGates(ctx, cfg, e.request())
 	if err := <-hide; err != nil {
 		return nil, err
 	}
 	if got.CheckRuns == nil {
 		return nil, fmt.Errorf("cannot write the gates of %s: %w", policy.Short(e.head), got.Err())
+	}
+	if e.pr != nil {
+		if pr := got.PR; pr.GetState() != "open" || pr.GetHead().GetSHA() != e.head || pr.GetBase().GetRef() != cfg.Branches.Production {
+			logger.Info().Str("sha", policy.Short(e.head)).Msg("The pull request closed or moved on while it was evaluated; its own events evaluate it")
+			return nil, nil
+		}
+		e.pr = got.PR
 	}
 
 	if e.resetApprovals && got.Facts.Approval != nil && got.Facts.Approval.Unknown == "" {

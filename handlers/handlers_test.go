@@ -286,6 +286,8 @@ func TestForkPullRequestGetsOnlyAFailingBaseCheck(t *testing.T) {
 	g, rec := newGatekeeper(gitHubWithProduction(mock.WithRequestMatch(mock.GetReposPullsByOwnerByRepoByPullNumber, pr))...)
 	ev := payload(t, "pull_request.opened.json", func(m map[string]any) {
 		set(m, "pull_request.head.ref", "hotfix/evil")
+		set(m, "pull_request.head.sha", headSHA)
+		set(m, "pull_request.head.repo.full_name", "mallory/Hello-World")
 		set(m, "pull_request.base.ref", "main")
 	})
 	if err := (&PullRequest{g}).Handle(ctx, "pull_request", "d-1", ev); err != nil {

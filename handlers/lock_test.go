@@ -1,36 +1,37 @@
 package handlers
 
 import (
-	"sync"
+	"runtime"
 	"testing"
 )
 
 func TestHeadLocksSerialiseAndAreDropped(t *testing.T) {
 	g, _ := newGatekeeper()
-	var mu sync.Mutex
-	inside, most := 0, 0
-	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			unlock := g.lock("acme/pay@abc")
-			mu.Lock()
-			inside++
-			most = max(most, inside)
-			mu.Unlock()
-			mu.Lock()
-			inside--
-			mu.Unlock()
-			unlock()
-		}()
+	// The first holder keeps the lock until told; the second must not get
+	// in meanwhile, and gets in once it is released.
+	unlock := g.lock("acme/pay@abc")
+	entered := make(chan func())
+	go func() { entered <- g.lock("acme/pay@abc") }()
+	// Wait until the second evaluation has asked for the lock, then give
+	// it every chance to (wrongly) get it.
+	for waiting := 0; waiting < 2; runtime.Gosched() {
+		g.mu.Lock()
+		waiting = g.locks["acme/pay@abc"].users
+		g.mu.Unlock()
 	}
-	wg.Wait()
-	if most != 1 {
-		t.Errorf("%d evaluations of one head ran at once, want 1", most)
+	for i := 0; i < 100; i++ {
+		runtime.Gosched()
 	}
-	unlockOther := g.lock("acme/pay@def")
-	unlockOther()
+	select {
+	case <-entered:
+		t.Fatal("a second evaluation of the same head ran while the first held the lock")
+	default:
+	}
+	// Another head is not blocked by it.
+	g.lock("acme/pay@def")()
+	unlock()
+	(<-entered)()
+
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.locks) != 0 {

@@ -74,26 +74,28 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	if labelEvent && !pol.Broken() && !isApprovalLabel(pol.Config) {
 		return nil
 	}
-	pr, err := r.PullRequest(ctx, ev.GetNumber())
-	if err != nil {
-		return err
-	}
+	// The event's copy of the pull request says which head to evaluate;
+	// its labels and state are read afresh alongside the other facts (a
+	// re-delivered event may be old).
+	pr := ev.GetPullRequest()
 	e, ok := h.g.prEvaluation(installation, r, pol, pr)
 	if !ok {
 		return nil
 	}
+	e.refreshPR = true
 	if labelEvent && e.fork == "" {
 		e.checks = []string{policy.CheckSchema, policy.CheckApproval}
 		e.labelsOnly = true
 	}
 	if e.fork == "" && !labelEvent && !pol.Broken() {
-		if err := r.EnsureLabels(ctx, labelSpecs(pol.Config)); err != nil {
-			return err
-		}
-		if !hasLabel(pr, policy.LabelHotfix) {
-			if err := r.AddLabels(ctx, pr.GetNumber(), policy.LabelHotfix); err != nil {
+		e.housekeeping = func(ctx context.Context) error {
+			if err := r.EnsureLabels(ctx, labelSpecs(pol.Config)); err != nil {
 				return err
 			}
+			if !hasLabel(pr, policy.LabelHotfix) {
+				return r.AddLabels(ctx, pr.GetNumber(), policy.LabelHotfix)
+			}
+			return nil
 		}
 	}
 	e.resetApprovals = action == "synchronize" && e.fork == ""

@@ -128,13 +128,21 @@ func (s *Sim) createDeploymentStatus(c *call) (int, any) {
 		return notFound()
 	}
 	var req struct {
-		State       string `json:"state"`
-		LogURL      string `json:"log_url"`
-		Description string `json:"description"`
+		State        string `json:"state"`
+		LogURL       string `json:"log_url"`
+		TargetURL    string `json:"target_url"`
+		Description  string `json:"description"`
+		AutoInactive *bool  `json:"auto_inactive"`
 	}
 	if err := c.decode(&req); err != nil || req.State == "" {
 		return invalid("state", "missing_field")
 	}
+	if req.LogURL == "" {
+		req.LogURL = req.TargetURL
+	}
 	st := c.repo.addDeploymentStatusLocked(d, c.actor(), req.State, req.Description, req.LogURL, c.app)
+	if req.State == "success" && (req.AutoInactive == nil || *req.AutoInactive) {
+		c.repo.inactivatePriorLocked(d, c.actor(), c.app)
+	}
 	return http.StatusCreated, s.deploymentStatusJSON(c.repo, d, st)
 }

@@ -360,30 +360,64 @@ func (s *Sim) mergeBranch(c *call) (int, any) {
 	return http.StatusCreated, s.commitJSON(r, infos[0])
 }
 
+// listActivities is GET /activity: newest first (direction=asc for
+// oldest first), filtered by ref and type, paginated with before/after
+// cursors like GitHub. Entries younger than the repository's activity lag
+// are not listed yet (the log is eventually consistent), and a repository
+// whose activity log is off answers 404 (older GitHub Enterprise Server).
 func (s *Sim) listActivities(c *call) (int, any) {
 	r := c.repo
+	if r.activityOff {
+		return notFound()
+	}
 	ref := c.query("ref")
 	if ref != "" && !strings.HasPrefix(ref, "refs/") {
 		ref = "refs/heads/" + ref
 	}
 	typ := c.query("activity_type")
-	items := []any{}
+	visible := s.clock.Now().Add(-r.activityLag)
+	var items []*Activity
 	for i := len(r.activities) - 1; i >= 0; i-- { // newest first
 		a := r.activities[i]
-		if (ref != "" && a.Ref != ref) || (typ != "" && a.Type != typ) {
+		if (ref != "" && a.Ref != ref) || (typ != "" && a.Type != typ) || a.Timestamp.After(visible) {
 			continue
 		}
-		items = append(items, obj{
-			"id": a.ID, "node_id": nodeID("Activity", a.ID), "before": a.Before, "after": a.After,
-			"ref": a.Ref, "timestamp": ts(a.Timestamp), "activity_type": a.Type, "actor": s.userJSON(a.Actor),
-		})
+		items = append(items, a)
 	}
 	if c.query("direction") == "asc" {
 		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
 			items[i], items[j] = items[j], items[i]
 		}
 	}
-	return http.StatusOK, c.page(items, 30, 100)
+	if after := c.query("after"); after != "" {
+		for i, a := range items {
+			if strconv.FormatInt(a.ID, 10) == after {
+				items = items[i+1:]
+				break
+			}
+		}
+	}
+	per := 30
+	if v, err := strconv.Atoi(c.query("per_page")); err == nil && v > 0 {
+		per = min(v, 100)
+	}
+	if len(items) > per {
+		u := *c.req.URL
+		q := u.Query()
+		q.Set("after", strconv.FormatInt(items[per-1].ID, 10))
+		q.Del("before")
+		u.RawQuery = q.Encode()
+		c.header.Set("Link", fmt.Sprintf(`<%s%s>; rel="next"`, strings.TrimSuffix(s.srv.URL, "/"), u.RequestURI()))
+		items = items[:per]
+	}
+	out := []any{}
+	for _, a := range items {
+		out = append(out, obj{
+			"id": a.ID, "node_id": nodeID("Activity", a.ID), "before": a.Before, "after": a.After,
+			"ref": a.Ref, "timestamp": ts(a.Timestamp), "activity_type": a.Type, "actor": s.userJSON(a.Actor),
+		})
+	}
+	return http.StatusOK, out
 }
 
 // getPermission answers like GitHub: role_name is the repository role

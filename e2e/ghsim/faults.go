@@ -26,6 +26,11 @@ type Fault struct {
 	// AfterEffect performs the call, then answers with Status anyway (the
 	// write happened, the response was lost).
 	AfterEffect bool
+	// Hold makes a matching call wait, before GitHub acts on it, until
+	// the channel is closed; Holding (if set) receives once the call
+	// waits. Scenarios use them to order two replicas' work exactly.
+	Hold    chan struct{}
+	Holding chan struct{}
 
 	hits int
 }
@@ -34,6 +39,8 @@ func (f *Fault) name() string {
 	switch {
 	case f.Hang:
 		return "hang"
+	case f.Hold != nil:
+		return "hold"
 	case f.RetryAfter > 0:
 		return "secondary_rate_limit"
 	case f.AfterEffect:

@@ -308,6 +308,16 @@ func (s *Sim) answer(c *call, rec *Call) (int, any, string) {
 			s.mu.Unlock()
 			locked = false
 			return 0, nil, "hang"
+		case f.Hold != nil:
+			s.mu.Unlock()
+			if f.Holding != nil {
+				f.Holding <- struct{}{}
+			}
+			select {
+			case <-f.Hold:
+			case <-r.Context().Done():
+			}
+			s.mu.Lock()
 		case f.Latency > 0 && f.Status == 0:
 			s.mu.Unlock()
 			time.Sleep(f.Latency)

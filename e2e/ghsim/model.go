@@ -36,6 +36,27 @@ type Repo struct {
 	statuses    []*Status
 	deployments []*Deployment
 	activities  []*Activity
+	// activityLag hides activity entries younger than it; activityOff
+	// makes the activity log answer 404.
+	activityLag time.Duration
+	activityOff bool
+}
+
+// SetActivityLag makes the activity log eventually consistent: an entry
+// shows only once it is older than lag (simulated time), as GitHub's log
+// can lag the push's webhook.
+func (r *Repo) SetActivityLag(lag time.Duration) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.activityLag = lag
+}
+
+// DisableActivity makes GET /activity answer 404, as GitHub Enterprise
+// Server versions without the activity log do.
+func (r *Repo) DisableActivity() {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.activityOff = true
 }
 
 // FullName is "owner/name".
@@ -828,6 +849,48 @@ func (r *Repo) SetDeploymentStatus(actor *User, id int64, state, description str
 		return s.errorf("no deployment %d", id)
 	}
 	r.addDeploymentStatusLocked(d, actor, state, description, "", nil)
+	if state == "success" {
+		r.inactivatePriorLocked(d, actor, nil)
+	}
+	return nil
+}
+
+// inactivatePriorLocked is GitHub's auto_inactive: a success adds an
+// `inactive` status to every earlier non-transient, non-production
+// deployment of the same environment that had succeeded.
+func (r *Repo) inactivatePriorLocked(d *Deployment, actor *User, via *App) {
+	if d.Production || d.Transient {
+		return
+	}
+	for _, prior := range r.deployments {
+		if prior == d || prior.Environment != d.Environment || prior.Production || prior.Transient || prior.ID > d.ID {
+			continue
+		}
+		succeeded := false
+		for _, st := range prior.Statuses {
+			succeeded = succeeded || st.State == "success"
+		}
+		if succeeded && prior.Statuses[len(prior.Statuses)-1].State != "inactive" {
+			r.addDeploymentStatusLocked(prior, actor, "inactive", "", "", via)
+		}
+	}
+}
+
+// SetDeploymentStatusWithLog is SetDeploymentStatus with a log URL, as CD
+// systems report it; a success inactivates earlier deployments of a
+// non-production environment (GitHub's auto_inactive default).
+func (r *Repo) SetDeploymentStatusWithLog(actor *User, id int64, state, description, logURL string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := r.deploymentLocked(id)
+	if d == nil {
+		return s.errorf("no deployment %d", id)
+	}
+	r.addDeploymentStatusLocked(d, actor, state, description, logURL, nil)
+	if state == "success" {
+		r.inactivatePriorLocked(d, actor, nil)
+	}
 	return nil
 }
 

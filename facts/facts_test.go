@@ -1,0 +1,493 @@
+package facts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/migueleliasweb/go-github-mock/src/mock"
+)
+
+// counted wraps a mocked client and records every request path (with its
+// query), so a test can assert which pages were read.
+type counted struct {
+	next http.RoundTripper
+	mu   sync.Mutex
+	reqs []string
+}
+
+func (c *counted) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.reqs = append(c.reqs, r.Method+" "+r.URL.RequestURI())
+	c.mu.Unlock()
+	return c.next.RoundTrip(r)
+}
+
+func (c *counted) matching(s string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, r := range c.reqs {
+		if strings.Contains(r, s) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func mockedRepo(opts ...mock.MockBackendOption) (*Repo, *counted) {
+	hc := mock.NewMockedHTTPClient(opts...)
+	rec := &counted{next: hc.Transport}
+	hc.Transport = rec
+	r := NewRepo(github.NewClient(hc), "acme", "pay", "main", 42)
+	r.Clock = instant{}
+	return r, rec
+}
+
+// instant is a clock whose waits take no time.
+type instant struct{}
+
+func (instant) Now() time.Time                                   { return time.Unix(0, 0) }
+func (instant) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+func writeJSON(w http.ResponseWriter, v any) { _ = json.NewEncoder(w).Encode(v) }
+
+func TestPushedAt(t *testing.T) {
+	at := time.Date(2026, 11, 23, 3, 5, 0, 0, time.UTC)
+	t.Run("found on the second page of the activity log, by its cursor", func(t *testing.T) {
+		r, rec := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Query().Get("ref") != "refs/heads/hotfix/x" {
+				t.Errorf("ref = %q", req.URL.Query().Get("ref"))
+			}
+			if req.URL.Query().Get("after") == "" {
+				w.Header().Set("Link", `<https://api.github.com/repositories/1/activity?after=CURSOR&per_page=100>; rel="next"`)
+				writeJSON(w, []activity{{After: "other", Timestamp: at.Add(time.Hour)}})
+				return
+			}
+			writeJSON(w, []activity{{After: "abc", Timestamp: at}})
+		})))
+		got, err := r.PushedAt(context.Background(), "hotfix/x", "abc")
+		if err != nil || !got.Equal(at) {
+			t.Errorf("PushedAt = %v, %v; want %v", got, err, at)
+		}
+		if pages := rec.matching("after=CURSOR"); len(pages) != 1 {
+			t.Errorf("second page requests = %v", pages)
+		}
+	})
+	t.Run("not in the log yet: unknown, not an error", func(t *testing.T) {
+		r, _ := mockedRepo(mock.WithRequestMatch(mock.GetReposActivityByOwnerByRepo, []activity{{After: "older", Timestamp: at}}))
+		got, err := r.PushedAt(context.Background(), "hotfix/x", "abc")
+		if err != nil || !got.IsZero() {
+			t.Errorf("PushedAt = %v, %v; want zero", got, err)
+		}
+	})
+	t.Run("no activity log (older GitHub Enterprise Server)", func(t *testing.T) {
+		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mock.WriteError(w, http.StatusNotFound, "Not Found")
+		})))
+		got, err := r.PushedAt(context.Background(), "hotfix/x", "abc")
+		if err != nil || !got.IsZero() {
+			t.Errorf("PushedAt = %v, %v; want zero", got, err)
+		}
+	})
+	t.Run("GitHub failing is an error, not a time", func(t *testing.T) {
+		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mock.WriteError(w, http.StatusBadGateway, "Bad Gateway")
+		})))
+		if _, err := r.PushedAt(context.Background(), "hotfix/x", "abc"); !IsTransient(err) {
+			t.Errorf("err = %v, want transient", err)
+		}
+	})
+}
+
+func TestPermissionRoles(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  map[string]any
+		level policy.Permission
+		role  string
+	}{
+		{"base role", map[string]any{"permission": "write", "role_name": "maintain"}, policy.PermissionMaintain, "maintain"},
+		{"custom role falls back to the legacy permission", map[string]any{"permission": "write", "role_name": "release-manager"}, policy.PermissionWrite, "release-manager"},
+		{"custom role on a read base", map[string]any{"permission": "read", "role_name": "qa"}, policy.PermissionRead, "qa"},
+		{"role name only on the user", map[string]any{"permission": "admin", "user": map[string]any{"role_name": "admin"}}, policy.PermissionAdmin, "admin"},
+		{"none", map[string]any{"permission": "none", "role_name": "none"}, policy.PermissionNone, "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, rec := mockedRepo(mock.WithRequestMatch(mock.GetReposCollaboratorsPermissionByOwnerByRepoByUsername, tt.body))
+			p, err := r.Permission(context.Background(), "bob")
+			if err != nil || p.Level != tt.level || p.Role != tt.role {
+				t.Errorf("= %+v, %v; want %s (%s)", p, err, tt.level, tt.role)
+			}
+			// Asked again within the event: remembered.
+			if _, err := r.Permission(context.Background(), "bob"); err != nil || len(rec.matching("/permission")) != 1 {
+				t.Errorf("asked GitHub %d times", len(rec.matching("/permission")))
+			}
+		})
+	}
+	t.Run("unknown user has no permission", func(t *testing.T) {
+		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposCollaboratorsPermissionByOwnerByRepoByUsername, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mock.WriteError(w, http.StatusNotFound, "Not Found")
+		})))
+		if p, err := r.Permission(context.Background(), "ghost"); err != nil || p.Level != policy.PermissionNone {
+			t.Errorf("= %+v, %v", p, err)
+		}
+	})
+}
+
+// eventPages builds an event log of n pages of 100 events; labeled at
+// gives, per global index, a label event.
+func eventPages(n int, label map[int]github.IssueEvent) [][]github.IssueEvent {
+	var pages [][]github.IssueEvent
+	for p := 0; p < n; p++ {
+		var page []github.IssueEvent
+		for i := 0; i < 100; i++ {
+			idx := p*100 + i
+			e := github.IssueEvent{ID: github.Int64(int64(idx + 1)), Event: github.String("mentioned")}
+			if l, ok := label[idx]; ok {
+				l.ID = e.ID
+				e = l
+			}
+			page = append(page, e)
+		}
+		pages = append(pages, page)
+	}
+	return pages
+}
+
+func labelEvent(kind, label, actor string, at time.Time) github.IssueEvent {
+	return github.IssueEvent{Event: github.String(kind), Label: &github.Label{Name: github.String(label)},
+		Actor: &github.User{Login: github.String(actor), Type: github.String("User")}, CreatedAt: &github.Timestamp{Time: at}}
+}
+
+func TestLabelHistoryNewestFirst(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	pagesOf := func(pages [][]github.IssueEvent) mock.MockBackendOption {
+		anyPages := make([]any, len(pages))
+		for i, p := range pages {
+			anyPages[i] = p
+		}
+		return mock.WithRequestMatchPages(mock.GetReposIssuesEventsByOwnerByRepoByIssueNumber, anyPages...)
+	}
+	t.Run("a long log: only the newest pages are read", func(t *testing.T) {
+		pages := eventPages(10, map[int]github.IssueEvent{
+			5:   labelEvent("labeled", "hotfix-approved", "mallory", t0),
+			950: labelEvent("unlabeled", "hotfix-approved", "rob", t0.Add(time.Hour)),
+			960: labelEvent("labeled", "Hotfix-Approved", "rob", t0.Add(2*time.Hour)),
+		})
+		r, rec := mockedRepo(pagesOf(pages))
+		h, err := r.LabelHistory(context.Background(), 7, []string{"hotfix-approved"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.Latest["hotfix-approved"]
+		if !got.Added || got.Actor != "rob" || !got.At.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("latest = %+v, want rob's newest labeled event", got)
+		}
+		if h.NewestEventID != 1000 {
+			t.Errorf("newest event id = %d, want 1000", h.NewestEventID)
+		}
+		// The first page (for the page count) and the last: nothing between.
+		if reads := rec.matching("/events"); len(reads) != 2 {
+			t.Errorf("read %d pages, want 2: %v", len(reads), reads)
+		}
+	})
+	t.Run("a removal is the latest word", func(t *testing.T) {
+		r, _ := mockedRepo(pagesOf(eventPages(1, map[int]github.IssueEvent{
+			1: labelEvent("labeled", "hotfix-approved", "rob", t0),
+			2: labelEvent("unlabeled", "hotfix-approved", "rob", t0.Add(time.Minute)),
+		})))
+		h, _ := r.LabelHistory(context.Background(), 7, []string{"hotfix-approved", "schema-approved"})
+		if got, ok := h.Latest["hotfix-approved"]; !ok || got.Added {
+			t.Errorf("latest = %+v, want the removal", got)
+		}
+		if _, ok := h.Latest["schema-approved"]; ok || h.Undetermined["schema-approved"] {
+			t.Error("a label never added must be known absent")
+		}
+	})
+	t.Run("beyond the pages read: undetermined, never absent", func(t *testing.T) {
+		pages := eventPages(maxPages+5, map[int]github.IssueEvent{3: labelEvent("labeled", "hotfix-approved", "rob", t0)})
+		r, rec := mockedRepo(pagesOf(pages))
+		h, err := r.LabelHistory(context.Background(), 7, []string{"hotfix-approved"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !h.Undetermined["hotfix-approved"] {
+			t.Errorf("history = %+v, want hotfix-approved undetermined", h)
+		}
+		if n := len(rec.matching("/events")); n != maxPages {
+			t.Errorf("read %d pages, want the bound %d", n, maxPages)
+		}
+	})
+}
+
+func TestListingsCutShortAreIncomplete(t *testing.T) {
+	var pages []any
+	for i := 0; i < maxPages+1; i++ {
+		pages = append(pages, []github.RepositoryTag{{Name: github.String(fmt.Sprintf("v0.0.%d", i)), Commit: &github.Commit{SHA: github.String("c")}}})
+	}
+	r, _ := mockedRepo(mock.WithRequestMatchPages(mock.GetReposTagsByOwnerByRepo, pages...))
+	_, err := r.Tags(context.Background())
+	if KindOf(err) != Incomplete || !strings.Contains(err.Error(), "list tags") {
+		t.Errorf("Tags over %d pages: %v, want Incomplete", maxPages, err)
+	}
+	// Production rests on the tags: it fails, it does not pass a guess.
+	r, _ = mockedRepo(mock.WithRequestMatchPages(mock.GetReposTagsByOwnerByRepo, pages...),
+		mock.WithRequestMatch(mock.GetReposDeploymentsByOwnerByRepo, []github.Deployment{}))
+	if _, err := r.Production(context.Background(), policy.Default()); KindOf(err) != Incomplete {
+		t.Errorf("Production = %v, want Incomplete", err)
+	}
+}
+
+// deployments answers the deployments listing with n deployments (ids n
+// down to 1, newest first), paged like GitHub; success lists the ids
+// whose latest status is success.
+func deploymentsBackend(n int, success map[int64]bool) []mock.MockBackendOption {
+	return []mock.MockBackendOption{
+		mock.WithRequestMatchHandler(mock.GetReposDeploymentsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+			page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+			page = max(page, 1)
+			var list []github.Deployment
+			for i := (page-1)*per + 1; i <= min(page*per, n); i++ {
+				id := int64(n - i + 1)
+				list = append(list, github.Deployment{ID: github.Int64(id), SHA: github.String(fmt.Sprintf("sha%d", id))})
+			}
+			if page*per < n {
+				w.Header().Set("Link", fmt.Sprintf(`<https://api.github.com/repos/acme/pay/deployments?page=%d&per_page=%d>; rel="next"`, page+1, per))
+			}
+			writeJSON(w, list)
+		})),
+		mock.WithRequestMatchHandler(mock.GetReposDeploymentsStatusesByOwnerByRepoByDeploymentId, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			parts := strings.Split(r.URL.Path, "/")
+			id, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+			state := "failure"
+			if success[id] {
+				state = "success"
+			}
+			writeJSON(w, []github.DeploymentStatus{{State: github.String(state)}})
+		})),
+		mock.WithRequestMatch(mock.GetReposTagsByOwnerByRepo, []github.RepositoryTag{{Name: github.String("v9.9.9"), Commit: &github.Commit{SHA: github.String("undeployed")}}}),
+	}
+}
+
+func TestProductionPastManyFailedDeployments(t *testing.T) {
+	t.Run("the success 120 deployments back is found", func(t *testing.T) {
+		r, _ := mockedRepo(deploymentsBackend(200, map[int64]bool{80: true})...)
+		p, err := r.Production(context.Background(), policy.Default())
+		if err != nil || !p.Known || p.SHA != "sha80" {
+			t.Errorf("Production = %+v, %v; want sha80", p, err)
+		}
+	})
+	t.Run("beyond the bound: unknown, never the newest tag", func(t *testing.T) {
+		r, _ := mockedRepo(deploymentsBackend(deploymentPages*perPage+50, map[int64]bool{1: true})...)
+		p, err := r.Production(context.Background(), policy.Default())
+		if KindOf(err) != Incomplete || p.Known || !strings.Contains(err.Error(), "none of the newest 300 deployments") {
+			t.Errorf("Production = %+v, %v; want Incomplete", p, err)
+		}
+	})
+	t.Run("deployments exist, none succeeded: unknown, never the newest tag", func(t *testing.T) {
+		r, _ := mockedRepo(deploymentsBackend(12, nil)...)
+		p, err := r.Production(context.Background(), policy.Default())
+		if err == nil || p.Known || !strings.Contains(err.Error(), "none of them has a `success` status") {
+			t.Errorf("Production = %+v, %v; want an error", p, err)
+		}
+	})
+	t.Run("no deployments at all: the newest tag", func(t *testing.T) {
+		r, _ := mockedRepo(deploymentsBackend(0, nil)...)
+		p, err := r.Production(context.Background(), policy.Default())
+		if err != nil || p.SHA != "undeployed" || p.Tag != "v9.9.9" {
+			t.Errorf("Production = %+v, %v", p, err)
+		}
+	})
+}
+
+func TestBaseFactsMissingDevelop(t *testing.T) {
+	prod := policy.ProductionState{Known: true, SHA: "p", Tag: "v1.4.2"}
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { mock.WriteError(w, http.StatusNotFound, "Not Found") })
+	compare := func(developExists bool) mock.MockBackendOption {
+		return mock.WithRequestMatchHandler(mock.GetReposCompareByOwnerByRepoByBasehead, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.Contains(r.URL.Path, "/develop...") {
+				notFound(w, r) // no such branch, or no common history
+				return
+			}
+			writeJSON(w, github.CommitsComparison{MergeBaseCommit: &github.RepositoryCommit{SHA: github.String("p")}, AheadBy: github.Int(1)})
+		}))
+	}
+	ref := func(exists bool) mock.MockBackendOption {
+		return mock.WithRequestMatchHandler(mock.GetReposGitRefByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !exists {
+				notFound(w, r)
+				return
+			}
+			writeJSON(w, github.Reference{Ref: github.String("refs/heads/develop"), Object: &github.GitObject{SHA: github.String("d")}})
+		}))
+	}
+	releases := func() mock.MockBackendOption {
+		return mock.WithRequestMatch(mock.EndpointPattern{Pattern: "/repos/{owner}/{repo}/git/matching-refs/{ref:.+}", Method: "GET"}, []github.Reference{})
+	}
+	prodFn := func() (policy.ProductionState, error) { return prod, nil }
+
+	r, _ := mockedRepo(compare(false), ref(false), releases())
+	f, err := r.BaseFacts(context.Background(), policy.Default(), prodFn, "hotfix/x", "h")
+	if err != nil || f.MissingDevelop != "develop" {
+		t.Fatalf("BaseFacts = %+v, %v; want develop missing", f, err)
+	}
+	if res := policy.EvaluateBase(f); res.Conclusion != policy.Failure || !strings.Contains(res.Summary, "`branches.develop`") {
+		t.Errorf("base = %s: %s", res.Conclusion, res.Summary)
+	}
+
+	// The branch exists but shares no history with the hotfix: nothing
+	// rides along from it.
+	r, _ = mockedRepo(compare(true), ref(true), releases())
+	f, err = r.BaseFacts(context.Background(), policy.Default(), prodFn, "hotfix/x", "h")
+	if err != nil || f.MissingDevelop != "" || len(f.Unreleased) != 0 {
+		t.Errorf("BaseFacts = %+v, %v", f, err)
+	}
+	if res := policy.EvaluateBase(f); res.Conclusion != policy.Success {
+		t.Errorf("base = %s: %s", res.Conclusion, res.Summary)
+	}
+}
+
+func TestErrorKinds(t *testing.T) {
+	resp := func(status int, msg string, errs ...github.Error) error {
+		return &github.ErrorResponse{Response: &http.Response{StatusCode: status}, Message: msg, Errors: errs}
+	}
+	tests := []struct {
+		err  error
+		kind Kind
+	}{
+		{resp(404, "Not Found"), NotFound},
+		{resp(422, "Reference already exists"), AlreadyExists},
+		{resp(422, "Validation Failed", github.Error{Code: "already_exists", Field: "name"}), AlreadyExists},
+		{resp(422, "Validation Failed", github.Error{Code: "custom", Message: "A pull request already exists for acme:x."}), AlreadyExists},
+		{resp(422, "Validation Failed", github.Error{Code: "missing_field"}), Validation},
+		{resp(409, "Head branch was modified"), Conflict},
+		{resp(405, "Pull Request is not mergeable"), NotAllowed},
+		{resp(403, "Resource not accessible by integration"), Forbidden},
+		{resp(403, "You have exceeded a secondary rate limit"), RateLimited},
+		{resp(502, "Bad Gateway"), Transient},
+		{context.DeadlineExceeded, Transient},
+		{fmt.Errorf("boom"), Other},
+	}
+	for _, tt := range tests {
+		if got := KindOf(wrap("op", tt.err)); got != tt.kind {
+			t.Errorf("%v: kind %s, want %s", tt.err, got, tt.kind)
+		}
+	}
+}
+
+func TestCompleteCheckFindsWhatALostCreateMade(t *testing.T) {
+	var mu sync.Mutex
+	creates, lists := 0, 0
+	r, _ := mockedRepo(
+		mock.WithRequestMatchHandler(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			lists++
+			res := github.ListCheckRunsResults{Total: github.Int(0)}
+			if creates > 0 {
+				// The first create took effect although its answer was lost.
+				res.CheckRuns = []*github.CheckRun{{ID: github.Int64(7), Name: github.String(policy.CheckBase), Status: github.String("completed"), Conclusion: github.String("success")}}
+				res.Total = github.Int(1)
+			}
+			writeJSON(w, res)
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposCheckRunsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			creates++
+			mu.Unlock()
+			mock.WriteError(w, http.StatusBadGateway, "Bad Gateway")
+		})),
+	)
+	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
+	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if creates != 1 || lists != 2 {
+		t.Errorf("%d creates and %d listings, want 1 create, then a listing that finds it", creates, lists)
+	}
+}
+
+func TestStampRoundTrip(t *testing.T) {
+	s := Stamp{PushedAt: time.Date(2026, 11, 23, 3, 4, 5, 0, time.UTC), EventID: 99}
+	if got := ParseStamp(s.String()); !got.PushedAt.Equal(s.PushedAt) || got.EventID != 99 {
+		t.Errorf("ParseStamp(%q) = %+v", s.String(), got)
+	}
+	if got := ParseStamp("something else"); !got.PushedAt.IsZero() || got.EventID != 0 {
+		t.Errorf("foreign external_id read as %+v", got)
+	}
+}
+
+// blocking is a transport whose requests wait to be released, counting how
+// many are inside at once.
+type blocking struct {
+	mu      sync.Mutex
+	inside  int
+	most    int
+	arrived chan string
+	release chan struct{}
+}
+
+func (b *blocking) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	b.inside++
+	b.most = max(b.most, b.inside)
+	b.mu.Unlock()
+	b.arrived <- r.Method
+	<-b.release
+	b.mu.Lock()
+	b.inside--
+	b.mu.Unlock()
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+}
+
+func TestRequestsOfOneEventAreBounded(t *testing.T) {
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			b := &blocking{arrived: make(chan string, 20), release: make(chan struct{})}
+			tr := &boundedTransport{next: b, slots: make(chan struct{}, ReadsInFlight)}
+			const n = 10
+			var wg sync.WaitGroup
+			for i := 0; i < n; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					req, _ := http.NewRequest(method, "http://github.invalid/x", nil)
+					_, _ = tr.RoundTrip(req)
+				}()
+			}
+			want := ReadsInFlight
+			if method != http.MethodGet {
+				want = 1 // writes one at a time
+			}
+			for i := 0; i < want; i++ {
+				<-b.arrived
+			}
+			select {
+			case <-b.arrived:
+				t.Fatalf("more than %d %s requests in flight", want, method)
+			default:
+			}
+			for i := 0; i < n; i++ {
+				b.release <- struct{}{}
+				if i+want < n {
+					<-b.arrived
+				}
+			}
+			wg.Wait()
+			if b.most != want {
+				t.Errorf("at most %d in flight, want %d", b.most, want)
+			}
+		})
+	}
+}
