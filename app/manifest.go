@@ -12,6 +12,7 @@ var (
 		"pull_requests": "write",
 		"metadata":      "read",
 		"members":       "read",
+		"statuses":      "read",
 	}
 	Events = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run"}
 )

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gregjones/httpcache"
+	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/palantir/go-githubapp/githubapp"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
@@ -31,6 +32,9 @@ type Deps struct {
 	Identity      *Identity
 	Clock         Clock
 	Config        Config
+	// Notifier posts chat notifications (notify.Discard when none is
+	// configured).
+	Notifier notify.Notifier
 }
 
 // Options adjust a server for tests, the demo and the simulator. The zero
@@ -61,6 +65,7 @@ type Server struct {
 	mux      *http.ServeMux
 	cache    *responseCache
 	deps     Deps
+	slack    *notify.Slack
 }
 
 // New wires a server. It makes no network calls: GitHub being unreachable
@@ -108,7 +113,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, time.Duration(cfg.HandlerTimeout), s.metrics,
 		githubapp.MetricsAsyncErrorCallback(s.metrics.GitHub))
 
-	s.deps = Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg}
+	var notifier notify.Notifier = notify.Discard{}
+	if url := cfg.Notify.SlackWebhookURL; url != "" {
+		s.slack = notify.NewSlack(url, notify.Options{Logger: s.logger, Sleep: s.clock.Sleep})
+		notifier = s.slack
+	}
+	s.deps = Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg, Notifier: notifier}
 	var handlers []githubapp.EventHandler
 	if opts.Handlers != nil {
 		handlers = opts.Handlers(s.deps)
@@ -204,6 +214,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err := s.queue.Drain(shutdownCtx); err != nil {
 		return err
+	}
+	if s.slack != nil {
+		s.slack.Close(shutdownCtx)
 	}
 	s.logger.Info().Msg("Queue drained; bye")
 	return nil

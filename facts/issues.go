@@ -212,3 +212,64 @@ func (r *Repo) React(ctx context.Context, commentID int64, content string) error
 		return wrap(fmt.Sprintf("react %s to comment %d", content, commentID), err)
 	}, nil)
 }
+
+// Issue is an issue the bot opened.
+type Issue struct {
+	Number  int
+	HTMLURL string
+}
+
+// EnsureIssue opens an issue whose body carries marker, unless this app
+// opened one with that marker already (since `since`, any state): a
+// repeated step never opens a second incident or audit issue.
+func (r *Repo) EnsureIssue(ctx context.Context, marker, title, body string, assignees []string, since time.Time) (Issue, bool, error) {
+	find := func() (*Issue, error) {
+		opts := &github.IssueListByRepoOptions{State: "all", Creator: r.BotLogin, ListOptions: github.ListOptions{PerPage: perPage}}
+		if !since.IsZero() {
+			opts.Since = since.Add(-time.Minute)
+		}
+		list, err := all(ctx, "list the bot's issues", func(o github.ListOptions) ([]*github.Issue, *github.Response, error) {
+			opts.ListOptions = o
+			return r.client.Issues.ListByRepo(ctx, r.Owner, r.Name, opts)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, is := range list {
+			if strings.Contains(is.GetBody(), marker) && (r.BotLogin == "" || is.GetUser().GetLogin() == r.BotLogin) {
+				return &Issue{Number: is.GetNumber(), HTMLURL: is.GetHTMLURL()}, nil
+			}
+		}
+		return nil, nil
+	}
+	if r.BotLogin == "" {
+		return Issue{}, false, &Error{Op: "find the bot's issues", Message: "the app's identity is not known yet"}
+	}
+	if is, err := find(); err != nil || is != nil {
+		if is != nil {
+			return *is, false, nil
+		}
+		return Issue{}, false, err
+	}
+	var made Issue
+	created := false
+	err := r.retryWrite(ctx, func() error {
+		req := &github.IssueRequest{Title: github.String(title), Body: github.String(body)}
+		if len(assignees) > 0 {
+			req.Assignees = &assignees
+		}
+		is, _, err := r.client.Issues.Create(ctx, r.Owner, r.Name, req)
+		if err != nil {
+			return wrap("open the issue "+title, err)
+		}
+		made, created = Issue{Number: is.GetNumber(), HTMLURL: is.GetHTMLURL()}, true
+		return nil
+	}, func() (bool, error) {
+		is, err := find()
+		if is != nil {
+			made = *is
+		}
+		return is != nil, err
+	})
+	return made, created, err
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 	goquery "github.com/google/go-querystring/query"
+	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
 // PullRequest reads a pull request afresh (once per event).
@@ -52,4 +53,144 @@ func addQuery(u string, opts any) (string, error) {
 	}
 	parsed.RawQuery = qs.Encode()
 	return parsed.String(), nil
+}
+
+// MergePullRequest merges a pull request with method, only if its head is
+// still sha (GitHub's guard: 409 when it moved). A pull request merged
+// already (a repeated step) is fine: its merge commit is returned.
+func (r *Repo) MergePullRequest(ctx context.Context, number int, sha, method, title string) (string, error) {
+	var mergeSHA string
+	err := r.retryWrite(ctx, func() error {
+		res, _, err := r.client.PullRequests.Merge(ctx, r.Owner, r.Name, number, "", &github.PullRequestOptions{
+			CommitTitle: title, SHA: sha, MergeMethod: method})
+		if err != nil {
+			return wrap(fmt.Sprintf("merge #%d", number), err)
+		}
+		mergeSHA = res.GetSHA()
+		return nil
+	}, func() (bool, error) {
+		pr, _, err := r.client.PullRequests.Get(ctx, r.Owner, r.Name, number)
+		if err != nil {
+			return false, wrap(fmt.Sprintf("read pull request #%d", number), err)
+		}
+		mergeSHA = pr.GetMergeCommitSHA()
+		return pr.GetMerged(), nil
+	})
+	if KindOf(err) == NotAllowed {
+		// Merged already (by a first attempt or a person)?
+		if pr, _, gerr := r.client.PullRequests.Get(ctx, r.Owner, r.Name, number); gerr == nil && pr.GetMerged() {
+			return pr.GetMergeCommitSHA(), nil
+		}
+	}
+	return mergeSHA, err
+}
+
+// EnsurePullRequest opens a pull request from branch into base, unless one
+// exists already for that head and base in any state (returned, created
+// false): a repeated step never opens a second.
+func (r *Repo) EnsurePullRequest(ctx context.Context, branch, base, title, body string, draft bool) (*github.PullRequest, bool, error) {
+	find := func() (*github.PullRequest, error) {
+		prs, err := r.PullRequestsFor(ctx, branch, base, "all")
+		if err != nil || len(prs) == 0 {
+			return nil, err
+		}
+		return prs[0], nil
+	}
+	if pr, err := find(); err != nil || pr != nil {
+		return pr, false, err
+	}
+	var pr *github.PullRequest
+	created := false
+	err := r.retryWrite(ctx, func() error {
+		got, _, err := r.client.PullRequests.Create(ctx, r.Owner, r.Name, &github.NewPullRequest{
+			Title: github.String(title), Head: github.String(branch), Base: github.String(base),
+			Body: github.String(body), Draft: github.Bool(draft), MaintainerCanModify: github.Bool(false)})
+		err = wrap(fmt.Sprintf("open the pull request %s → %s", branch, base), err)
+		if IsAlreadyExists(err) {
+			pr, err = find()
+			return err
+		}
+		if err == nil {
+			pr, created = got, true
+		}
+		return err
+	}, func() (bool, error) {
+		found, err := find()
+		pr = found
+		return found != nil, err
+	})
+	return pr, created, err
+}
+
+// ClosePullRequest closes a pull request (without merging).
+func (r *Repo) ClosePullRequest(ctx context.Context, number int) error {
+	return r.retryWrite(ctx, func() error {
+		_, _, err := r.client.PullRequests.Edit(ctx, r.Owner, r.Name, number, &github.PullRequest{State: github.String("closed")})
+		return wrap(fmt.Sprintf("close #%d", number), err)
+	}, nil)
+}
+
+// RequestReviewers asks people to review a pull request. GitHub refuses
+// some (the author, people who are not collaborators): that is returned
+// for the caller to report.
+func (r *Repo) RequestReviewers(ctx context.Context, number int, logins []string) error {
+	if len(logins) == 0 {
+		return nil
+	}
+	return r.retryWrite(ctx, func() error {
+		_, _, err := r.client.PullRequests.RequestReviewers(ctx, r.Owner, r.Name, number, github.ReviewersRequest{Reviewers: logins})
+		return wrap(fmt.Sprintf("request reviews on #%d", number), err)
+	}, nil)
+}
+
+// AddAssignees assigns people to an issue or pull request.
+func (r *Repo) AddAssignees(ctx context.Context, number int, logins ...string) error {
+	return r.retryWrite(ctx, func() error {
+		_, _, err := r.client.Issues.AddAssignees(ctx, r.Owner, r.Name, number, logins)
+		return wrap(fmt.Sprintf("assign %v to #%d", logins, number), err)
+	}, nil)
+}
+
+// OtherChecks lists the check runs (newest per name and app, except this
+// app's) and commit statuses (newest per context) on a commit.
+func (r *Repo) OtherChecks(ctx context.Context, sha string) ([]policy.CheckState, error) {
+	var out []policy.CheckState
+	runs, err := all(ctx, "list the checks of "+shortSHA(sha), func(o github.ListOptions) ([]*github.CheckRun, *github.Response, error) {
+		res, resp, err := r.client.Checks.ListCheckRunsForRef(ctx, r.Owner, r.Name, sha, &github.ListCheckRunsOptions{Filter: github.String("latest"), ListOptions: o})
+		if err != nil {
+			return nil, resp, err
+		}
+		return res.CheckRuns, resp, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, cr := range runs {
+		if cr.GetApp().GetID() == r.AppID {
+			continue
+		}
+		state := cr.GetConclusion()
+		if cr.GetStatus() != "completed" {
+			state = "pending"
+		}
+		out = append(out, policy.CheckState{Name: cr.GetName(), State: state, Kind: "check run", URL: cr.GetHTMLURL()})
+	}
+	combined, _, err := r.client.Repositories.GetCombinedStatus(ctx, r.Owner, r.Name, sha, &github.ListOptions{PerPage: perPage})
+	if err != nil {
+		return nil, wrap("read the commit statuses of "+shortSHA(sha), err)
+	}
+	for _, s := range combined.Statuses {
+		out = append(out, policy.CheckState{Name: s.GetContext(), State: s.GetState(), Kind: "commit status", URL: s.GetTargetURL()})
+	}
+	return out, nil
+}
+
+// PullRequestNow reads a pull request afresh, whatever this event read
+// before (its head or mergeability may have moved).
+func (r *Repo) PullRequestNow(ctx context.Context, number int) (*github.PullRequest, error) {
+	pr, _, err := r.client.PullRequests.Get(ctx, r.Owner, r.Name, number)
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("read pull request #%d", number), err)
+	}
+	return pr, nil
 }

@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/palantir/go-githubapp/githubapp"
 )
@@ -26,7 +28,7 @@ const PolicyTTL = time.Minute
 // Gatekeeper.
 func New(d app.Deps) []githubapp.EventHandler {
 	g := NewGatekeeper(d)
-	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}}
+	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}, &IssueComment{g}, &DeploymentStatus{g}}
 }
 
 // Gatekeeper runs the hotfix gates (hotfix-bot/base, /schema, /approval)
@@ -37,6 +39,8 @@ type Gatekeeper struct {
 	identity *app.Identity
 	policies *facts.PolicyCache
 	clock    app.Clock
+	notifier notify.Notifier
+	webURL   string
 
 	mu    sync.Mutex
 	locks map[string]*headLock
@@ -56,8 +60,13 @@ func NewGatekeeper(d app.Deps) *Gatekeeper {
 	if clock == nil {
 		clock = app.RealClock()
 	}
+	notifier := d.Notifier
+	if notifier == nil {
+		notifier = notify.Discard{}
+	}
 	return &Gatekeeper{
-		cc: d.ClientCreator, identity: d.Identity, clock: clock,
+		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
+		webURL:   strings.TrimSuffix(d.Config.GitHub.WebURL, "/"),
 		policies: facts.NewPolicyCache(PolicyTTL, clock.Now),
 		locks:    map[string]*headLock{},
 	}
@@ -84,6 +93,9 @@ func (g *Gatekeeper) lock(key string) func() {
 		}
 	}
 }
+
+// notify posts a chat notification (never blocking, never failing).
+func (g *Gatekeeper) notify(m notify.Message) { g.notifier.Notify(m) }
 
 // repo opens a repository for one event.
 func (g *Gatekeeper) repo(installationID int64, owner, name, defaultBranch string) (*facts.Repo, error) {

@@ -54,7 +54,7 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	if name == ".github" && touches(&ev, facts.OwnerPolicyPaths...) {
 		h.g.policies.ForgetOwner(owner)
 	}
-	if p, ok := h.g.policies.Cached(full); ok && !hotfixConfig(p).IsHotfixBranch(branch) {
+	if p, ok := h.g.policies.Cached(full); ok && !hotfixConfig(p).IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) {
 		return nil
 	}
 
@@ -68,6 +68,10 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 		return err
 	}
 	cfg := hotfixConfig(pol)
+	if policy.IsSyncBranch(branch) {
+		// A person pushed to a sync-back branch (resolving a conflict).
+		return h.g.checkSyncBranch(ctx, r, cfg, branch, ev.GetAfter())
+	}
 	if !cfg.IsHotfixBranch(branch) {
 		return nil
 	}

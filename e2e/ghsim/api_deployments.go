@@ -88,7 +88,7 @@ func (s *Sim) createDeployment(c *call) (int, any) {
 		prod = *req.ProductionEnvironment
 	}
 	d := &Deployment{ID: s.newID(), SHA: sha, Ref: req.Ref, Task: task, Environment: env, Payload: payload,
-		Creator: c.actor(), CreatedAt: s.clock.tick(), Production: prod, Transient: req.TransientEnvironment}
+		Creator: c.actor(), CreatedAt: s.clock.tick(), Production: prod, Transient: req.TransientEnvironment, App: c.app}
 	if req.Description != nil {
 		d.Description = *req.Description
 	}

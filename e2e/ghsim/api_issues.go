@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 )
 
 func (c *call) issue() *Issue {
@@ -12,6 +14,53 @@ func (c *call) issue() *Issue {
 		return nil
 	}
 	return c.repo.issueLocked(n)
+}
+
+// listIssues is GET /issues: issues and pull requests, newest first,
+// filtered by state, creator, labels and since (updated at or after).
+func (s *Sim) listIssues(c *call) (int, any) {
+	r := c.repo
+	state := c.query("state")
+	if state == "" {
+		state = "open"
+	}
+	creator := c.query("creator")
+	var labels []string
+	if l := c.query("labels"); l != "" {
+		labels = strings.Split(l, ",")
+	}
+	var since time.Time
+	if v := c.query("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return invalid("since", "invalid")
+		}
+		since = t
+	}
+	items := []any{}
+	for i := len(r.issues) - 1; i >= 0; i-- {
+		is := r.issues[i]
+		if (state != "all" && is.State != state) || (creator != "" && is.User.Login != creator) || is.UpdatedAt.Before(since) {
+			continue
+		}
+		has := true
+		for _, want := range labels {
+			found := false
+			for _, l := range is.Labels {
+				found = found || strings.EqualFold(l.Name, want)
+			}
+			has = has && found
+		}
+		if has {
+			items = append(items, s.issueJSON(r, is))
+		}
+	}
+	if c.query("direction") == "asc" {
+		for i, j := 0, len(items)-1; i < j; i, j = i+1, j-1 {
+			items[i], items[j] = items[j], items[i]
+		}
+	}
+	return http.StatusOK, c.page(items, 30, 100)
 }
 
 func (s *Sim) getIssue(c *call) (int, any) {
@@ -175,9 +224,19 @@ func (s *Sim) listComments(c *call) (int, any) {
 	if is == nil {
 		return notFound()
 	}
+	var since time.Time
+	if v := c.query("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return invalid("since", "invalid")
+		}
+		since = t
+	}
 	items := []any{}
 	for _, cm := range is.Comments {
-		items = append(items, s.commentJSON(c.repo, cm))
+		if !cm.UpdatedAt.Before(since) {
+			items = append(items, s.commentJSON(c.repo, cm))
+		}
 	}
 	return http.StatusOK, c.page(items, 30, 100)
 }

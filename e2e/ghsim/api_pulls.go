@@ -61,12 +61,65 @@ func (s *Sim) createPull(c *call) (int, any) {
 	return http.StatusCreated, s.prJSON(c.repo, is)
 }
 
+// getPull answers like GitHub, which computes mergeability in the
+// background: after the head or base moves, the first reads say
+// `mergeable: null` (Repo.SetMergeableDelay reads; 1 by default), later
+// ones the answer.
 func (s *Sim) getPull(c *call) (int, any) {
 	is, ok := c.pull()
 	if !ok {
 		return notFound()
 	}
-	return http.StatusOK, s.prJSON(c.repo, is)
+	o := s.prJSON(c.repo, is)
+	pr := is.PR
+	if pr.Merged || is.State != "open" {
+		return http.StatusOK, o
+	}
+	baseSHA, _ := c.repo.git.revParse(c.repo.branchRef(pr.BaseRef))
+	if key := baseSHA + "..." + pr.HeadSHA; pr.mergeKey != key {
+		pr.mergeKey, pr.mergeReads = key, 0
+	}
+	if pr.mergeReads < c.repo.mergeableDelay {
+		pr.mergeReads++
+		o["mergeable"], o["rebaseable"], o["mergeable_state"] = nil, nil, "unknown"
+	}
+	return http.StatusOK, o
+}
+
+// requestReviewers is POST /pulls/{n}/requested_reviewers. GitHub refuses
+// the author and people who are not collaborators (422).
+func (s *Sim) requestReviewers(c *call) (int, any) {
+	is, ok := c.pull()
+	if !ok {
+		return notFound()
+	}
+	var req struct {
+		Reviewers     []string `json:"reviewers"`
+		TeamReviewers []string `json:"team_reviewers"`
+	}
+	if err := c.decode(&req); err != nil {
+		return invalid("reviewers", "invalid")
+	}
+	for _, login := range req.Reviewers {
+		if login == is.User.Login {
+			return fail(http.StatusUnprocessableEntity, "Review cannot be requested from pull request author.")
+		}
+		if _, ok := c.repo.roles[login]; !ok {
+			return fail(http.StatusUnprocessableEntity, "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the "+c.repo.FullName()+" repository.")
+		}
+	}
+	for _, login := range req.Reviewers {
+		u := s.users[login]
+		dup := false
+		for _, x := range is.PR.Reviewers {
+			dup = dup || x == u
+		}
+		if !dup {
+			is.PR.Reviewers = append(is.PR.Reviewers, u)
+		}
+	}
+	is.UpdatedAt = s.clock.tick()
+	return http.StatusCreated, s.prJSON(c.repo, is)
 }
 
 func (s *Sim) updatePull(c *call) (int, any) {
@@ -157,6 +210,11 @@ func (s *Sim) mergePull(c *call) (int, any) {
 	baseSHA, err := r.git.revParse(r.branchRef(pr.BaseRef))
 	if err != nil {
 		return failErr(err)
+	}
+	if mb, err := r.git.mergeBase(baseSHA, pr.HeadSHA); err == nil {
+		if st, body, refused := c.refuseWorkflows(r.workflowsChanged(mb, pr.HeadSHA)); refused {
+			return st, body
+		}
 	}
 	bot := c.actor()
 	when := s.clock.tick()

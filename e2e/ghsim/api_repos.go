@@ -336,6 +336,11 @@ func (s *Sim) mergeBranch(c *call) (int, any) {
 	if ok, _ := r.git.isAncestor(headSHA, baseSHA); ok {
 		return http.StatusNoContent, nil
 	}
+	if mb, err := r.git.mergeBase(baseSHA, headSHA); err == nil {
+		if st, body, refused := c.refuseWorkflows(r.workflowsChanged(mb, headSHA)); refused {
+			return st, body
+		}
+	}
 	tree, conflicts, err := r.git.mergeTree(baseSHA, headSHA, "")
 	if err != nil {
 		return failErr(err)

@@ -44,6 +44,7 @@ type authKind int
 const (
 	authInstallation authKind = iota // installation token, repository in scope
 	authApp                          // app JWT
+	authOrg                          // installation token, organisation route
 )
 
 type route struct {
@@ -154,6 +155,8 @@ func (s *Sim) routes() http.Handler {
 	repo("DELETE", "/git/refs/{ref...}", "git/delete-ref", "contents:write", s.deleteRef)
 	repo("POST", "/git/tags", "git/create-tag", "contents:write", s.createTag)
 	repo("GET", "/git/tags/{tag_sha}", "git/get-tag", "contents:read", s.getTag)
+	repo("POST", "/git/commits", "git/create-commit", "contents:write", s.createCommit)
+	repo("GET", "/git/commits/{commit_sha}", "git/get-commit", "contents:read", s.getGitCommit)
 
 	repo("GET", "/pulls", "pulls/list", "pull_requests:read", s.listPulls)
 	repo("POST", "/pulls", "pulls/create", "pull_requests:write", s.createPull)
@@ -161,6 +164,7 @@ func (s *Sim) routes() http.Handler {
 	repo("PATCH", "/pulls/{pull_number}", "pulls/update", "pull_requests:write", s.updatePull)
 	repo("GET", "/pulls/{pull_number}/files", "pulls/list-files", "pull_requests:read", s.listPullFiles)
 	repo("PUT", "/pulls/{pull_number}/merge", "pulls/merge", "contents:write", s.mergePull)
+	repo("POST", "/pulls/{pull_number}/requested_reviewers", "pulls/request-reviewers", "pull_requests:write", s.requestReviewers)
 
 	repo("POST", "/check-runs", "checks/create", "checks:write", s.createCheckRun)
 	repo("GET", "/check-runs/{check_run_id}", "checks/get", "checks:read", s.getCheckRun)
@@ -171,6 +175,7 @@ func (s *Sim) routes() http.Handler {
 	repo("GET", "/commits/{ref}/statuses", "repos/list-commit-statuses-for-ref", "statuses:read", s.listStatuses)
 	repo("GET", "/commits/{ref}/status", "repos/get-combined-status-for-ref", "statuses:read", s.combinedStatus)
 
+	repo("GET", "/issues", "issues/list-for-repo", "issues:read", s.listIssues)
 	repo("GET", "/issues/{issue_number}", "issues/get", "issues:read|pull_requests:read", s.getIssue)
 	repo("POST", "/issues", "issues/create", "issues:write", s.createIssue)
 	repo("PATCH", "/issues/{issue_number}", "issues/update", "issues:write|pull_requests:write", s.updateIssue)
@@ -192,6 +197,8 @@ func (s *Sim) routes() http.Handler {
 	repo("GET", "/deployments/{deployment_id}", "repos/get-deployment", "deployments:read", s.getDeployment)
 	repo("GET", "/deployments/{deployment_id}/statuses", "repos/list-deployment-statuses", "deployments:read", s.listDeploymentStatuses)
 	repo("POST", "/deployments/{deployment_id}/statuses", "repos/create-deployment-status", "deployments:write", s.createDeploymentStatus)
+
+	add("GET /orgs/{org}/teams/{team_slug}/memberships/{username}", "teams/get-membership-for-user-in-org", "members:read", authOrg, s.getTeamMembership)
 
 	mux.HandleFunc("/", s.unknownPath)
 	return mux
@@ -418,6 +425,12 @@ func (s *Sim) authenticate(c *call) (int, any) {
 		return fail(http.StatusUnauthorized, "Bad credentials")
 	}
 	c.inst, c.app = tok.install, tok.install.App
+	if c.route.auth == authOrg {
+		if c.route.perm != "" && !c.app.can(c.route.perm) {
+			return fail(http.StatusForbidden, "Resource not accessible by integration")
+		}
+		return 0, nil
+	}
 	full := c.param("owner") + "/" + c.param("repo")
 	repo, ok := c.inst.Repos[full]
 	if !ok {

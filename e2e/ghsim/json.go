@@ -210,6 +210,10 @@ func (s *Sim) prJSON(r *Repo, is *Issue) obj {
 	if pr.Merged {
 		mergeable = nil
 	}
+	reviewers := []any{}
+	for _, u := range pr.Reviewers {
+		reviewers = append(reviewers, s.userJSON(u))
+	}
 	o := obj{
 		"url": s.api("repos/%s/pulls/%d", full, is.Number), "id": base["id"], "node_id": nodeID("PullRequest", base["id"].(int64)),
 		"html_url":  s.web("%s/pull/%d", full, is.Number),
@@ -221,7 +225,7 @@ func (s *Sim) prJSON(r *Repo, is *Issue) obj {
 		"created_at": ts(is.CreatedAt), "updated_at": ts(is.UpdatedAt), "closed_at": ts(is.ClosedAt),
 		"merged_at": ts(pr.MergedAt), "merge_commit_sha": nilIfEmpty(pr.MergeCommitSHA),
 		"assignee": base["assignee"], "assignees": base["assignees"],
-		"requested_reviewers": []any{}, "requested_teams": []any{}, "labels": base["labels"],
+		"requested_reviewers": reviewers, "requested_teams": []any{}, "labels": base["labels"],
 		"milestone": nil, "draft": pr.Draft,
 		"commits_url":         s.api("repos/%s/pulls/%d/commits", full, is.Number),
 		"review_comments_url": s.api("repos/%s/pulls/%d/comments", full, is.Number),
@@ -391,11 +395,19 @@ func (s *Sim) deploymentJSON(r *Repo, d *Deployment) obj {
 		"sha": d.SHA, "ref": d.Ref, "task": d.Task, "payload": d.Payload, "original_environment": d.Environment,
 		"environment": d.Environment, "description": nilIfEmpty(d.Description), "creator": s.userJSON(d.Creator),
 		"created_at": ts(d.CreatedAt), "updated_at": ts(d.CreatedAt),
-		"statuses_url":           s.api("repos/%s/deployments/%d/statuses", full, d.ID),
-		"repository_url":         s.api("repos/%s", full),
-		"transient_environment":  d.Transient,
-		"production_environment": d.Production,
+		"statuses_url":             s.api("repos/%s/deployments/%d/statuses", full, d.ID),
+		"repository_url":           s.api("repos/%s", full),
+		"transient_environment":    d.Transient,
+		"production_environment":   d.Production,
+		"performed_via_github_app": s.appOrNil(d.App),
 	}
+}
+
+func (s *Sim) appOrNil(a *App) any {
+	if a == nil {
+		return nil
+	}
+	return s.appJSON(a)
 }
 
 func (s *Sim) deploymentStatusJSON(r *Repo, d *Deployment, st *DeploymentStatus) obj {

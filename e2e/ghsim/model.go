@@ -40,6 +40,17 @@ type Repo struct {
 	// makes the activity log answer 404.
 	activityLag time.Duration
 	activityOff bool
+	// mergeableDelay is how many reads of a pull request answer
+	// `mergeable: null` after its head or base moved.
+	mergeableDelay int
+}
+
+// SetMergeableDelay sets how many reads of a pull request say mergeable is
+// not computed yet (null) after its head or base moved (default 1).
+func (r *Repo) SetMergeableDelay(reads int) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.mergeableDelay = reads
 }
 
 // SetActivityLag makes the activity log eventually consistent: an entry
@@ -98,6 +109,12 @@ type PullRequest struct {
 	MergedAt       time.Time
 	MergedBy       *User
 	MergeCommitSHA string
+	Reviewers      []*User
+
+	// mergeKey is the base...head pair mergeability was asked for, and
+	// mergeReads how many reads of it answered "not computed yet".
+	mergeKey   string
+	mergeReads int
 }
 
 // IssueEvent is an entry of an issue's event log (labeled, unlabeled,
@@ -189,6 +206,7 @@ type Deployment struct {
 	Statuses    []*DeploymentStatus // oldest first
 	Production  bool
 	Transient   bool
+	App         *App // the app that created it, if one did
 }
 
 // DeploymentStatus is one status of a deployment.
@@ -235,7 +253,7 @@ func (s *Sim) CreateRepo(owner, name string) (*Repo, error) {
 		sim: s, ID: s.newID(), Owner: s.userLocked(owner, "User"), Name: name,
 		DefaultBranch: "main", Private: true, CreatedAt: s.clock.Now(),
 		git: g, roles: map[string]string{owner: "admin"}, customRoles: map[string]string{},
-		comments: map[int64]*Comment{},
+		comments: map[int64]*Comment{}, mergeableDelay: 1,
 	}
 	for _, l := range []struct{ name, color, desc string }{
 		{"bug", "d73a4a", "Something isn't working"},

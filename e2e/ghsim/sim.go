@@ -60,7 +60,8 @@ type Sim struct {
 	calls      []Call
 	violations []Violation
 	contract   *contract
-	lastETag   map[string]string // installation + URL → last answer's ETag
+	lastETag   map[string]string            // installation + URL → last answer's ETag
+	teams      map[string]map[string]string // "org/team" → login → membership state
 
 	outbox    []*Delivery
 	delivered []*Delivery

@@ -268,8 +268,14 @@ func TestMergesAndPullRequests(t *testing.T) {
 	}
 	// A conflicting PR is not mergeable (405) and says so.
 	n2 := must[int](t)(r.OpenPR(alice, "main", "develop", "Sync"))
+	// GitHub computes mergeability in the background: the first read
+	// does not know yet.
 	pr, _, _ := f.client.PullRequests.Get(ctx, "acme", "pay", n2)
-	if pr.GetMergeable() || pr.GetMergeableState() != "dirty" {
+	if pr.Mergeable != nil || pr.GetMergeableState() != "unknown" {
+		t.Errorf("first read: mergeable=%v state=%s, want not computed yet", pr.Mergeable, pr.GetMergeableState())
+	}
+	pr, _, _ = f.client.PullRequests.Get(ctx, "acme", "pay", n2)
+	if pr.Mergeable == nil || pr.GetMergeable() || pr.GetMergeableState() != "dirty" {
 		t.Errorf("conflicting PR mergeable=%v state=%s", pr.GetMergeable(), pr.GetMergeableState())
 	}
 	if _, resp, err := f.client.PullRequests.Merge(ctx, "acme", "pay", n2, "", nil); err == nil || resp.StatusCode != 405 {

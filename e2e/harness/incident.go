@@ -7,8 +7,10 @@ import (
 )
 
 // Incident is the scenario repository: acme/payments, production at
-// v1.4.2 (a successful deployment), develop ahead with unreleased work, and
-// an open release/1.5 branch. The people:
+// v1.4.2 (a successful deployment), develop ahead with unreleased work, an
+// open release/1.5 branch (which retuned the payment timeout, so a timeout
+// hotfix conflicts with it) and release/1.4, merged into main long ago.
+// The people:
 //
 //	dana: developer (write), who writes hotfixes
 //	rob:  reviewer (maintain), who approves them
@@ -54,6 +56,7 @@ func (h *Harness) SetupIncident() (*Incident, error) {
 	must := func(sha string, err error) string { step(err); return sha }
 
 	dana := in.Dana
+	in.Repo.SetMergeableDelay(1)
 	must(repo.Push(dana, "main", "Initial payments service", ghsim.Files{
 		"README.md":                  "# payments\n",
 		"payments/charge.go":         "package payments\n\n// Charge charges a card.\nfunc Charge() {}\n",
@@ -84,6 +87,8 @@ func (h *Harness) SetupIncident() (*Incident, error) {
 	}
 	must(repo.CreateBranch(dana, "release/1.5", "develop"))
 	must(repo.Push(dana, "release/1.5", "Bump version to 1.5.0", ghsim.Files{"VERSION": "1.5.0\n"}))
+	must(repo.Push(dana, "release/1.5", "Tune the payment timeout for 1.5", ghsim.Files{"payments/timeout.go": "package payments\n\nconst Timeout = 45 // seconds, tuned for 1.5\n"}))
+	must(repo.CreateBranch(dana, "release/1.4", "v1.4.1"))
 
 	if firstErr != nil {
 		return nil, fmt.Errorf("harness: building the incident repository: %w", firstErr)

@@ -78,6 +78,16 @@ var Operations = []string{
 	"issues/add-assignees",
 	"reactions/create-for-issue-comment",
 	"teams/get-membership-for-user-in-org",
+	"git/create-commit",
+	"git/get-commit",
+	"issues/list-for-repo",
+	"pulls/request-reviewers",
+	"pulls/list-commits",
+	"apps/list-webhook-deliveries",
+	"apps/get-webhook-delivery",
+	"apps/redeliver-webhook-delivery",
+	"apps/create-from-manifest",
+	"apps/get-repo-installation",
 }
 
 func main() {

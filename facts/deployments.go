@@ -1,0 +1,216 @@
+package facts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+)
+
+// BotDeployment is a deployment this app created, with its payload.
+type BotDeployment struct {
+	*github.Deployment
+	Payload policy.DeploymentPayload
+}
+
+// DecodePayload reads a deployment payload the bot wrote; ok is false for
+// anything else (another system's deployment, a forged or broken payload).
+func DecodePayload(raw []byte) (policy.DeploymentPayload, bool) {
+	var p policy.DeploymentPayload
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		// GitHub stores a payload given as a JSON string as that string.
+		var text string
+		if json.Unmarshal(raw, &text) != nil || json.Unmarshal([]byte(text), &p) != nil {
+			return p, false
+		}
+	}
+	return p, p.Valid()
+}
+
+// ByApp reports whether a deployment was created by this app: its
+// creator is the app's bot user.
+func (r *Repo) ByApp(d *github.Deployment) bool {
+	return r.BotLogin != "" && d.GetCreator().GetLogin() == r.BotLogin
+}
+
+// findDeploymentPages bounds the search for a deployment the bot made.
+const findDeploymentPages = 2
+
+// FindDeployment finds this app's newest deployment to env with a task
+// (and, when sha is set, of that commit) whose payload match accepts.
+func (r *Repo) FindDeployment(ctx context.Context, env, task, sha string, match func(policy.DeploymentPayload) bool) (*BotDeployment, error) {
+	opts := &github.DeploymentsListOptions{Environment: env, Task: task, SHA: sha, ListOptions: github.ListOptions{PerPage: perPage}}
+	for page := 0; page < findDeploymentPages; page++ {
+		list, resp, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, opts)
+		if err != nil {
+			return nil, wrap(fmt.Sprintf("list the %s deployments", env), err)
+		}
+		for _, d := range list {
+			if !r.ByApp(d) {
+				continue
+			}
+			if p, ok := DecodePayload(d.Payload); ok && match(p) {
+				return &BotDeployment{Deployment: d, Payload: p}, nil
+			}
+		}
+		if resp == nil || resp.NextPage == 0 {
+			return nil, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	return nil, &Error{Op: "find the bot's deployment", Kind: Incomplete, Message: fmt.Sprintf("more than %d deployments to %s", findDeploymentPages*perPage, env)}
+}
+
+// SameStep matches the payload of the same request at the same step: a
+// repeated delivery finds what the first one created.
+func SameStep(want policy.DeploymentPayload) func(policy.DeploymentPayload) bool {
+	return func(p policy.DeploymentPayload) bool {
+		if p.Kind != want.Kind || p.ChainIndex != want.ChainIndex {
+			return false
+		}
+		if want.CommentID != 0 {
+			return p.CommentID == want.CommentID
+		}
+		return want.FailedDeployment != 0 && p.FailedDeployment == want.FailedDeployment
+	}
+}
+
+// DeploymentRequest is a deployment the bot creates.
+type DeploymentRequest struct {
+	SHA         string
+	Environment string
+	Production  bool
+	Task        string
+	Description string
+	Payload     policy.DeploymentPayload
+}
+
+// CreateDeployment creates the deployment of exactly req.SHA, unless this
+// app already created the one for the same request and step (found by its
+// payload): a repeated command or a lost answer never deploys twice.
+// auto_merge is off and required_contexts empty: the bot gated already.
+func (r *Repo) CreateDeployment(ctx context.Context, req DeploymentRequest) (*BotDeployment, bool, error) {
+	find := func() (*BotDeployment, error) {
+		return r.FindDeployment(ctx, req.Environment, req.Task, req.SHA, SameStep(req.Payload))
+	}
+	if d, err := find(); err != nil || d != nil {
+		return d, false, err
+	}
+	var made *BotDeployment
+	err := r.retryWrite(ctx, func() error {
+		d, _, err := r.client.Repositories.CreateDeployment(ctx, r.Owner, r.Name, &github.DeploymentRequest{
+			Ref: github.String(req.SHA), Task: github.String(req.Task), AutoMerge: github.Bool(false),
+			RequiredContexts: &[]string{}, Payload: req.Payload, Environment: github.String(req.Environment),
+			Description: github.String(req.Description), ProductionEnvironment: github.Bool(req.Production),
+		})
+		if err != nil {
+			return wrap(fmt.Sprintf("create the deployment of %s to %s", shortSHA(req.SHA), req.Environment), err)
+		}
+		made = &BotDeployment{Deployment: d, Payload: req.Payload}
+		return nil
+	}, func() (bool, error) {
+		d, err := find()
+		made = d
+		return d != nil, err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return made, true, nil
+}
+
+// Deployment reads one deployment.
+func (r *Repo) Deployment(ctx context.Context, id int64) (*github.Deployment, error) {
+	d, _, err := r.client.Repositories.GetDeployment(ctx, r.Owner, r.Name, id)
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("read deployment %d", id), err)
+	}
+	return d, nil
+}
+
+// everSucceeded reports whether a deployment had a `success` status at
+// some point (a production deployment later replaced still ran).
+func (r *Repo) everSucceeded(ctx context.Context, id int64) (bool, error) {
+	statuses, _, err := r.client.Repositories.ListDeploymentStatuses(ctx, r.Owner, r.Name, id, &github.ListOptions{PerPage: perPage})
+	if err != nil {
+		return false, wrap(fmt.Sprintf("read the statuses of deployment %d", id), err)
+	}
+	for _, s := range statuses {
+		if s.GetState() == "success" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// RanInProduction finds a successful deployment of sha to env: proof the
+// commit ran there.
+func (r *Repo) RanInProduction(ctx context.Context, env, sha string) (int64, bool, error) {
+	list, _, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, &github.DeploymentsListOptions{
+		Environment: env, SHA: sha, ListOptions: github.ListOptions{PerPage: perPage}})
+	if err != nil {
+		return 0, false, wrap(fmt.Sprintf("list the deployments of %s to %s", shortSHA(sha), env), err)
+	}
+	for _, d := range list {
+		ok, err := r.everSucceeded(ctx, d.GetID())
+		if err != nil {
+			return 0, false, err
+		}
+		if ok {
+			return d.GetID(), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// historyPages bounds how far back the production history is read.
+const historyPages = 2
+
+// ProductionHistory lists the commits production ran, newest first, one
+// entry per commit, up to `want` entries; incomplete says the bot stopped
+// at its bound with deployments unread.
+func (r *Repo) ProductionHistory(ctx context.Context, cfg policy.Config, want int) (history []policy.DeployedRef, incomplete bool, err error) {
+	env := cfg.Production.Environment
+	tags, err := r.Tags(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	seen := map[string]bool{}
+	opts := &github.DeploymentsListOptions{Environment: env, ListOptions: github.ListOptions{PerPage: perPage}}
+	for page := 0; page < historyPages; page++ {
+		list, resp, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, opts)
+		if err != nil {
+			return nil, false, wrap(fmt.Sprintf("list the %s deployments", env), err)
+		}
+		for _, d := range list {
+			if seen[d.GetSHA()] {
+				continue
+			}
+			ok, err := r.everSucceeded(ctx, d.GetID())
+			if err != nil {
+				return nil, false, err
+			}
+			if !ok {
+				continue
+			}
+			seen[d.GetSHA()] = true
+			var names []string
+			for _, t := range tags {
+				if t.Commit == d.GetSHA() {
+					names = append(names, t.Name)
+				}
+			}
+			history = append(history, policy.DeployedRef{SHA: d.GetSHA(), Tag: cfg.NewestTag(names), Deployment: d.GetID(), At: d.GetCreatedAt().Time})
+			if len(history) >= want {
+				return history, false, nil
+			}
+		}
+		if resp == nil || resp.NextPage == 0 {
+			return history, false, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	return history, true, nil
+}

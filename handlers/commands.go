@@ -1,0 +1,319 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/notify"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+)
+
+// rollback is `/rollback [TAG] [--force]`: deploy the named tag (it must
+// have run in production before), what production ran before this pull
+// request was promoted, or the release before the current one. It
+// refuses across schema changes unless --force. Permission is its gate:
+// a rollback never waits behind approval labels.
+func (c *commandRun) rollback(ctx context.Context) outcome {
+	cfg, r, cmd := c.cfg, c.r, c.cmd
+	if _, o := c.authorize(ctx, cfg.Commands.Permission); o != nil {
+		return *o
+	}
+	env := cfg.Production.Environment
+	if d, err := r.FindDeployment(ctx, env, policy.TaskRollback, "", func(p policy.DeploymentPayload) bool {
+		return p.CommentID == c.ev.Comment.ID
+	}); err != nil {
+		return c.failed("find what this comment did before", err)
+	} else if d != nil {
+		return c.rollbackOutcome(d, "")
+	}
+	prod, err := r.Production(ctx, cfg)
+	if err != nil {
+		return c.failed("find what production runs", err)
+	}
+	f := policy.RollbackFacts{Production: prod, RequestedTag: cmd.Tag}
+	if cmd.Tag != "" {
+		if f.RequestedSHA, err = r.TagCommit(ctx, cmd.Tag); err != nil {
+			return c.failed("read the tags", err)
+		}
+		if f.RequestedSHA != "" {
+			id, ok, err := r.RanInProduction(ctx, env, f.RequestedSHA)
+			if err != nil {
+				return c.failed("look up the production deployments of "+cmd.Tag, err)
+			}
+			if ok {
+				f.History = append(f.History, policy.DeployedRef{SHA: f.RequestedSHA, Tag: cmd.Tag, Deployment: id})
+			}
+		}
+	}
+	author := ""
+	if c.ev.onPR() && cmd.Tag == "" {
+		d, err := r.FindDeployment(ctx, env, policy.TaskHotfix, "", func(p policy.DeploymentPayload) bool {
+			return p.PR == c.ev.Issue.Number && p.Final()
+		})
+		if err != nil {
+			return c.failed("find this pull request's deployment", err)
+		}
+		if d != nil {
+			f.Promoted, author = &d.Payload, d.Payload.Author
+		}
+	}
+	history, incomplete, err := r.ProductionHistory(ctx, cfg, 5)
+	if err != nil {
+		return c.failed("read what production ran", err)
+	}
+	if cmd.Tag == "" {
+		f.History, f.HistoryIncomplete = history, incomplete
+	} else if len(f.History) == 0 {
+		f.HistoryIncomplete = false
+		f.History = append(f.History, history...)
+		// A tag found nowhere in the history is refused below; keep the
+		// recent ones to suggest.
+		for i := range f.History {
+			if f.History[i].SHA == f.RequestedSHA {
+				f.History = f.History[:0]
+				break
+			}
+		}
+	}
+	target, refusal := cfg.ChooseRollbackTarget(f)
+	if refusal != nil {
+		return refuse(cmd, []policy.Refusal{*refusal}, "")
+	}
+
+	// Migrations may not reverse: refuse across schema changes unless told.
+	files, complete, err := c.filesBetween(ctx, target.SHA, prod.SHA)
+	if err != nil {
+		return c.failed("compare the rollback target with production", err)
+	}
+	schema, unknown := cfg.RollbackSchemaFiles(files, complete)
+	forced := ""
+	if len(schema) > 0 || unknown {
+		what := "files under `schema.paths` changed between " + target.Name() + " and production " + prod.Name() + ": " + fileList(schema)
+		if unknown {
+			what = "the bot could not list every file changed between " + target.Name() + " and production (GitHub lists at most 300), so it cannot rule out a schema change"
+		}
+		if !cmd.Force {
+			return refuse(cmd, []policy.Refusal{{Rule: "schema changes", Why: what + "; database migrations may not reverse",
+				Next: "check that the schema of production works with " + target.Name() + " (or roll the migration back first), then comment `/rollback " + strings.TrimSpace(cmd.Tag+" --force") + "`"}}, "")
+		}
+		forced = "⚠️ **--force:** " + what + ". Rolled back anyway, as asked."
+	}
+
+	took, prev, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return !l.Held() || l.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Stale ||
+			(l.Kind == "rollback" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "rollback", c.g.clock.Now()))
+	}, func(facts.Lock) facts.Lock {
+		return facts.Lock{State: "held", Phase: "rolling-back", Kind: "rollback", PR: c.ev.Issue.Number, CommentID: c.ev.Comment.ID,
+			RequestedBy: c.ev.Comment.User.Login, SHA: target.SHA, Claim: c.claim, ClaimFor: "rollback", ClaimAt: c.g.clock.Now()}
+	})
+	if err != nil {
+		return c.failed("take the production lock", err)
+	}
+	if !took {
+		if prev.Held() && prev.Kind == "rollback" && prev.CommentID == c.ev.Comment.ID {
+			return outcome{silent: true}
+		}
+		return refuse(cmd, []policy.Refusal{{Rule: "production lock", Why: "a deployment is in progress: the lock is " + prev.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Describe(),
+			Next: "wait for it to finish, or, if it is stuck, someone with maintain permission comments `/unlock` and you roll back again"}}, "")
+	}
+	payload := policy.DeploymentPayload{HotfixBot: 1, Kind: "rollback", PR: c.ev.Issue.Number, CommentID: c.ev.Comment.ID,
+		RequestedBy: c.ev.Comment.User.Login, Author: author, PreviousRef: prod.SHA, PreviousTag: prod.Tag, Target: target.Tag,
+		Chain: []string{env}, ChainIndex: 0}
+	d, _, err := r.CreateDeployment(ctx, facts.DeploymentRequest{SHA: target.SHA, Environment: env, Production: true, Task: policy.TaskRollback,
+		Payload: payload, Description: fmt.Sprintf("Rollback to %s, requested by @%s (hotfix-bot)", target.Name(), c.ev.Comment.User.Login)})
+	if err != nil {
+		return c.releaseAfter(ctx, c.failed("create the rollback deployment", err))
+	}
+	if _, _, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return l.Held() && l.Kind == "rollback" && l.CommentID == c.ev.Comment.ID && l.Phase == "rolling-back"
+	}, func(l facts.Lock) facts.Lock {
+		l.Phase, l.Deployment, l.Claim, l.ClaimFor, l.ClaimAt = "deploying", d.GetID(), "", "", time.Time{}
+		return l
+	}); err != nil {
+		o := c.rollbackOutcome(d, forced)
+		o.err = err
+		return o
+	}
+	c.g.notify(notify.Message{Text: fmt.Sprintf(":rewind: *%s*: @%s is rolling production back from %s to %s (deployment %d).",
+		r.FullName(), c.ev.Comment.User.Login, prod.Name(), target.Name(), d.GetID())})
+	return c.rollbackOutcome(d, forced+"\n\nWhy this target: "+target.Why+".")
+}
+
+func (c *commandRun) rollbackOutcome(d *facts.BotDeployment, note string) outcome {
+	p := d.Payload
+	target := p.Target
+	if target == "" {
+		target = "`" + policy.Short(d.GetSHA()) + "`"
+	}
+	prev := p.PreviousTag
+	if prev == "" {
+		prev = "`" + policy.Short(p.PreviousRef) + "`"
+	}
+	next := "your CD system carries out the deployment and reports its status. On success the bot releases the lock"
+	if c.cfg.Production.MovingTag != "" {
+		next += ", moves `" + c.cfg.Production.MovingTag + "`"
+	}
+	if c.cfg.Rollback.IncidentIssue {
+		next += " and opens an incident issue with the post-incident checklist"
+	}
+	next += "; on failure it says so here: production would then need a person."
+	body := strings.TrimSpace(note) + "\n\n**Next:** " + next
+	return done(fmt.Sprintf("Rolling production back from %s to %s: deployment %d created.", prev, target, d.GetID()), strings.TrimSpace(body))
+}
+
+// filesBetween lists the files that differ between two commits, both
+// ways round (a rollback crosses the changes of either side); complete is
+// false when GitHub's 300-file limit cut a listing.
+func (c *commandRun) filesBetween(ctx context.Context, a, b string) ([]string, bool, error) {
+	var files []string
+	complete := true
+	for _, pair := range [][2]string{{a, b}, {b, a}} {
+		cmp, err := c.r.Compare(ctx, pair[0], pair[1])
+		if err != nil {
+			return nil, false, err
+		}
+		for _, f := range cmp.Files {
+			files = append(files, f.GetFilename())
+			if f.GetPreviousFilename() != "" {
+				files = append(files, f.GetPreviousFilename())
+			}
+		}
+		complete = complete && len(cmp.Files) < 300
+	}
+	return files, complete, nil
+}
+
+func fileList(files []string) string {
+	var quoted []string
+	for i, f := range files {
+		if i == 10 {
+			quoted = append(quoted, fmt.Sprintf("and %d more", len(files)-10))
+			break
+		}
+		quoted = append(quoted, "`"+f+"`")
+	}
+	return strings.Join(quoted, ", ")
+}
+
+// hotfixStart is `/hotfix start NAME`: create the hotfix branch at the
+// production commit and say how to check it out.
+func (c *commandRun) hotfixStart(ctx context.Context) outcome {
+	cfg, r, cmd := c.cfg, c.r, c.cmd
+	if _, o := c.authorize(ctx, cfg.Commands.Permission); o != nil {
+		return *o
+	}
+	branch, ok := cfg.HotfixBranch(cmd.BranchName)
+	if !ok {
+		return refuse(cmd, []policy.Refusal{{Rule: "a hotfix branch name", Why: fmt.Sprintf("`%s` would not match `branches.hotfix` (%q)", userText(branch, 250), cfg.Branches.Hotfix),
+			Next: "pick a name that makes a hotfix branch under this repository's policy"}}, "")
+	}
+	prod, err := r.Production(ctx, cfg)
+	if err != nil {
+		return c.failed("find what production runs", err)
+	}
+	if !prod.Known {
+		return refuse(cmd, []policy.Refusal{{Rule: "production known", Why: "the bot cannot tell what production runs, so it cannot start a hotfix there",
+			Next: "report your production deployment to GitHub or tag production (see any `hotfix-bot/base` check), then try again"}}, "")
+	}
+	created, current, err := r.EnsureBranch(ctx, branch, prod.SHA)
+	if err != nil {
+		return c.failed("create "+branch, err)
+	}
+	if current != prod.SHA {
+		return refuse(cmd, []policy.Refusal{{Rule: "branch free", Why: fmt.Sprintf("`%s` exists already, at `%s`, not at production %s (`%s`)", branch, policy.Short(current), prod.Name(), policy.Short(prod.SHA)),
+			Next: "pick another name, or delete that branch if it is abandoned"}}, "")
+	}
+	head := fmt.Sprintf("Created `%s` at production %s.", branch, prod.Name())
+	if !created {
+		head = fmt.Sprintf("`%s` is there already, at production %s.", branch, prod.Name())
+	}
+	body := fmt.Sprintf("It starts exactly at `%s` (%s), so `hotfix-bot/base` passes as long as you only add the fix.\n\n```sh\ngit fetch origin && git switch %s\n```\n\n**Next:** commit the fix, push, and open a pull request into `%s`; the checks run on your first push.",
+		policy.Short(prod.SHA), prod.Source, branch, cfg.Branches.Production)
+	return done(head, body)
+}
+
+// unlock is `/unlock` (maintain or more): release a stuck production
+// lock, saying whose it was.
+func (c *commandRun) unlock(ctx context.Context) outcome {
+	if _, o := c.authorize(ctx, policy.PermissionMaintain); o != nil {
+		return *o
+	}
+	moved, was, err := c.r.TransitionLock(ctx, facts.Lock.Held, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+	if err != nil {
+		return c.failed("release the production lock", err)
+	}
+	if !moved {
+		return done("No production lock is held: nothing to unlock.", "Promotions and rollbacks can start.")
+	}
+	view := was.View(c.g.clock.Now(), time.Duration(c.cfg.Promote.LockTimeout))
+	c.g.notify(notify.Message{Text: fmt.Sprintf(":unlock: *%s*: @%s released the production lock (%s).", c.r.FullName(), c.ev.Comment.User.Login, slackText(view.Describe()))})
+	body := "The lock was " + view.Describe() + "."
+	if was.Deployment != 0 {
+		body += fmt.Sprintf("\n\n**Check** what deployment %d is doing before promoting again: if your CD system is still running it, a new promotion would race it. When it reports, the bot finishes its story (tag, merge, sync-back) even without the lock.", was.Deployment)
+	}
+	return done("Released the production lock.", body)
+}
+
+// help is `/help`: the commands and who may run them under this
+// repository's policy; on a hotfix pull request, its gate table.
+func (c *commandRun) help(ctx context.Context) outcome {
+	cfg := c.cfg
+	var b strings.Builder
+	if c.pol.Broken() {
+		b.WriteString("⚠️ " + c.pol.Describe() + "\n\nUntil the file is fixed the commands below refuse.\n\n")
+	}
+	emergency := "nobody (`commands.emergency` is empty)"
+	if names := append(prefixed("@", cfg.Commands.Emergency.Users), prefixed("team ", cfg.Commands.Emergency.Teams)...); len(names) > 0 {
+		emergency = strings.Join(names, ", ")
+	}
+	perm := string(cfg.Commands.Permission) + " or more"
+	fmt.Fprintf(&b, "| command | where | who may run it here | what it does |\n|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| `/promote` | hotfix PR | %s | re-checks every gate on the current head, takes the production lock, deploys exactly that commit to %s |\n", perm, strings.Join(quoted(cfg.Promote.Environments), " → "))
+	fmt.Fprintf(&b, "| `/promote --dry-run` | hotfix PR | read or more | shows what `/promote` would decide; changes nothing |\n")
+	fmt.Fprintf(&b, "| `/promote --emergency REASON` | hotfix PR | %s | skips approval labels and required checks (never the base check) and opens an audit issue |\n", emergency)
+	fmt.Fprintf(&b, "| `/rollback [TAG] [--force]` | any issue or PR | %s | deploys TAG (it must have run in production), or what ran before; `--force` crosses schema changes |\n", perm)
+	fmt.Fprintf(&b, "| `/hotfix start NAME` | any issue or PR | %s | creates `%sNAME` at the production commit |\n", perm, policy.GlobPrefix(cfg.Branches.Hotfix))
+	fmt.Fprintf(&b, "| `/unlock` | any issue or PR | maintain or more | releases a stuck production lock |\n")
+	fmt.Fprintf(&b, "| `/help` | anywhere | anyone | this |\n")
+	b.WriteString("\nA command is a line of its own starting with `/`; several lines run in order.")
+	if c.ev.onPR() && !c.pol.Broken() {
+		pr, err := c.r.PullRequest(ctx, c.ev.Issue.Number)
+		if err == nil && cfg.IsHotfixBranch(pr.GetHead().GetRef()) && pr.GetBase().GetRef() == cfg.Branches.Production && pr.GetState() == "open" {
+			fork := ""
+			if full := pr.GetHead().GetRepo().GetFullName(); full != c.r.FullName() {
+				fork = full
+			}
+			got := c.r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: pr.GetHead().GetSHA(), PR: pr, Fork: fork})
+			table := cfg.Decide(got.Facts)
+			b.WriteString("\n\n**This pull request's gates now:**\n\n" + table.Markdown())
+			if lock, err := c.r.ReadLock(ctx); err == nil {
+				view := lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
+				if view.Held {
+					b.WriteString("\nProduction lock: " + view.Describe() + ".\n")
+				} else {
+					b.WriteString("\nProduction lock: free.\n")
+				}
+			}
+		}
+	}
+	return done("hotfix-bot commands", b.String())
+}
+
+func prefixed(p string, xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = p + x
+	}
+	return out
+}
+
+func quoted(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = "`" + x + "`"
+	}
+	return out
+}

@@ -1,0 +1,357 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/rs/zerolog"
+)
+
+// IssueComment runs the commands reviewers give in issue and pull request
+// comments: /promote, /rollback, /hotfix start, /unlock, /help.
+type IssueComment struct{ g *Gatekeeper }
+
+var _ githubapp.EventHandler = (*IssueComment)(nil)
+
+// Handles names the event.
+func (h *IssueComment) Handles() []string { return []string{"issue_comment"} }
+
+// ghUser is a user as the events carry it.
+type ghUser struct {
+	Login string `json:"login"`
+	Type  string `json:"type"`
+}
+
+type appRef struct {
+	ID int64 `json:"id"`
+}
+
+// commentEvent is the part of issue_comment the bot uses (decoded by
+// hand: go-github v60 has no performed_via_github_app on comments).
+type commentEvent struct {
+	Action  string `json:"action"`
+	Comment struct {
+		ID        int64     `json:"id"`
+		Body      string    `json:"body"`
+		HTMLURL   string    `json:"html_url"`
+		CreatedAt time.Time `json:"created_at"`
+		User      ghUser    `json:"user"`
+		App       *appRef   `json:"performed_via_github_app"`
+	} `json:"comment"`
+	Issue struct {
+		Number      int       `json:"number"`
+		Title       string    `json:"title"`
+		HTMLURL     string    `json:"html_url"`
+		User        ghUser    `json:"user"`
+		PullRequest *struct{} `json:"pull_request"`
+	} `json:"issue"`
+	Repository struct {
+		Name          string `json:"name"`
+		FullName      string `json:"full_name"`
+		DefaultBranch string `json:"default_branch"`
+		Owner         ghUser `json:"owner"`
+	} `json:"repository"`
+	Installation struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+	Sender ghUser `json:"sender"`
+}
+
+func (e *commentEvent) onPR() bool { return e.Issue.PullRequest != nil }
+
+// maxCommentBody bounds the comment text read for commands (GitHub's own
+// limit is 65536 characters).
+const maxCommentBody = 65536
+
+// Handle decodes the comment and, with no API call at all, ignores
+// edited and deleted comments, comments by bots (this app included) and
+// comments without a command of the bot's. Each command line then runs in
+// order: a 👀 reaction first, one reply per command, and 🚀 or 👎 at the
+// end. A re-delivered comment finds the replies it already made (by their
+// hidden markers) and does not run those commands again.
+func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
+	var ev commentEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return fmt.Errorf("decode issue_comment: %w", err)
+	}
+	if ev.Action != "created" || ev.Comment.ID == 0 || ev.Issue.Number == 0 || ev.Installation.ID == 0 {
+		return nil
+	}
+	if ev.Sender.Type == "Bot" || ev.Comment.User.Type == "Bot" || ev.Comment.App != nil {
+		return nil // bots, this app included, do not command the bot
+	}
+	body := ev.Comment.Body
+	if len(body) > maxCommentBody {
+		body = body[:maxCommentBody]
+	}
+	cmds, more := policy.ParseCommands(body)
+	if len(cmds) == 0 {
+		return nil
+	}
+	installation := ev.Installation.ID
+	ctx, logger := githubapp.PreparePRContext(ctx, installation, &github.Repository{
+		Owner: &github.User{Login: github.String(ev.Repository.Owner.Login)}, Name: github.String(ev.Repository.Name),
+	}, ev.Issue.Number)
+	r, err := h.g.repo(installation, ev.Repository.Owner.Login, ev.Repository.Name, ev.Repository.DefaultBranch)
+	if err != nil {
+		return err
+	}
+	// The 👀 goes out at once; the policy and the replies a first
+	// delivery may have made are read alongside it.
+	type policyResult struct {
+		p   facts.Policy
+		err error
+	}
+	polc := make(chan policyResult, 1)
+	go func() {
+		p, err := h.g.policy(ctx, r)
+		polc <- policyResult{p, err}
+	}()
+	if err := r.React(ctx, ev.Comment.ID, "eyes"); err != nil {
+		return err
+	}
+	pol := <-polc
+	if pol.err != nil {
+		return pol.err
+	}
+	claim := newClaim()
+	var errs []error
+	anyDone, anyRefused := false, false
+	for _, cmd := range cmds {
+		run := &commandRun{g: h.g, r: r, pol: pol.p, cfg: pol.p.Config, ev: &ev, cmd: cmd, claim: claim, installation: installation}
+		marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
+		prior, err := r.FindComment(ctx, ev.Issue.Number, marker, ev.Comment.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if prior != nil {
+			// Answered by an earlier delivery: never run twice.
+			anyDone = anyDone || strings.Contains(prior.Body, outcomeMarker(true))
+			anyRefused = anyRefused || strings.Contains(prior.Body, outcomeMarker(false))
+			continue
+		}
+		out := run.run(ctx)
+		if out.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cmd.Name, out.err))
+		}
+		if out.silent {
+			logger.Info().Str("command", cmd.Name).Msg("Another replica is running this command; it answers")
+			continue
+		}
+		text := out.render(cmd) + "\n" + marker + "\n" + outcomeMarker(out.ok)
+		if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, text, ev.Comment.CreatedAt); err != nil {
+			return err
+		}
+		anyDone = anyDone || out.ok
+		anyRefused = anyRefused || !out.ok
+		logger.Info().Str("command", cmd.Name).Bool("done", out.ok).Msg(out.headline)
+	}
+	if more {
+		marker := facts.Marker(fmt.Sprintf("reply:%d:more", ev.Comment.ID))
+		text := fmt.Sprintf("ℹ️ This comment gives more than %d commands; the bot ran the first %d and ignored the rest. Give the others in a new comment.\n%s", policy.MaxCommands, policy.MaxCommands, marker)
+		if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, text, ev.Comment.CreatedAt); err != nil {
+			return err
+		}
+	}
+	if anyDone {
+		if err := r.React(ctx, ev.Comment.ID, "rocket"); err != nil {
+			return err
+		}
+	}
+	if anyRefused {
+		if err := r.React(ctx, ev.Comment.ID, "-1"); err != nil {
+			return err
+		}
+	}
+	return joinErrs(errs)
+}
+
+// newClaim is a random id for one handler run's claims on the lock.
+func newClaim() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func outcomeMarker(ok bool) string {
+	if ok {
+		return facts.Marker("outcome:done")
+	}
+	return facts.Marker("outcome:refused")
+}
+
+// commandRun is one command of one comment.
+type commandRun struct {
+	g            *Gatekeeper
+	r            *facts.Repo
+	pol          facts.Policy
+	cfg          policy.Config
+	ev           *commentEvent
+	cmd          policy.Command
+	claim        string
+	installation int64
+}
+
+// outcome is what a command did, for its reply.
+type outcome struct {
+	// ok: done (🚀); otherwise refused (👎).
+	ok bool
+	// silent: another replica is running the same command; no reply.
+	silent   bool
+	headline string
+	body     string
+	// err is a failure worth counting (the reply still says what to do).
+	err error
+}
+
+func (o outcome) render(cmd policy.Command) string {
+	icon := "🚀"
+	if !o.ok {
+		icon = "👎"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "> `%s`\n\n%s **%s**\n", userText(cmd.Text, 200), icon, o.headline)
+	if o.body != "" {
+		b.WriteString("\n" + o.body + "\n")
+	}
+	return policy.FitTo(b.String(), 60000)
+}
+
+// done is an outcome that did what was asked.
+func done(headline, body string) outcome { return outcome{ok: true, headline: headline, body: body} }
+
+// refuse is an outcome that changed nothing, saying which rules refused
+// and what to do.
+func refuse(cmd policy.Command, refusals []policy.Refusal, extra string) outcome {
+	var b strings.Builder
+	if len(refusals) == 1 {
+		fmt.Fprintf(&b, "**Why:** %s.\n\n**What to do:** %s.\n", refusals[0].Why, refusals[0].Next)
+	} else {
+		b.WriteString("| rule | why | what to do |\n|---|---|---|\n")
+		for _, r := range refusals {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Rule, cell(r.Why), cell(r.Next))
+		}
+	}
+	if extra != "" {
+		b.WriteString("\n" + extra + "\n")
+	}
+	head := fmt.Sprintf("/%s refused: %s.", strings.SplitN(cmd.Name, " ", 2)[0], refusals[0].Rule)
+	if cmd.Name == policy.CmdHotfixStart {
+		head = "/hotfix start refused: " + refusals[0].Rule + "."
+	}
+	if len(refusals) > 1 {
+		head = fmt.Sprintf("/%s refused: %d rules say no.", strings.SplitN(cmd.Name, " ", 2)[0], len(refusals))
+	}
+	return outcome{headline: head, body: b.String()}
+}
+
+func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
+
+// userText renders text a person wrote so that it cannot forge markup in
+// a reply (a hidden marker, a fake bot message): no angle brackets, no
+// backticks, no line breaks, bounded.
+func userText(s string, limit int) string {
+	s = strings.NewReplacer("<", "‹", ">", "›", "`", "'", "\r", " ", "\n", " ").Replace(s)
+	if len(s) > limit {
+		s = truncate(s, limit) + "…"
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// run authorizes and runs the command.
+func (c *commandRun) run(ctx context.Context) outcome {
+	cmd := c.cmd
+	if cmd.Usage != "" {
+		return outcome{headline: fmt.Sprintf("Usage: `%s`", policy.Usage[cmd.Name]),
+			body: fmt.Sprintf("**What was wrong:** %s.\n\nNothing was changed. Write the command again on its own line.", cmd.Usage)}
+	}
+	if cmd.Name == policy.CmdHelp {
+		return c.help(ctx)
+	}
+	if c.pol.Broken() {
+		return outcome{headline: fmt.Sprintf("/%s refused: the hotfix-bot policy file is invalid.", cmd.Name),
+			body: c.pol.Describe() + "\n\nThe bot does not act on production while it cannot read its rules."}
+	}
+	switch cmd.Name {
+	case policy.CmdPromote:
+		return c.promote(ctx)
+	case policy.CmdRollback:
+		return c.rollback(ctx)
+	case policy.CmdHotfixStart:
+		return c.hotfixStart(ctx)
+	case policy.CmdUnlock:
+		return c.unlock(ctx)
+	}
+	return outcome{headline: "unknown command"}
+}
+
+// authorize checks the commenter's repository permission with GitHub
+// (role_name; never author_association).
+func (c *commandRun) authorize(ctx context.Context, need policy.Permission) (facts.Permission, *outcome) {
+	who := c.ev.Comment.User.Login
+	perm, err := c.r.Permission(ctx, who)
+	if err != nil {
+		o := refuse(c.cmd, []policy.Refusal{{Rule: "permission", Why: "the bot could not read your permission on this repository: " + facts.Explain(err),
+			Next: "comment again in a minute"}}, "")
+		o.err = err
+		return perm, &o
+	}
+	if !perm.Level.AtLeast(need) {
+		o := refuse(c.cmd, []policy.Refusal{{Rule: "permission",
+			Why:  fmt.Sprintf("@%s has %s permission on this repository, and `%s` needs %s or more", who, describePermission(perm), policy.Usage[c.cmd.Name], need),
+			Next: fmt.Sprintf("ask someone with %s permission to run it", need)}}, "")
+		return perm, &o
+	}
+	return perm, nil
+}
+
+func describePermission(p facts.Permission) string {
+	if p.Role != "" && p.Role != string(p.Level) {
+		return fmt.Sprintf("%s (role %s)", p.Level, p.Role)
+	}
+	return string(p.Level)
+}
+
+// failed is a refusal caused by GitHub failing: counted, and the reply
+// says to try again.
+func (c *commandRun) failed(rule string, err error) outcome {
+	o := refuse(c.cmd, []policy.Refusal{{Rule: rule, Why: facts.Explain(err), Next: "comment the command again in a minute; nothing was changed by this attempt, or it will be found and reused"}}, "")
+	o.err = err
+	return o
+}
+
+func joinErrs(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for i, e := range errs {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return fmt.Errorf("%s", b.String())
+}
+
+// logger is the event's logger.
+func logger(ctx context.Context) *zerolog.Logger { return zerolog.Ctx(ctx) }

@@ -1,0 +1,356 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/notify"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+)
+
+// mergeableReads bounds how often /promote asks GitHub whether the pull
+// request can be merged while GitHub is still computing it.
+const mergeableReads = 4
+
+// readPullRequest reads the pull request afresh, asking again (1 s, 2 s,
+// 4 s apart) while GitHub has not computed `mergeable` yet.
+func (c *commandRun) readPullRequest(ctx context.Context) (*github.PullRequest, error) {
+	wait := time.Second
+	for i := 1; ; i++ {
+		pr, err := c.r.PullRequestNow(ctx, c.ev.Issue.Number)
+		if err != nil || pr.Mergeable != nil || pr.GetState() != "open" || i == mergeableReads {
+			return pr, err
+		}
+		if err := c.g.clock.Sleep(ctx, wait); err != nil {
+			return pr, err
+		}
+		wait *= 2
+	}
+}
+
+// promotion is what /promote and /promote --dry-run found out.
+type promotion struct {
+	pr       *github.PullRequest
+	got      facts.Gathered
+	table    policy.GateTable
+	decision policy.PromotionDecision
+	lock     facts.Lock
+	nextTag  string
+}
+
+// evaluatePromotion re-evaluates the pull request's current head with the
+// same gather and decide the check runs use, adds what only /promote
+// checks, and decides. It changes nothing.
+func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) {
+	r, cfg := c.r, c.cfg
+	pr, err := c.readPullRequest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &promotion{pr: pr}
+	head := pr.GetHead().GetSHA()
+	fork := ""
+	if full := pr.GetHead().GetRepo().GetFullName(); full != r.FullName() {
+		fork = full
+		if fork == "" {
+			fork = "a deleted fork"
+		}
+	}
+	p.got = r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
+	p.table = cfg.Decide(p.got.Facts)
+
+	f := policy.PromotionFacts{
+		PR: policy.PullRequestState{Number: pr.GetNumber(), Open: pr.GetState() == "open", Draft: pr.GetDraft(), Mergeable: pr.Mergeable,
+			Fork: fork, HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), HeadSHA: head},
+		Gates: p.table, Emergency: c.cmd.Emergency, CommentAt: c.ev.Comment.CreatedAt,
+	}
+	checks, err := r.OtherChecks(ctx, head)
+	if err != nil {
+		f.ChecksUnknown = facts.Explain(err)
+	}
+	f.Checks = checks
+	if p.lock, err = r.ReadLock(ctx); err != nil {
+		f.LockUnknown = facts.Explain(err)
+	} else {
+		f.Lock = p.lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
+	}
+	f.HeadPushedAt = c.headPushedAt(ctx, pr, p.got)
+	p.decision = cfg.DecidePromotion(f)
+	if prod := p.got.Facts.Production; prod.Known {
+		if tags, err := r.Tags(ctx); err == nil {
+			var names []string
+			for _, t := range tags {
+				names = append(names, t.Name)
+			}
+			p.nextTag, _ = cfg.NextFreeTag(prod, names)
+		}
+	}
+	return p, nil
+}
+
+// headPushedAt is when the head was pushed, in GitHub's time: the later of
+// the activity log and what the push's own delivery recorded on the check
+// runs. Zero when neither knows.
+func (c *commandRun) headPushedAt(ctx context.Context, pr *github.PullRequest, got facts.Gathered) time.Time {
+	at := time.Time{}
+	if got.Facts.Approval != nil {
+		at = got.Facts.Approval.HeadPushedAt
+	}
+	if t, err := c.r.PushedAt(ctx, pr.GetHead().GetRef(), pr.GetHead().GetSHA()); err == nil && t.After(at) {
+		at = t
+	}
+	for _, cr := range got.CheckRuns {
+		if st := facts.ParseStamp(cr.GetExternalID()); st.PushedAt.After(at) {
+			at = st.PushedAt
+		}
+	}
+	return at
+}
+
+// promote is `/promote`: re-check every gate on the current head, take the
+// production lock, deploy exactly the evaluated sha, reply with the plan.
+func (c *commandRun) promote(ctx context.Context) outcome {
+	cfg, r, cmd := c.cfg, c.r, c.cmd
+	if !c.ev.onPR() {
+		return refuse(cmd, []policy.Refusal{{Rule: "on a hotfix pull request", Why: "`/promote` deploys a hotfix pull request, and this is an issue",
+			Next: "comment `/promote` on the hotfix pull request"}}, "")
+	}
+	need := cfg.Commands.Permission
+	if cmd.DryRun {
+		need = policy.PermissionRead
+	}
+	if _, o := c.authorize(ctx, need); o != nil {
+		return *o
+	}
+	if cmd.Emergency {
+		if o := c.authorizeEmergency(ctx); o != nil {
+			return *o
+		}
+	}
+	if !cmd.DryRun {
+		// A first delivery of this comment may have deployed already: find
+		// it by the comment id in its payload, and finish from there.
+		d, err := r.FindDeployment(ctx, cfg.Promote.Environments[0], policy.TaskHotfix, "", func(p policy.DeploymentPayload) bool {
+			return p.CommentID == c.ev.Comment.ID && p.ChainIndex == 0
+		})
+		if err != nil {
+			return c.failed("find what this comment did before", err)
+		}
+		if d != nil {
+			return c.planOutcome(ctx, d, nil, "")
+		}
+	}
+	p, err := c.evaluatePromotion(ctx)
+	if err != nil {
+		return c.failed("read the pull request", err)
+	}
+	head := p.pr.GetHead().GetSHA()
+	if cmd.DryRun {
+		verdict := "would deploy"
+		if !p.decision.Allowed() {
+			verdict = "would refuse"
+		}
+		return done(fmt.Sprintf("Dry run: /promote %s `%s` now. Nothing was changed.", verdict, policy.Short(head)), c.promotionTable(p))
+	}
+	if !p.decision.Allowed() {
+		o := refuse(cmd, p.decision.Refusals, c.promotionTable(p))
+		o.err = p.got.Err()
+		return o
+	}
+	if p.nextTag == "" {
+		return refuse(cmd, []policy.Refusal{{Rule: "next tag", Why: "no release tag gives a version to bump (`production.tag_template`)",
+			Next: "tag what production runs (e.g. `git tag v1.0.0 <sha>`), then comment `/promote` again"}}, "")
+	}
+	// Time of check, time of use: deploy only the sha that was evaluated.
+	if again, err := r.PullRequestNow(ctx, p.pr.GetNumber()); err != nil {
+		return c.failed("read the pull request again", err)
+	} else if again.GetHead().GetSHA() != head {
+		return refuse(cmd, []policy.Refusal{{Rule: "head unchanged", Why: fmt.Sprintf("the head moved from `%s` to `%s` while the bot checked it", policy.Short(head), policy.Short(again.GetHead().GetSHA())),
+			Next: "review the new commits and comment `/promote` again"}}, "")
+	}
+
+	prod := p.got.Facts.Production
+	took, prev, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return !l.Held() || l.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Stale ||
+			(l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "promote", c.g.clock.Now()))
+	}, func(l facts.Lock) facts.Lock {
+		return facts.Lock{State: "held", Phase: "promoting", Kind: "promote", PR: p.pr.GetNumber(), CommentID: c.ev.Comment.ID,
+			RequestedBy: c.ev.Comment.User.Login, SHA: head, Claim: c.claim, ClaimFor: "promote", ClaimAt: c.g.clock.Now()}
+	})
+	if err != nil {
+		return c.failed("take the production lock", err)
+	}
+	if !took {
+		if prev.Held() && prev.Kind == "promote" && prev.CommentID == c.ev.Comment.ID {
+			return outcome{silent: true} // the same comment, being handled by another replica
+		}
+		return refuse(cmd, []policy.Refusal{{Rule: "production lock", Why: "a promotion is in progress: the lock is " + prev.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Describe(),
+			Next: "wait for it to finish; if it is stuck, someone with maintain permission comments `/unlock`"}}, c.lockLink(prev))
+	}
+	tookOver := ""
+	if prev.Held() && !(prev.Kind == "promote" && prev.CommentID == c.ev.Comment.ID) {
+		tookOver = "⚠️ The production lock was stale (" + prev.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Describe() + ") and this promotion took it over."
+	}
+
+	payload := policy.DeploymentPayload{HotfixBot: 1, Kind: "hotfix", PR: p.pr.GetNumber(), CommentID: c.ev.Comment.ID,
+		RequestedBy: c.ev.Comment.User.Login, Author: p.pr.GetUser().GetLogin(), PreviousRef: prod.SHA, PreviousTag: prod.Tag,
+		NextTag: p.nextTag, Chain: cfg.Promote.Environments, ChainIndex: 0, Emergency: cmd.Emergency}
+	if cmd.Emergency {
+		audit, err := c.auditIssue(ctx, p, payload)
+		if err != nil {
+			return c.releaseAfter(ctx, c.failed("open the emergency audit issue", err))
+		}
+		payload.AuditIssue = audit.Number
+	}
+	env := cfg.Promote.Environments[0]
+	d, _, err := r.CreateDeployment(ctx, facts.DeploymentRequest{SHA: head, Environment: env, Production: env == cfg.Production.Environment,
+		Task: policy.TaskHotfix, Payload: payload,
+		Description: fmt.Sprintf("Hotfix #%d as %s, promoted by @%s (hotfix-bot)", p.pr.GetNumber(), p.nextTag, c.ev.Comment.User.Login)})
+	if err != nil {
+		return c.releaseAfter(ctx, c.failed("create the deployment", err))
+	}
+	if _, _, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return l.Held() && l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && l.Phase == "promoting"
+	}, func(l facts.Lock) facts.Lock {
+		l.Phase, l.Deployment, l.Step, l.Claim, l.ClaimFor, l.ClaimAt = "deploying", d.GetID(), 0, "", "", time.Time{}
+		return l
+	}); err != nil {
+		return outcome{ok: true, headline: "Deployment created; recording it on the lock failed", err: err,
+			body: fmt.Sprintf("Deployment %d of `%s` to `%s` was created. The bot could not record it on the production lock: %s", d.GetID(), policy.Short(head), env, facts.Explain(err))}
+	}
+	c.g.notify(notify.Message{Text: fmt.Sprintf(":rocket: *%s*: @%s promoted <%s|#%d %s> (`%s`) as %s; deployment %d to %s is waiting for CD.",
+		r.FullName(), c.ev.Comment.User.Login, p.pr.GetHTMLURL(), p.pr.GetNumber(), slackText(p.pr.GetTitle()), policy.Short(head), p.nextTag, d.GetID(), env)})
+	return c.planOutcome(ctx, d, p, tookOver)
+}
+
+// releaseAfter frees the lock this command took when a later step
+// failed, so a retry is not blocked by itself.
+func (c *commandRun) releaseAfter(ctx context.Context, o outcome) outcome {
+	_, _, _ = c.r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return l.Held() && l.CommentID == c.ev.Comment.ID && l.Claim == c.claim
+	}, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+	return o
+}
+
+// authorizeEmergency checks that the commenter may run an emergency
+// promotion: listed in commands.emergency.users, or an active member of
+// one of commands.emergency.teams.
+func (c *commandRun) authorizeEmergency(ctx context.Context) *outcome {
+	who := c.ev.Comment.User.Login
+	em := c.cfg.Commands.Emergency
+	for _, u := range em.Users {
+		if strings.EqualFold(u, who) {
+			return nil
+		}
+	}
+	for _, t := range em.Teams {
+		org, team, ok := strings.Cut(t, "/")
+		if !ok {
+			org, team = c.r.Owner, t
+		}
+		member, err := c.r.TeamMember(ctx, org, team, who)
+		if err != nil {
+			o := c.failed("emergency permission", err)
+			return &o
+		}
+		if member {
+			return nil
+		}
+	}
+	allowed := "nobody is (`commands.emergency` is empty)"
+	if len(em.Users)+len(em.Teams) > 0 {
+		var names []string
+		for _, u := range em.Users {
+			names = append(names, "@"+u)
+		}
+		for _, t := range em.Teams {
+			names = append(names, "team "+t)
+		}
+		allowed = strings.Join(names, ", ")
+	}
+	o := refuse(c.cmd, []policy.Refusal{{Rule: "emergency permission",
+		Why:  fmt.Sprintf("@%s may not skip approvals: only the people in `commands.emergency` may (%s)", who, allowed),
+		Next: "get the approvals and use `/promote`, or ask someone on the emergency list"}}, "")
+	return &o
+}
+
+// auditIssue opens (once) the issue recording an emergency promotion.
+func (c *commandRun) auditIssue(ctx context.Context, p *promotion, payload policy.DeploymentPayload) (facts.Issue, error) {
+	var skipped []string
+	for _, row := range p.decision.Rows {
+		if row.Verdict == "skip" {
+			skipped = append(skipped, fmt.Sprintf("- **%s**: %s", row.Rule, strings.TrimPrefix(row.Details, "skipped (emergency): ")))
+		}
+	}
+	if len(skipped) == 0 {
+		skipped = append(skipped, "- nothing: every gate and required check passed")
+	}
+	marker := facts.Marker(fmt.Sprintf("audit:%d", c.ev.Comment.ID))
+	body := fmt.Sprintf(`An emergency promotion skipped hotfix-bot's approval rules.
+
+| | |
+|---|---|
+| pull request | #%d |
+| commit deployed | %s |
+| by | @%s |
+| when | %s |
+| comment | %s |
+| reason | %s |
+
+**Skipped:**
+%s
+
+**Never skipped:** the base check (the hotfix starts at production and carries nothing unreleased), the pull request's state, the production lock.
+
+**What to do now:** review the change after the fact (the approvals it did not get), confirm it was needed, and close this issue with what you found.
+%s`, p.pr.GetNumber(), "`"+p.pr.GetHead().GetSHA()+"`", c.ev.Comment.User.Login, c.ev.Comment.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
+		c.ev.Comment.HTMLURL, userText(c.cmd.Reason, policy.MaxReason), strings.Join(skipped, "\n"), marker)
+	is, _, err := c.r.EnsureIssue(ctx, marker, fmt.Sprintf("Emergency promotion of #%d by @%s", p.pr.GetNumber(), c.ev.Comment.User.Login),
+		body, nil, c.ev.Comment.CreatedAt)
+	return is, err
+}
+
+// promotionTable renders the verdict rows of a promotion.
+func (c *commandRun) promotionTable(p *promotion) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| check | on `%s` | |\n|---|---|---|\n", policy.Short(p.pr.GetHead().GetSHA()))
+	for _, row := range p.decision.Rows {
+		icon := map[string]string{"pass": "✅", "fail": "❌", "skip": "⏭️", "wait": "⏳"}[row.Verdict]
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", row.Rule, icon, cell(row.Details))
+	}
+	if p.nextTag != "" && p.got.Facts.Production.Known {
+		fmt.Fprintf(&b, "\nProduction runs **%s**; this hotfix would be released as **%s**.\n", p.got.Facts.Production.Name(), p.nextTag)
+	}
+	return b.String()
+}
+
+func (c *commandRun) lockLink(l facts.Lock) string {
+	if l.PR != 0 {
+		return fmt.Sprintf("The promotion in progress: #%d.", l.PR)
+	}
+	return ""
+}
+
+// planOutcome is /promote's reply: the plan, kept up to date by the
+// deployment handling (found by its plan marker).
+func (c *commandRun) planOutcome(ctx context.Context, d *facts.BotDeployment, p *promotion, note string) outcome {
+	plan := renderPlan(planState{payload: d.Payload, head: d.GetSHA(), steps: map[int]stepState{0: {id: d.GetID(), state: "waiting"}}, current: 0})
+	var b strings.Builder
+	if note != "" {
+		b.WriteString(note + "\n\n")
+	}
+	b.WriteString(plan)
+	if p != nil {
+		b.WriteString("\n<details><summary>What was checked</summary>\n\n" + c.promotionTable(p) + "\n</details>\n")
+	}
+	b.WriteString("\n" + facts.Marker(fmt.Sprintf("plan:%d", d.Payload.CommentID)))
+	return done(fmt.Sprintf("Promoting #%d: deployment %d of `%s` to `%s` created.", d.Payload.PR, d.GetID(), policy.Short(d.GetSHA()), d.Payload.Environment()), b.String())
+}
+
+func slackText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}

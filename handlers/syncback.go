@@ -1,0 +1,387 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/notify"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+	"golang.org/x/sync/errgroup"
+)
+
+// syncBack opens the sync-back pull requests of a released hotfix: into
+// develop and every open release branch that does not hold the tag yet.
+// It never writes to those branches itself.
+func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]summaryRow, error) {
+	tag, sha := l.p.NextTag, l.sha()
+	candidates, err := l.syncCandidates(ctx, sha)
+	if err != nil {
+		return []summaryRow{{"sync-back", "❌ the bot could not list the branches to sync into: " + facts.Explain(err) + " Open the sync pull requests by hand.", true}}, err
+	}
+	var rows []summaryRow
+	var errs []error
+	for _, t := range l.cfg.SyncTargets(tag, candidates) {
+		what := "sync → `" + t.Branch + "`"
+		if t.Skip != "" {
+			result := "skipped: " + t.Skip
+			if t.Problem {
+				result = "❌ " + t.Skip
+			}
+			rows = append(rows, summaryRow{what, result, t.Problem})
+			continue
+		}
+		row, err := l.syncInto(ctx, pr, t.Branch)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		row.what = what
+		rows = append(rows, row)
+	}
+	return rows, errors.Join(errs...)
+}
+
+// syncCandidates compares develop and every release branch with the
+// production branch (is the release still open?) and with the released
+// commit (does it hold it already?), a few at a time.
+func (l *lifecycle) syncCandidates(ctx context.Context, sha string) ([]policy.SyncCandidate, error) {
+	cfg, r := l.cfg, l.r
+	releases, err := r.ReleaseBranches(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cands := []policy.SyncCandidate{{Branch: cfg.Branches.Develop, Develop: true}}
+	for _, b := range releases {
+		cands = append(cands, policy.SyncCandidate{Branch: b.Name})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range cands {
+		c := &cands[i]
+		g.Go(func() error {
+			if c.Develop {
+				tip, err := r.BranchSHA(gctx, c.Branch)
+				if err != nil {
+					return err
+				}
+				if c.Exists = tip != ""; !c.Exists {
+					return nil
+				}
+			} else {
+				c.Exists = true
+				open, err := r.Compare(gctx, cfg.Branches.Production, c.Branch)
+				if err != nil {
+					c.Unknown = facts.Explain(err)
+					return nil
+				}
+				c.AheadOfProduction = open.GetAheadBy()
+				if c.AheadOfProduction == 0 {
+					return nil
+				}
+			}
+			has, err := r.Compare(gctx, c.Branch, sha)
+			if err != nil {
+				c.Unknown = facts.Explain(err)
+				return nil
+			}
+			c.ContainsTag = has.GetStatus() == "behind" || has.GetStatus() == "identical"
+			return nil
+		})
+	}
+	return cands, g.Wait()
+}
+
+// syncCommitNote marks the commit the bot puts at the head of a sync
+// branch: the tree of the tag, so each sync pull request has a head of its
+// own (check runs belong to a commit: without it, one target's conflict
+// check would show on every sync pull request and on the tag).
+const syncCommitNote = "hotfix-bot sync commit"
+
+// syncInto opens (once) the sync-back pull request into target.
+func (l *lifecycle) syncInto(ctx context.Context, hotfix *github.PullRequest, target string) (summaryRow, error) {
+	r, cfg := l.r, l.cfg
+	tag, sha := l.p.NextTag, l.sha()
+	branch := policy.SyncBranchName(tag, target)
+	if prs, err := r.PullRequestsFor(ctx, branch, target, "all"); err != nil {
+		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+	} else if len(prs) > 0 {
+		return summaryRow{result: fmt.Sprintf("#%d (%s, opened before)", prs[0].GetNumber(), prState(prs[0]))}, nil
+	}
+
+	head, err := r.BranchSHA(ctx, branch)
+	if err != nil {
+		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+	}
+	if head == "" {
+		tagged, err := r.GitCommit(ctx, sha)
+		if err != nil {
+			return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+		}
+		commit, err := r.CreateCommit(ctx, fmt.Sprintf("Sync %s into %s\n\n%s: the tree of %s (`%s`), so that this sync has a head of its own.", tag, target, syncCommitNote, tag, sha),
+			tagged.GetTree().GetSHA(), sha)
+		if err != nil {
+			return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+		}
+		if _, head, err = r.EnsureBranch(ctx, branch, commit); err != nil {
+			return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+		}
+	}
+
+	conflict, trialNote, err := l.trialMerge(ctx, tag, target, head)
+	if err != nil {
+		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+	}
+	body := fmt.Sprintf(`Brings hotfix #%d (%s), released as **%s**, into `+"`%s`"+`, so the fix is not lost in the next release.
+
+| | |
+|---|---|
+| hotfix | #%d |
+| tag | %s (`+"`%s`"+`) |
+| deployment | %d to `+"`%s`"+` |
+
+**Merge this with a merge commit** (not squash or rebase): the next sync then finds these commits in `+"`%s`"+` and does not conflict again.
+%s`, hotfix.GetNumber(), userText(hotfix.GetTitle(), 200), tag, target, hotfix.GetNumber(), tag, policy.Short(sha), l.deployment(), l.ev.Deployment.Environment, target,
+		facts.Marker("sync:"+tag+":"+target))
+	pr, created, err := r.EnsurePullRequest(ctx, branch, target, policy.SyncTitle(tag, target), body, conflict)
+	if err != nil {
+		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+	}
+	row := summaryRow{result: fmt.Sprintf("#%d opened", pr.GetNumber())}
+	var errs []error
+	if created {
+		labels := append([]string{}, cfg.Sync.Labels...)
+		if conflict {
+			labels = append(labels, cfg.Sync.ConflictLabel)
+		}
+		if err := r.EnsureLabels(ctx, labelSpecs(cfg)); err != nil {
+			errs = append(errs, err)
+		}
+		if len(labels) > 0 {
+			if err := r.AddLabels(ctx, pr.GetNumber(), labels...); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if author := hotfix.GetUser().GetLogin(); author != "" {
+			if err := r.AddAssignees(ctx, pr.GetNumber(), author); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if refused := l.copyReviewers(ctx, hotfix, pr.GetNumber()); len(refused) > 0 {
+			row.result += "; GitHub would not request reviews from " + strings.Join(refused, ", ")
+		}
+	}
+	if conflict {
+		row.result = fmt.Sprintf("#%d opened as a **draft**: it conflicts with `%s`; the pull request says how to resolve it", pr.GetNumber(), target)
+		row.problem = true
+		if err := l.conflictInstructions(ctx, pr, branch, target, head); err != nil {
+			errs = append(errs, err)
+		}
+		l.g.notify(notify.Message{Text: fmt.Sprintf(":warning: *%s*: the sync of %s into %s conflicts: <%s|#%d> needs a person.",
+			r.FullName(), tag, target, pr.GetHTMLURL(), pr.GetNumber())})
+	}
+	if trialNote != "" {
+		row.result += "; " + trialNote
+		row.problem = true
+	}
+	if note := l.supersede(ctx, target, tag, pr); note != "" {
+		row.result += "; " + note
+	}
+	return row, errors.Join(errs...)
+}
+
+func prState(pr *github.PullRequest) string {
+	switch {
+	case pr.GetMerged():
+		return "merged"
+	case pr.GetState() == "closed":
+		return "closed"
+	case pr.GetDraft():
+		return "open, draft"
+	}
+	return "open"
+}
+
+// trialMerge finds out, before the pull request is opened, whether the
+// sync conflicts with target: GitHub merges the sync head into a scratch
+// branch made at the target (POST /merges), which is deleted afterwards.
+// The target itself is never written.
+func (l *lifecycle) trialMerge(ctx context.Context, tag, target, head string) (conflict bool, note string, err error) {
+	r := l.r
+	tip, err := r.BranchSHA(ctx, target)
+	if err != nil {
+		return false, "", err
+	}
+	scratch := "hotfix-bot/trial/" + tag + "-to-" + target
+	if _, cur, err := r.EnsureBranch(ctx, scratch, tip); err != nil {
+		return false, "", err
+	} else if cur != tip {
+		if err := r.UpdateBranch(ctx, scratch, tip); err != nil {
+			return false, "", err
+		}
+	}
+	outcome, merr := r.Merge(ctx, scratch, head, "hotfix-bot trial merge (deleted right away)")
+	if err := r.DeleteBranch(ctx, scratch); err != nil {
+		return false, "", err
+	}
+	switch {
+	case facts.IsWorkflowsRefusal(merr):
+		return false, "the bot could not check it for conflicts: the hotfix changes a workflow file and the app has no `workflows` permission; check the pull request yourself", nil
+	case merr != nil:
+		return false, "", merr
+	}
+	return outcome == facts.Conflicts, "", nil
+}
+
+// conflictInstructions tells people how to resolve a conflicting sync and
+// marks its head with a failing check, so it is not merged with markers.
+func (l *lifecycle) conflictInstructions(ctx context.Context, pr *github.PullRequest, branch, target, head string) error {
+	marker := facts.Marker(fmt.Sprintf("sync-conflict:%d", pr.GetNumber()))
+	body := fmt.Sprintf("⚠️ **This sync conflicts with `%s`.** The bot never resolves conflicts or writes to `%s`; a person does:\n\n```sh\ngit fetch origin && git switch %s && git merge origin/%s\n# resolve the conflicts, then:\ngit commit\ngit push origin %s\n```\n\nThen mark this pull request ready for review and **merge it with a merge commit**. The `%s` check turns green once the branch contains `%s` and no conflict markers.\n%s",
+		target, target, branch, target, branch, policy.CheckSync, target, marker)
+	if _, _, err := l.r.PostComment(ctx, pr.GetNumber(), marker, body, time.Time{}); err != nil {
+		return err
+	}
+	return l.r.CompleteCheck(ctx, head, policy.CheckResult{Name: policy.CheckSync, Conclusion: policy.Failure,
+		Title:   fmt.Sprintf("Conflicts with %s", target),
+		Summary: fmt.Sprintf("Merging this branch into `%s` conflicts. Resolve it as the pull request's comment says (`git merge origin/%s` on this branch, resolve, push); this check then runs again.", target, target),
+	}, facts.Stamp{}, pr.GetHTMLURL())
+}
+
+// copyReviewers asks the hotfix's reviewers (requested, and the people
+// whose approval labels let it through) to review the sync too, one at a
+// time so GitHub's refusal of one (the author, a non-collaborator) does not
+// drop the others. It returns the refused.
+func (l *lifecycle) copyReviewers(ctx context.Context, hotfix *github.PullRequest, number int) []string {
+	seen := map[string]bool{}
+	var logins []string
+	for _, u := range hotfix.RequestedReviewers {
+		if !seen[u.GetLogin()] {
+			seen[u.GetLogin()] = true
+			logins = append(logins, u.GetLogin())
+		}
+	}
+	if h, err := l.r.LabelHistory(ctx, hotfix.GetNumber(), l.cfg.ApprovalLabels()); err == nil {
+		for _, ev := range h.Latest {
+			if ev.Added && !ev.Bot && !seen[ev.Actor] {
+				seen[ev.Actor] = true
+				logins = append(logins, ev.Actor)
+			}
+		}
+	}
+	sort.Strings(logins)
+	var refused []string
+	for _, login := range logins {
+		if err := l.r.RequestReviewers(ctx, number, []string{login}); err != nil {
+			refused = append(refused, "@"+login)
+		}
+	}
+	return refused
+}
+
+// supersede closes older open sync pull requests into the same target
+// that nobody has committed to: the new branch starts at the newer tag and
+// carries both fixes. It returns what it did, for the summary.
+func (l *lifecycle) supersede(ctx context.Context, target, tag string, newer *github.PullRequest) string {
+	r, cfg := l.r, l.cfg
+	open, err := r.OpenPullRequests(ctx, target)
+	if err != nil {
+		return "older sync pull requests not checked: " + facts.Explain(err)
+	}
+	newV, ok := cfg.TagVersion(tag)
+	if !ok {
+		return ""
+	}
+	var closed, kept []string
+	for _, old := range open {
+		ref := old.GetHead().GetRef()
+		if old.GetNumber() == newer.GetNumber() || !policy.IsSyncBranch(ref) || old.GetHead().GetRepo().GetFullName() != r.FullName() {
+			continue
+		}
+		oldTag, _, ok := strings.Cut(strings.TrimPrefix(ref, "hotfix-bot/sync/"), "-to-"+target)
+		if !ok {
+			continue
+		}
+		if v, ok := cfg.TagVersion(oldTag); !ok || !v.LessThan(newV) {
+			continue
+		}
+		c, err := r.GitCommit(ctx, old.GetHead().GetSHA())
+		if err != nil || !strings.Contains(c.GetMessage(), syncCommitNote) || len(c.Parents) != 1 {
+			kept = append(kept, fmt.Sprintf("#%d", old.GetNumber()))
+			continue // someone committed to it: theirs to close
+		}
+		marker := facts.Marker(fmt.Sprintf("superseded:%d", old.GetNumber()))
+		msg := fmt.Sprintf("Superseded by #%d: it syncs %s, which contains %s too. Closing this one (nobody else committed to it).\n%s", newer.GetNumber(), tag, oldTag, marker)
+		if _, _, err := r.PostComment(ctx, old.GetNumber(), marker, msg, time.Time{}); err != nil {
+			kept = append(kept, fmt.Sprintf("#%d", old.GetNumber()))
+			continue
+		}
+		if err := r.ClosePullRequest(ctx, old.GetNumber()); err != nil {
+			kept = append(kept, fmt.Sprintf("#%d", old.GetNumber()))
+			continue
+		}
+		closed = append(closed, fmt.Sprintf("#%d", old.GetNumber()))
+	}
+	var parts []string
+	if len(closed) > 0 {
+		parts = append(parts, "supersedes "+strings.Join(closed, ", ")+" (closed)")
+	}
+	if len(kept) > 0 {
+		parts = append(parts, "older "+strings.Join(kept, ", ")+" left open: someone committed to it")
+	}
+	return strings.Join(parts, "; ")
+}
+
+// checkSyncBranch runs hotfix-bot/sync on a person's push to a sync
+// branch: green once the branch contains its target and adds no conflict
+// markers.
+func (g *Gatekeeper) checkSyncBranch(ctx context.Context, r *facts.Repo, cfg policy.Config, branch, head string) error {
+	prs, err := r.PullRequestsFor(ctx, branch, "", "open")
+	if err != nil || len(prs) == 0 {
+		return err
+	}
+	pr := prs[0]
+	target := pr.GetBase().GetRef()
+	cmp, err := r.Compare(ctx, target, head)
+	if err != nil {
+		return err
+	}
+	res := policy.CheckResult{Name: policy.CheckSync}
+	markers := conflictMarkers(cmp.Files)
+	switch {
+	case cmp.GetBehindBy() > 0:
+		res.Conclusion, res.Title = policy.Failure, fmt.Sprintf("Does not contain %s yet", target)
+		res.Summary = fmt.Sprintf("The branch lacks %d commit(s) of `%s`: run `git merge origin/%s` on it, resolve, and push.", cmp.GetBehindBy(), target, target)
+	case len(markers) > 0:
+		res.Conclusion, res.Title = policy.Failure, "Conflict markers left in"
+		res.Summary = "These files still contain conflict markers (`<<<<<<<`, `=======`, `>>>>>>>`): " + fileList(markers) + ". Finish resolving them and push."
+	default:
+		res.Conclusion, res.Title = policy.Success, "Conflicts resolved"
+		res.Summary = fmt.Sprintf("The branch contains `%s` and adds no conflict markers. Mark the pull request ready for review and merge it with a merge commit.", target)
+	}
+	if err := r.CompleteCheck(ctx, head, res, facts.Stamp{}, pr.GetHTMLURL()); err != nil {
+		return err
+	}
+	if res.Passed() && hasLabel(pr, cfg.Sync.ConflictLabel) {
+		_, err = r.RemoveLabel(ctx, pr.GetNumber(), cfg.Sync.ConflictLabel)
+	}
+	return err
+}
+
+// conflictMarkers lists the files whose added lines start with a conflict
+// marker.
+func conflictMarkers(files []*github.CommitFile) []string {
+	var out []string
+	for _, f := range files {
+		for _, line := range strings.Split(f.GetPatch(), "\n") {
+			if strings.HasPrefix(line, "+<<<<<<< ") || strings.HasPrefix(line, "+>>>>>>> ") || line == "+=======" {
+				out = append(out, f.GetFilename())
+				break
+			}
+		}
+	}
+	return out
+}

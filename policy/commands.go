@@ -1,0 +1,263 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// The commands people give the bot in issue and pull request comments.
+const (
+	CmdPromote     = "promote"
+	CmdRollback    = "rollback"
+	CmdHotfixStart = "hotfix start"
+	CmdUnlock      = "unlock"
+	CmdHelp        = "help"
+)
+
+// Command is one command line of a comment.
+type Command struct {
+	Name string
+	// Line is the command's 1-based line in the comment: with the comment
+	// id it names the command (replies are found by it).
+	Line int
+	// Text is the line as written, trimmed.
+	Text string
+
+	// /promote
+	DryRun    bool
+	Emergency bool
+	Reason    string
+	// /rollback
+	Tag   string
+	Force bool
+	// /hotfix start
+	BranchName string
+
+	// Usage, when set, says what is wrong with the command's arguments:
+	// the command is not run, and the reply shows its usage.
+	Usage string
+}
+
+// Limits on what a comment can ask for.
+const (
+	// MaxCommands is how many commands one comment may give; further
+	// lines are ignored (and the reply says so).
+	MaxCommands = 10
+	// MaxReason bounds an emergency reason, in bytes.
+	MaxReason = 500
+	// MaxBranchName bounds a /hotfix start name, in bytes.
+	MaxBranchName = 200
+	// maxLine bounds the command line read, in bytes.
+	maxLine = 1000
+)
+
+// Usage is the syntax of each command, for help and usage replies.
+var Usage = map[string]string{
+	CmdPromote:     "/promote [--dry-run | --emergency REASON]",
+	CmdRollback:    "/rollback [TAG] [--force]",
+	CmdHotfixStart: "/hotfix start NAME",
+	CmdUnlock:      "/unlock",
+	CmdHelp:        "/help",
+}
+
+// ParseCommands finds the bot's commands in a comment: every line that
+// starts with `/` (leading spaces allowed) and names one of them, in
+// order. Lines inside fenced code blocks are quoted text, not commands;
+// unknown `/words` belong to other bots and are ignored. A known command
+// with bad arguments is returned with Usage set. At most MaxCommands are
+// returned; more is reported by the second result.
+func ParseCommands(body string) ([]Command, bool) {
+	var out []Command
+	fence := ""
+	more := false
+	lines := strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n")
+	for i, raw := range lines {
+		line := strings.TrimLeft(raw, " \t")
+		if f := fenceOf(line); f != "" {
+			switch {
+			case fence == "":
+				fence = f
+			case strings.HasPrefix(line, fence) && strings.TrimSpace(strings.TrimLeft(line, fence[:1])) == "":
+				fence = ""
+			}
+			continue
+		}
+		if fence != "" || !strings.HasPrefix(line, "/") {
+			continue
+		}
+		if len(line) > maxLine {
+			line = truncateUTF8(line, maxLine)
+		}
+		cmd, ok := parseLine(strings.TrimRight(line, " \t"))
+		if !ok {
+			continue
+		}
+		if len(out) == MaxCommands {
+			more = true
+			break
+		}
+		cmd.Line = i + 1
+		out = append(out, cmd)
+	}
+	return out, more
+}
+
+// fenceOf returns the fence a line opens or closes (``` or ~~~), or "".
+func fenceOf(line string) string {
+	for _, f := range []string{"```", "~~~"} {
+		if strings.HasPrefix(line, f) {
+			return f
+		}
+	}
+	return ""
+}
+
+func truncateUTF8(s string, n int) string {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// parseLine reads one command line; ok is false when it names no command
+// of the bot's.
+func parseLine(line string) (Command, bool) {
+	fields := strings.Fields(line)
+	word := strings.ToLower(strings.TrimPrefix(fields[0], "/"))
+	args := fields[1:]
+	c := Command{Text: line}
+	switch word {
+	case "promote":
+		c.Name = CmdPromote
+		parsePromote(&c, line, args)
+	case "rollback":
+		c.Name = CmdRollback
+		parseRollback(&c, args)
+	case "hotfix":
+		c.Name = CmdHotfixStart
+		switch {
+		case len(args) == 0 || !strings.EqualFold(args[0], "start"):
+			c.Usage = "say what to do: `/hotfix start NAME` creates the hotfix branch NAME at the production commit"
+		case len(args) != 2:
+			c.Usage = "give exactly one branch name, without spaces: `/hotfix start payment-timeout`"
+		default:
+			c.BranchName = args[1]
+			if p := HotfixNameProblem(c.BranchName); p != "" {
+				c.Usage = p
+			}
+		}
+	case "unlock":
+		c.Name = CmdUnlock
+		if len(args) > 0 {
+			c.Usage = "`/unlock` takes no arguments"
+		}
+	case "help":
+		c.Name = CmdHelp
+	default:
+		return Command{}, false
+	}
+	return c, true
+}
+
+func parsePromote(c *Command, line string, args []string) {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; a {
+		case "--dry-run":
+			c.DryRun = true
+		case "--emergency":
+			c.Emergency = true
+			// Everything after the flag is the reason, as written.
+			_, rest, _ := strings.Cut(line, "--emergency")
+			c.Reason = strings.TrimSpace(rest)
+			i = len(args)
+		default:
+			if strings.HasPrefix(a, "-") {
+				c.Usage = fmt.Sprintf("unknown option %q: `/promote` takes `--dry-run` or `--emergency REASON`", a)
+			} else {
+				c.Usage = fmt.Sprintf("unexpected %q: `/promote` deploys this pull request's head; for an emergency write `/promote --emergency REASON`", a)
+			}
+			return
+		}
+	}
+	switch {
+	case c.DryRun && c.Emergency:
+		c.Usage = "`--dry-run` and `--emergency` do not go together: a dry run changes nothing"
+	case c.Emergency && c.Reason == "":
+		c.Usage = "an emergency promotion needs a reason, written after the flag: `/promote --emergency checkout is down for every EU customer`"
+	case c.Emergency && len(c.Reason) > MaxReason:
+		c.Usage = fmt.Sprintf("the emergency reason is longer than %d characters; say it in one sentence and put details in the audit issue", MaxReason)
+	case c.Emergency && strings.ContainsFunc(c.Reason, isControl):
+		c.Usage = "the emergency reason contains control characters"
+	}
+}
+
+func isControl(r rune) bool { return unicode.IsControl(r) }
+
+func parseRollback(c *Command, args []string) {
+	for _, a := range args {
+		switch {
+		case a == "--force":
+			c.Force = true
+		case strings.HasPrefix(a, "-"):
+			c.Usage = fmt.Sprintf("unknown option %q: `/rollback` takes a tag and `--force`", a)
+			return
+		case c.Tag != "":
+			c.Usage = fmt.Sprintf("one tag at most: got %q and %q", c.Tag, a)
+			return
+		default:
+			c.Tag = a
+		}
+	}
+	if c.Tag != "" {
+		if p := refNameProblem(c.Tag); p != "" || strings.HasPrefix(c.Tag, "refs/") || len(c.Tag) > MaxBranchName {
+			if p == "" {
+				p = "must be a tag name, like v1.4.1"
+			}
+			c.Usage = fmt.Sprintf("%q is not a tag name: it %s", c.Tag, p)
+		}
+	}
+}
+
+// HotfixNameProblem says why NAME cannot name a hotfix branch, or "".
+// Beyond git's own rules it refuses what would surprise people: paths
+// that climb (..), spaces and control characters, a refs/ prefix, a
+// leading dash (it would read as an option), over-long names.
+func HotfixNameProblem(name string) string {
+	switch {
+	case name == "":
+		return "give the branch a name: `/hotfix start payment-timeout`"
+	case len(name) > MaxBranchName:
+		return fmt.Sprintf("the name is longer than %d bytes; pick a short one, like `payment-timeout`", MaxBranchName)
+	case strings.HasPrefix(name, "refs/"):
+		return "give the short name, without `refs/heads/`: `/hotfix start payment-timeout`"
+	case strings.HasPrefix(name, "-"):
+		return "a branch name must not start with `-`"
+	case strings.ContainsFunc(name, isControl):
+		return "a branch name must not contain control characters"
+	case strings.ContainsFunc(name, unicode.IsSpace):
+		return "a branch name must not contain spaces; use dashes: `payment-timeout`"
+	case strings.Contains(name, ".."):
+		return "a branch name must not contain `..`"
+	case strings.ContainsAny(name, "`$;&|<>'\"(){}!#"):
+		return "use letters, digits, `-`, `_`, `.` and `/` in a branch name"
+	}
+	if p := refNameProblem(name); p != "" {
+		return "not a valid git branch name: it " + p
+	}
+	return ""
+}
+
+// HotfixBranch is the branch `/hotfix start NAME` creates: NAME under the
+// literal start of branches.hotfix ("hotfix/" by default), unless NAME
+// already starts there. ok is false when the result would not be a
+// hotfix branch under the policy.
+func (c Config) HotfixBranch(name string) (string, bool) {
+	prefix := GlobPrefix(c.Branches.Hotfix)
+	branch := name
+	if !strings.HasPrefix(name, prefix) {
+		branch = prefix + name
+	}
+	return branch, c.IsHotfixBranch(branch) && refNameProblem(branch) == ""
+}
