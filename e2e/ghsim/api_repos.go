@@ -295,8 +295,13 @@ func (s *Sim) compare(c *call) (int, any) {
 		if len(diff) > 300 {
 			diff = diff[:300]
 		}
+		patches, _ := r.git.patches(mb, head)
 		for _, f := range diff {
-			files = append(files, s.fileJSON(r, head, f))
+			o := s.fileJSON(r, head, f)
+			if p, ok := patches[f.Filename]; ok {
+				o["patch"] = p
+			}
+			files = append(files, o)
 		}
 	}
 	full := r.FullName()

@@ -553,3 +553,36 @@ func (g *gitRepo) readTag(sha string) (tagObject, error) {
 	}
 	return t, nil
 }
+
+// patches returns each changed file's patch between two commits, as GitHub
+// shows it in comparisons (the hunks, without git's headers), in one git
+// run. Binary files have none.
+func (g *gitRepo) patches(from, to string) (map[string]string, error) {
+	if from == "" {
+		from = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+	}
+	out, err := g.run(nil, nil, "diff", "--no-color", "--no-ext-diff", "-M", from, to)
+	if err != nil {
+		return nil, err
+	}
+	patches := map[string]string{}
+	for _, chunk := range strings.Split(out, "\ndiff --git ")[0:] {
+		chunk = strings.TrimPrefix(chunk, "diff --git ")
+		lines := strings.Split(chunk, "\n")
+		path := ""
+		start := -1
+		for i, l := range lines {
+			if p, ok := strings.CutPrefix(l, "+++ b/"); ok && path == "" {
+				path = p
+			}
+			if strings.HasPrefix(l, "@@") {
+				start = i
+				break
+			}
+		}
+		if path != "" && start >= 0 {
+			patches[path] = strings.TrimRight(strings.Join(lines[start:], "\n"), "\n")
+		}
+	}
+	return patches, nil
+}

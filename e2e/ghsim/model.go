@@ -931,3 +931,67 @@ func (r *Repo) addDeploymentStatusLocked(d *Deployment, actor *User, state, desc
 	})
 	return st
 }
+
+// Deploy is a CD system (not the bot) creating a deployment of rev to
+// environment: a `deployment` webhook; report its outcome with
+// SetDeploymentStatus.
+func (r *Repo) Deploy(actor *User, rev, environment string) (int64, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sha, err := r.resolveLocked(rev)
+	if err != nil {
+		return 0, err
+	}
+	d := &Deployment{ID: s.newID(), SHA: sha, Ref: rev, Task: "deploy", Environment: environment,
+		Payload: []byte(`{}`), Creator: actor, CreatedAt: s.clock.tick(), Production: environment == "production"}
+	r.deployments = append(r.deployments, d)
+	s.emit(r, "deployment", "created", actor, map[string]any{"deployment": s.deploymentJSON(r, d)})
+	return d.ID, nil
+}
+
+// SetDraft marks a pull request draft or ready (GitHub does it through the
+// web UI or GraphQL).
+func (r *Repo) SetDraft(number int, draft bool) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	if is := r.issueLocked(number); is != nil && is.PR != nil {
+		is.PR.Draft = draft
+		is.UpdatedAt = r.sim.clock.tick()
+	}
+}
+
+// MergeBranchesResolving is a person merging head into base locally and
+// resolving the conflicts: the merge commit keeps head's side of every
+// file, then the resolution's contents, and is pushed to base.
+func (r *Repo) MergeBranchesResolving(actor *User, base, head, message string, resolution Files) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	baseSHA, err := r.git.revParse(r.branchRef(base))
+	if err != nil {
+		return "", s.errorf("no branch %s", base)
+	}
+	headSHA, err := r.resolveLocked(head)
+	if err != nil {
+		return "", err
+	}
+	change := map[string]File{}
+	for p, c := range resolution {
+		change[p] = File{Content: c}
+	}
+	when := s.clock.tick()
+	scratch, err := r.git.writeCommit(headSHA, change, message, actor.identity(when), actor.identity(when))
+	if err != nil {
+		return "", err
+	}
+	infos, err := r.git.commits(scratch)
+	if err != nil || len(infos) != 1 {
+		return "", s.errorf("cannot read the resolution: %v", err)
+	}
+	sha, err := r.git.commitTree(infos[0].Tree, []string{baseSHA, headSHA}, message, actor.identity(when), actor.identity(when))
+	if err != nil {
+		return "", err
+	}
+	return sha, r.moveBranchLocked(actor, base, baseSHA, sha, false, nil)
+}

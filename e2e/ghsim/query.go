@@ -206,3 +206,25 @@ func (s *Sim) Violations() []Violation {
 	defer s.mu.Unlock()
 	return append([]Violation(nil), s.violations...)
 }
+
+// Ref returns what a ref (refs/...) points at, unpeeled, or "".
+func (r *Repo) Ref(name string) string {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	sha, _, err := r.git.objectName(name)
+	if err != nil {
+		return ""
+	}
+	return sha
+}
+
+// CommitMessage returns a commit's message, or "".
+func (r *Repo) CommitMessage(sha string) string {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	infos, err := r.git.commits(sha)
+	if err != nil || len(infos) != 1 {
+		return ""
+	}
+	return infos[0].Message
+}

@@ -345,3 +345,10 @@ func randomHex(n int) string {
 func (s *Sim) errorf(format string, args ...any) error {
 	return fmt.Errorf("ghsim: "+format, args...)
 }
+
+// Bot returns another app's bot user (Renovate, GitHub Actions...).
+func (s *Sim) Bot(login string) *User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userLocked(login, "Bot")
+}
