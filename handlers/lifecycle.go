@@ -533,6 +533,7 @@ func (l *lifecycle) incidentIssue(ctx context.Context) (facts.Issue, error) {
 	how := "by `/rollback`"
 	if l.p.Automatic {
 		how = "automatically, after the deployment failed"
+		who = fmt.Sprintf("hotfix-bot, automatically (`rollback.on_failure`; the failed promotion was @%s's)", l.p.RequestedBy)
 	}
 	failed := "–"
 	if l.p.FailedDeployment != 0 {

@@ -97,7 +97,7 @@ func (d *demoRun) play() error {
 	fmt.Fprintln(d.out, "hotfix-bot demo: a 3 a.m. incident on acme/payments, played against the embedded GitHub simulator")
 	fmt.Fprintln(d.out, "(real git repositories, signed webhooks, app JWT auth; every API request checked against GitHub's OpenAPI description)")
 	fmt.Fprintln(d.out)
-	d.say("github", "production runs v1.4.2 (%s, deployment succeeded); develop holds 3 unreleased commits; release/1.5 is open", policy.Short(in.V142))
+	d.say("github", "production runs v1.4.2 (%s, deployment succeeded); develop holds 3 unreleased commits; release/1.5 is open (and retuned the payment timeout); release/1.4 was merged long ago", policy.Short(in.V142))
 
 	fmt.Fprintln(d.out, "\n— A good hotfix —")
 	if _, err := r.CreateBranch(in.Dana, "hotfix/payment-timeout", "v1.4.2"); err != nil {
@@ -168,9 +168,200 @@ func (d *demoRun) play() error {
 		"hotfix-bot/base refuses it, names develop's commits and gives the rebase command")
 	d.expect(d.showCheck(wrong, policy.CheckSchema) == policy.ActionRequired, "hotfix-bot/schema flags develop's migration riding along")
 
-	fmt.Fprintln(d.out, "\n— What comes next —")
-	fmt.Fprintln(d.out, "          /promote, the production deployment, tagging v1.4.3, merging and the sync-back pull requests")
-	fmt.Fprintln(d.out, "          into develop and release/1.5 are not built yet; the gates above are what they will rely on.")
+	if err := d.promoteAct(n, head); err != nil {
+		return err
+	}
+	return d.failureAct()
+}
+
+// comment posts a comment as who, lets the bot answer, and prints the
+// bot's replies to it.
+func (d *demoRun) comment(who *ghsim.User, n int, body string) (int64, []ghsim.Comment, error) {
+	id, err := d.in.Repo.Comment(who, n, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	d.say(who.Login, "comments on #%d: %s", n, strings.ReplaceAll(body, "\n", " ⏎ "))
+	if err := d.settle(); err != nil {
+		return 0, nil, err
+	}
+	var replies []ghsim.Comment
+	for _, c := range d.in.Repo.Comments(n) {
+		if c.User.Type == "Bot" && strings.Contains(c.Body, fmt.Sprintf("hotfix-bot:reply:%d:", id)) {
+			replies = append(replies, c)
+			d.showComment(c.Body, 14)
+		}
+	}
+	return id, replies, nil
+}
+
+// showComment prints a comment the bot wrote, without its hidden markers,
+// up to max lines.
+func (d *demoRun) showComment(body string, max int) {
+	shown := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "<!-- hotfix-bot:") || strings.TrimSpace(line) == "" {
+			continue
+		}
+		if shown == max {
+			fmt.Fprintf(d.out, "                      │ …\n")
+			break
+		}
+		fmt.Fprintf(d.out, "                      │ %s\n", line)
+		shown++
+	}
+}
+
+func (d *demoRun) botDeployments() []ghsim.Deployment {
+	var out []ghsim.Deployment
+	for _, dep := range d.in.Repo.Deployments() {
+		if dep.Creator != nil && dep.Creator.Type == "Bot" {
+			out = append(out, dep)
+		}
+	}
+	return out
+}
+
+func (d *demoRun) report(id int64, state string) error {
+	if err := d.in.Repo.SetDeploymentStatusWithLog(d.in.CD, id, state, "CD "+state, fmt.Sprintf("https://ci.example.com/deploys/%d", id)); err != nil {
+		return err
+	}
+	d.say("deploy-bot", "reports deployment %d: %s", id, state)
+	return d.settle()
+}
+
+func (d *demoRun) pullsInto(base string) []ghsim.Issue {
+	var out []ghsim.Issue
+	for _, is := range d.in.Repo.Issues() {
+		if is.PR != nil && is.PR.BaseRef == base && strings.HasPrefix(is.PR.HeadRef, "hotfix-bot/sync/") {
+			out = append(out, is)
+		}
+	}
+	return out
+}
+
+// promoteAct: /promote refused for the intern, a dry run, the reviewer's
+// promotion, then the CD system's success: tag, merge, sync-back.
+func (d *demoRun) promoteAct(n int, head string) error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— /promote —")
+	_, replies, err := d.comment(in.Ivan, n, "/promote")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "refused: permission") && len(d.botDeployments()) == 0,
+		"ivan (read permission) is refused, and nothing is deployed")
+	_, replies, err = d.comment(in.Ivan, n, "/promote --dry-run")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "Dry run: /promote would deploy") && len(d.botDeployments()) == 0,
+		"a dry run shows the gate table and changes nothing")
+	_, replies, err = d.comment(in.Rob, n, "/promote")
+	if err != nil {
+		return err
+	}
+	deps := d.botDeployments()
+	d.expect(len(deps) == 1 && deps[0].SHA == head && deps[0].Environment == "production" && r.Ref("refs/hotfix-bot/production-lock") != "",
+		"rob's /promote takes the production lock and creates one deployment of exactly the checked head")
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "v1.4.3"), "the reply gives the plan: deploy "+policy.Short(head)+" as v1.4.3")
+	if len(deps) != 1 {
+		return nil
+	}
+
+	fmt.Fprintln(d.out, "\n— The deployment succeeds —")
+	if err := d.report(deps[0].ID, "success"); err != nil {
+		return err
+	}
+	for _, c := range r.Comments(n) {
+		if c.User.Type == "Bot" && strings.Contains(c.Body, "hotfix-bot:deployed:") {
+			d.showComment(c.Body, 16)
+		}
+	}
+	pr, _ := r.PR(n)
+	d.expect(r.TagCommit("v1.4.3") == head, "v1.4.3 is tagged on the deployed commit")
+	d.expect(pr.PR != nil && pr.PR.Merged, "the hotfix pull request is merged into main")
+	dev, rel15, rel14 := d.pullsInto("develop"), d.pullsInto("release/1.5"), d.pullsInto("release/1.4")
+	d.expect(len(dev) == 1 && !dev[0].PR.Draft, "a sync-back pull request into develop")
+	d.expect(len(rel14) == 0, "none into release/1.4, merged into main long ago")
+	conflicting := len(rel15) == 1 && rel15[0].PR.Draft && strings.Contains(strings.Join(r.Labels(rel15[0].Number), ","), "sync-conflict")
+	if conflicting {
+		for _, c := range r.Comments(rel15[0].Number) {
+			if c.User.Type == "Bot" {
+				d.say("hotfix-bot", "on #%d (%s):", rel15[0].Number, rel15[0].Title)
+				d.showComment(c.Body, 10)
+			}
+		}
+		cr, ok := r.CheckRun(rel15[0].PR.HeadSHA, policy.CheckSync)
+		conflicting = ok && cr.Conclusion == policy.Failure
+	}
+	d.expect(conflicting, "the release/1.5 sync conflicts: a draft, labelled sync-conflict, with the commands to resolve it and a failing hotfix-bot/sync check")
+	return nil
+}
+
+// failureAct: a second hotfix whose deployment fails is rolled back
+// automatically, and an incident issue is opened.
+func (d *demoRun) failureAct() error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— A hotfix that fails in production —")
+	if _, err := r.CreateBranch(in.Dana, "hotfix/retry-declines", "v1.4.3"); err != nil {
+		return err
+	}
+	head, err := r.Push(in.Dana, "hotfix/retry-declines", "Retry card declines twice", ghsim.Files{"payments/retry.go": "package payments\n\nconst Retries = 2\n"})
+	if err != nil {
+		return err
+	}
+	n, err := r.OpenPR(in.Dana, "hotfix/retry-declines", "main", "Retry card declines twice")
+	if err != nil {
+		return err
+	}
+	d.say("dana", "cuts hotfix/retry-declines from v1.4.3, pushes %s and opens #%d", policy.Short(head), n)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if err := r.AddLabel(in.Rob, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	d.say("rob", "approves #%d", n)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if _, _, err := d.comment(in.Rob, n, "/promote"); err != nil {
+		return err
+	}
+	deps := d.botDeployments()
+	last := deps[len(deps)-1]
+	d.expect(last.SHA == head, "the second hotfix is deployed (production will be v1.4.4)")
+	if err := d.report(last.ID, "failure"); err != nil {
+		return err
+	}
+	deps = d.botDeployments()
+	rollback := deps[len(deps)-1]
+	for _, c := range r.Comments(n) {
+		if c.User.Type == "Bot" && strings.Contains(c.Body, "hotfix-bot:failed:") {
+			d.showComment(c.Body, 6)
+		}
+	}
+	d.expect(rollback.Task == policy.TaskRollback && rollback.SHA != head && r.TagCommit("v1.4.3") == rollback.SHA,
+		"the failure rolls production back to v1.4.3 automatically")
+	if err := d.report(rollback.ID, "success"); err != nil {
+		return err
+	}
+	var incident *ghsim.Issue
+	for _, is := range r.Issues() {
+		if is.PR == nil && strings.HasPrefix(is.Title, "Incident:") {
+			is := is
+			incident = &is
+		}
+	}
+	if incident != nil {
+		d.say("hotfix-bot", "opens #%d %q, assigned to %s", incident.Number, incident.Title, incident.Assignees[0].Login)
+		d.showComment(incident.Body, 12)
+	}
+	d.expect(incident != nil && strings.Contains(incident.Body, "root cause") && len(incident.Assignees) == 1 && incident.Assignees[0].Login == "dana",
+		"the rollback's success opens an incident issue with the post-incident checklist, assigned to the hotfix's author")
+	pr, _ := r.PR(n)
+	d.expect(r.TagCommit("v1.4.4") == "" && pr.PR != nil && !pr.PR.Merged, "the failed hotfix is neither tagged nor merged")
 	return nil
 }
 
