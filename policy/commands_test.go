@@ -1,0 +1,286 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestParseCommands(t *testing.T) {
+	tests := []struct {
+		body string
+		want []Command // only the fields set are compared
+	}{
+		{"/promote", []Command{{Name: CmdPromote, Line: 1}}},
+		{"LGTM\n\n  /promote  ", []Command{{Name: CmdPromote, Line: 3}}},
+		{"/Promote", []Command{{Name: CmdPromote, Line: 1}}},
+		{"/promote --dry-run", []Command{{Name: CmdPromote, DryRun: true}}},
+		{"/promote --emergency checkout is down   for EU", []Command{{Name: CmdPromote, Emergency: true, Reason: "checkout is down   for EU"}}},
+		{"/promote --emergency", []Command{{Name: CmdPromote, Emergency: true, Usage: "needs a reason"}}},
+		{"/promote --dry-run --emergency x", []Command{{Name: CmdPromote, DryRun: true, Emergency: true, Usage: "do not go together"}}},
+		{"/promote --force", []Command{{Name: CmdPromote, Usage: `unknown option "--force"`}}},
+		{"/promote now", []Command{{Name: CmdPromote, Usage: `unexpected "now"`}}},
+		{"/rollback", []Command{{Name: CmdRollback}}},
+		{"/rollback v1.4.1 --force", []Command{{Name: CmdRollback, Tag: "v1.4.1", Force: true}}},
+		{"/rollback v1 v2", []Command{{Name: CmdRollback, Usage: "one tag at most"}}},
+		{"/rollback ../x", []Command{{Name: CmdRollback, Usage: "is not a tag name"}}},
+		{"/rollback refs/tags/v1", []Command{{Name: CmdRollback, Usage: "is not a tag name"}}},
+		{"/hotfix start payment-timeout", []Command{{Name: CmdHotfixStart, BranchName: "payment-timeout"}}},
+		{"/hotfix", []Command{{Name: CmdHotfixStart, Usage: "say what to do"}}},
+		{"/hotfix start", []Command{{Name: CmdHotfixStart, Usage: "exactly one branch name"}}},
+		{"/hotfix start a b", []Command{{Name: CmdHotfixStart, Usage: "exactly one branch name"}}},
+		{"/hotfix start ../../x", []Command{{Name: CmdHotfixStart, Usage: "`..`"}}},
+		{"/hotfix start refs/heads/x", []Command{{Name: CmdHotfixStart, Usage: "without `refs/heads/`"}}},
+		{"/hotfix start -x", []Command{{Name: CmdHotfixStart, Usage: "must not start with `-`"}}},
+		{"/hotfix start x;rm", []Command{{Name: CmdHotfixStart, Usage: "use letters"}}},
+		{"/hotfix start x$(id)", []Command{{Name: CmdHotfixStart, Usage: "use letters"}}},
+		{"/hotfix start x\x07", []Command{{Name: CmdHotfixStart, Usage: "control characters"}}},
+		{"/hotfix start " + strings.Repeat("a", 201), []Command{{Name: CmdHotfixStart, Usage: "longer than 200"}}},
+		{"/hotfix start x.lock", []Command{{Name: CmdHotfixStart, Usage: "not a valid git branch name"}}},
+		{"/unlock", []Command{{Name: CmdUnlock}}},
+		{"/unlock now", []Command{{Name: CmdUnlock, Usage: "takes no arguments"}}},
+		{"/help me", []Command{{Name: CmdHelp}}},
+		// Not commands.
+		{"please /promote", nil},
+		{"> /promote", nil},
+		{"```\n/promote\n```\n~~~\n/rollback\n~~~", nil},
+		{"/deploy\n/assign @me\n/lgtm", nil},
+		{"", nil},
+		// Several, in order.
+		{"/promote --dry-run\n/deploy\n/promote", []Command{{Name: CmdPromote, Line: 1, DryRun: true}, {Name: CmdPromote, Line: 3}}},
+		{"```go\n/promote\n```\n/help", []Command{{Name: CmdHelp, Line: 4}}},
+	}
+	for _, tt := range tests {
+		got, _ := ParseCommands(tt.body)
+		if len(got) != len(tt.want) {
+			t.Errorf("%q: %d commands %+v, want %d", tt.body, len(got), got, len(tt.want))
+			continue
+		}
+		for i, w := range tt.want {
+			g := got[i]
+			if g.Name != w.Name || g.DryRun != w.DryRun || g.Emergency != w.Emergency || g.Force != w.Force ||
+				(w.Reason != "" && g.Reason != w.Reason) || (w.Tag != "" && g.Tag != w.Tag) ||
+				(w.BranchName != "" && g.BranchName != w.BranchName) || (w.Line != 0 && g.Line != w.Line) ||
+				(w.Usage == "") != (g.Usage == "") || !strings.Contains(g.Usage, w.Usage) {
+				t.Errorf("%q: command %d = %+v, want %+v", tt.body, i, g, w)
+			}
+		}
+	}
+	many := strings.Repeat("/help\n", MaxCommands+3)
+	if got, more := ParseCommands(many); len(got) != MaxCommands || !more {
+		t.Errorf("%d commands, more=%v; want %d and more", len(got), more, MaxCommands)
+	}
+}
+
+func TestHotfixBranch(t *testing.T) {
+	c := Default()
+	for name, want := range map[string]string{"payment-timeout": "hotfix/payment-timeout", "hotfix/x": "hotfix/x"} {
+		if got, ok := c.HotfixBranch(name); !ok || got != want {
+			t.Errorf("HotfixBranch(%q) = %q, %v; want %q", name, got, ok, want)
+		}
+	}
+	c.Branches.Hotfix = "**/emergency-*"
+	if got, ok := c.HotfixBranch("x"); ok {
+		t.Errorf("a name outside branches.hotfix was accepted: %q", got)
+	}
+}
+
+func FuzzParseCommands(f *testing.F) {
+	for _, s := range []string{"/promote", "/promote --emergency x", "/rollback v1 --force", "/hotfix start a", "```\n/promote\n```", "/unlock\r\n/help"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		cmds, _ := ParseCommands(body)
+		if len(cmds) > MaxCommands {
+			t.Fatalf("%d commands", len(cmds))
+		}
+		for _, c := range cmds {
+			if c.Name == "" || c.Line < 1 {
+				t.Fatalf("command without a name or line: %+v", c)
+			}
+			if c.Usage != "" {
+				continue
+			}
+			// What a runnable command carries is safe to use.
+			if c.BranchName != "" && HotfixNameProblem(c.BranchName) != "" {
+				t.Fatalf("runnable /hotfix start with a bad name %q", c.BranchName)
+			}
+			if c.Tag != "" && (refNameProblem(c.Tag) != "" || strings.HasPrefix(c.Tag, "refs/")) {
+				t.Fatalf("runnable /rollback with a bad tag %q", c.Tag)
+			}
+			if c.Emergency && (c.Reason == "" || len(c.Reason) > MaxReason) {
+				t.Fatalf("runnable emergency with reason %q", c.Reason)
+			}
+			if !utf8.ValidString(c.Text) && utf8.ValidString(body) {
+				t.Fatalf("a valid comment gave an invalid command text %q", c.Text)
+			}
+		}
+	})
+}
+
+func TestDecidePromotion(t *testing.T) {
+	c := Default()
+	yes := true
+	green := GateTable{Head: "h", Results: []CheckResult{
+		{Name: CheckBase, Conclusion: Success}, {Name: CheckSchema, Conclusion: Success}, {Name: CheckApproval, Conclusion: Success}}}
+	comment := time.Date(2026, 11, 23, 3, 30, 0, 0, time.UTC)
+	good := PromotionFacts{
+		PR:    PullRequestState{Number: 1, Open: true, Mergeable: &yes, HeadRef: "hotfix/x", BaseRef: "main", HeadSHA: "h"},
+		Gates: green, HeadPushedAt: comment.Add(-time.Minute), CommentAt: comment,
+	}
+	if d := c.DecidePromotion(good); !d.Allowed() {
+		t.Fatalf("a good promotion refused: %+v", d.Refusals)
+	}
+	tests := []struct {
+		name   string
+		change func(*PromotionFacts)
+		rule   string
+	}{
+		{"closed", func(f *PromotionFacts) { f.PR.Open = false }, "open"},
+		{"draft", func(f *PromotionFacts) { f.PR.Draft = true }, "not a draft"},
+		{"mergeability unknown", func(f *PromotionFacts) { f.PR.Mergeable = nil }, "mergeable"},
+		{"fork", func(f *PromotionFacts) { f.PR.Fork = "m/r" }, "from this repository"},
+		{"not into production", func(f *PromotionFacts) { f.PR.BaseRef = "develop" }, "a hotfix pull request"},
+		{"not a hotfix branch", func(f *PromotionFacts) { f.PR.HeadRef = "feature/x" }, "a hotfix pull request"},
+		{"base fails", func(f *PromotionFacts) {
+			f.Gates = GateTable{Results: []CheckResult{{Name: CheckBase, Conclusion: Failure, Title: "Carries 3"}, {Name: CheckApproval, Conclusion: Success}}}
+		}, CheckBase},
+		{"no gates", func(f *PromotionFacts) { f.Gates = GateTable{} }, "gates"},
+		{"checks failing", func(f *PromotionFacts) { f.Checks = []CheckState{{Name: "ci", State: "failure"}} }, "required checks"},
+		{"checks running", func(f *PromotionFacts) { f.Checks = []CheckState{{Name: "ci", State: "pending"}} }, "required checks"},
+		{"checks unreadable", func(f *PromotionFacts) { f.ChecksUnknown = "502" }, "required checks"},
+		{"lock held", func(f *PromotionFacts) { f.Lock = LockState{Held: true, RequestedBy: "dora", Kind: "promote", PR: 9} }, "production lock"},
+		{"lock unreadable", func(f *PromotionFacts) { f.LockUnknown = "502" }, "production lock"},
+		{"push time unknown", func(f *PromotionFacts) { f.HeadPushedAt = time.Time{} }, "head seen by you"},
+		{"pushed after the comment", func(f *PromotionFacts) { f.HeadPushedAt = comment.Add(time.Second) }, "head seen by you"},
+		{"pushed in the comment's second", func(f *PromotionFacts) { f.HeadPushedAt = comment }, "head seen by you"},
+	}
+	for _, tt := range tests {
+		f := good
+		tt.change(&f)
+		d := c.DecidePromotion(f)
+		found := false
+		for _, r := range d.Refusals {
+			found = found || (r.Rule == tt.rule && r.Why != "" && r.Next != "")
+		}
+		if !found {
+			t.Errorf("%s: refusals %+v, want one by %q with why and what to do", tt.name, d.Refusals, tt.rule)
+		}
+	}
+	// A stale lock is taken over, not refused.
+	f := good
+	f.Lock = LockState{Held: true, Stale: true, RequestedBy: "dora"}
+	if d := c.DecidePromotion(f); !d.Allowed() {
+		t.Errorf("a stale lock refused: %+v", d.Refusals)
+	}
+	// An emergency skips approvals and required checks, never the base.
+	f = good
+	f.Emergency = true
+	f.Gates = GateTable{Results: []CheckResult{{Name: CheckBase, Conclusion: Success}, {Name: CheckSchema, Conclusion: ActionRequired}, {Name: CheckApproval, Conclusion: Failure}}}
+	f.Checks = []CheckState{{Name: "ci", State: "failure"}}
+	if d := c.DecidePromotion(f); !d.Allowed() {
+		t.Errorf("an emergency refused: %+v", d.Refusals)
+	}
+	f.Gates.Results[0].Conclusion = Failure
+	if d := c.DecidePromotion(f); d.Allowed() {
+		t.Error("an emergency skipped the base check")
+	}
+	f.Gates.Results[0].Conclusion = Success
+	f.Gates.Results[1].Conclusion = Failure // the schema facts could not be read
+	if d := c.DecidePromotion(f); d.Allowed() {
+		t.Error("an emergency skipped a schema gate that failed on facts, not labels")
+	}
+}
+
+func TestRequiredChecksVerdict(t *testing.T) {
+	c := Default()
+	checks := []CheckState{{Name: "ci", State: "success"}, {Name: "lint", State: "skipped"}, {Name: "docs", State: "neutral"}}
+	if v := c.RequiredChecksVerdict(checks, ""); v.Verdict != "pass" {
+		t.Errorf("all: %+v", v)
+	}
+	c.Promote.RequiredChecks = RequiredChecks{Names: []string{"ci", "e2e"}}
+	if v := c.RequiredChecksVerdict(checks, ""); v.Verdict != "fail" || !strings.Contains(v.Details, "`e2e`") {
+		t.Errorf("named, missing: %+v", v)
+	}
+	c.Promote.RequiredChecks = RequiredChecks{Names: []string{"ci"}}
+	if v := c.RequiredChecksVerdict(append(checks, CheckState{Name: "e2e", State: "failure"}), ""); v.Verdict != "pass" {
+		t.Errorf("named: an unnamed failure counted: %+v", v)
+	}
+}
+
+func TestNextFreeTag(t *testing.T) {
+	c := Default()
+	prod := ProductionState{Known: true, SHA: "p", Tag: "v1.4.2"}
+	if got, _ := c.NextFreeTag(prod, []string{"v1.4.2", "v1.4.3", "v1.5.0-rc.1"}); got != "v1.4.4" {
+		t.Errorf("NextFreeTag skipping v1.4.3 = %q, want v1.4.4", got)
+	}
+	if got, _ := c.NextFreeTag(ProductionState{Known: true, SHA: "p"}, []string{"v1.2.0", "v1.10.1"}); got != "v1.10.2" {
+		t.Errorf("untagged production: %q, want a bump of the newest tag", got)
+	}
+	if _, ok := c.NextFreeTag(ProductionState{Known: true, SHA: "p"}, nil); ok {
+		t.Error("a next tag without any release tag")
+	}
+}
+
+func TestChooseRollbackTarget(t *testing.T) {
+	c := Default()
+	prod := ProductionState{Known: true, SHA: "c3", Tag: "v1.4.3"}
+	history := []DeployedRef{{SHA: "c3", Tag: "v1.4.3", Deployment: 30}, {SHA: "c2", Tag: "v1.4.2", Deployment: 20}, {SHA: "c1", Tag: "v1.4.1", Deployment: 10}}
+	tests := []struct {
+		name   string
+		f      RollbackFacts
+		sha    string
+		refuse string
+	}{
+		{"the release before", RollbackFacts{Production: prod, History: history}, "c2", ""},
+		{"what ran before the PR", RollbackFacts{Production: prod, History: history, Promoted: &DeploymentPayload{PR: 7, PreviousRef: "c1", PreviousTag: "v1.4.1"}}, "c1", ""},
+		{"a named tag that ran", RollbackFacts{Production: prod, History: history, RequestedTag: "v1.4.1", RequestedSHA: "c1"}, "c1", ""},
+		{"a tag that never ran", RollbackFacts{Production: prod, History: history, RequestedTag: "v1.4.0", RequestedSHA: "c0"}, "", "ran in production before"},
+		{"a tag not read far enough", RollbackFacts{Production: prod, History: history, HistoryIncomplete: true, RequestedTag: "v1.0.0", RequestedSHA: "c0"}, "", "ran in production before"},
+		{"no such tag", RollbackFacts{Production: prod, RequestedTag: "v9", RequestedSHA: ""}, "", "tag exists"},
+		{"production already", RollbackFacts{Production: prod, RequestedTag: "v1.4.3", RequestedSHA: "c3"}, "", "not production already"},
+		{"nothing earlier", RollbackFacts{Production: prod, History: history[:1]}, "", "an earlier release"},
+		{"production unknown", RollbackFacts{Production: ProductionState{Unknown: "502"}}, "", "production known"},
+	}
+	for _, tt := range tests {
+		got, refusal := c.ChooseRollbackTarget(tt.f)
+		switch {
+		case tt.refuse != "" && (refusal == nil || refusal.Rule != tt.refuse):
+			t.Errorf("%s: %+v %+v, want refused by %q", tt.name, got, refusal, tt.refuse)
+		case tt.refuse == "" && (refusal != nil || got.SHA != tt.sha):
+			t.Errorf("%s: %+v %+v, want %s", tt.name, got, refusal, tt.sha)
+		}
+	}
+	schema, unknown := c.RollbackSchemaFiles([]string{"a.go", "db/migrations/1.sql", "db/migrations/1.sql"}, true)
+	if len(schema) != 1 || unknown {
+		t.Errorf("RollbackSchemaFiles = %v %v", schema, unknown)
+	}
+	if _, unknown := c.RollbackSchemaFiles(nil, false); !unknown {
+		t.Error("an incomplete file list counted as no schema change")
+	}
+}
+
+func TestSyncTargets(t *testing.T) {
+	c := Default()
+	got := c.SyncTargets("v1.4.3", []SyncCandidate{
+		{Branch: "develop", Develop: true, Exists: true},
+		{Branch: "release/1.4", Exists: true, AheadOfProduction: 0},
+		{Branch: "release/1.5", Exists: true, AheadOfProduction: 4},
+		{Branch: "release/1.6", Exists: true, AheadOfProduction: 2, ContainsTag: true},
+		{Branch: "release/1.7", Exists: true, AheadOfProduction: 1, Unknown: "GitHub answered 502"},
+	})
+	want := map[string]string{"develop": "", "release/1.4": "merged into", "release/1.5": "", "release/1.6": "already contains v1.4.3", "release/1.7": "not synced"}
+	for _, g := range got {
+		if w := want[g.Branch]; (w == "") != (g.Skip == "") || !strings.Contains(g.Skip, w) {
+			t.Errorf("%s: skip %q, want %q", g.Branch, g.Skip, w)
+		}
+	}
+	missing := c.SyncTargets("v1.4.3", []SyncCandidate{{Branch: "develop", Develop: true}})
+	if !missing[0].Problem || !strings.Contains(missing[0].Skip, "branches.develop") {
+		t.Errorf("a missing develop: %+v", missing[0])
+	}
+	if SyncBranchName("v1.4.3", "release/1.5") != "hotfix-bot/sync/v1.4.3-to-release/1.5" || !IsSyncBranch("hotfix-bot/sync/x") {
+		t.Error("sync branch naming")
+	}
+}
