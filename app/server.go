@@ -152,6 +152,15 @@ func (s *Server) ClientCreator() githubapp.ClientCreator { return s.cc }
 // to call handler entry points that no webhook reaches yet).
 func (s *Server) Deps() Deps { return s.deps }
 
+// FlushNotifications waits until the chat notifications queued so far are
+// sent (tests and the demo).
+func (s *Server) FlushNotifications(ctx context.Context) error {
+	if s.slack == nil {
+		return nil
+	}
+	return s.slack.Flush(ctx)
+}
+
 // Idle returns a channel closed when no event is queued or running.
 func (s *Server) Idle() <-chan struct{} { return s.queue.Idle() }
 

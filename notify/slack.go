@@ -53,13 +53,22 @@ type Options struct {
 type Slack struct {
 	url   string
 	opts  Options
-	queue chan Message
+	queue chan item
+
+	mu     sync.Mutex // guards closed against Notify
+	closed bool
 
 	sent, failed, dropped atomic.Int64
 
 	stop context.CancelFunc
 	done chan struct{}
-	once sync.Once
+}
+
+// item is a queued message, or (flushed set) a marker that closes
+// flushed once everything queued before it was handled.
+type item struct {
+	msg     Message
+	flushed chan struct{}
 }
 
 // NewSlack starts a notifier posting to url.
@@ -89,18 +98,49 @@ func NewSlack(url string, opts Options) *Slack {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Slack{url: url, opts: opts, queue: make(chan Message, opts.Queue), stop: cancel, done: make(chan struct{})}
+	s := &Slack{url: url, opts: opts, queue: make(chan item, opts.Queue), stop: cancel, done: make(chan struct{})}
 	go s.run(ctx)
 	return s
 }
 
-// Notify queues a message; it never blocks. A full queue drops it.
+// Notify queues a message; it never blocks. A full queue (or a closed
+// notifier) drops it.
 func (s *Slack) Notify(m Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		s.dropped.Add(1)
+		return
+	}
 	select {
-	case s.queue <- m:
+	case s.queue <- item{msg: m}:
 	default:
 		s.dropped.Add(1)
 		s.opts.Logger.Warn().Msg("Chat notification dropped: the queue is full")
+	}
+}
+
+// Flush waits until every message queued before it was sent or given up
+// on (tests and shutdown), or ctx ends.
+func (s *Slack) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	select {
+	case s.queue <- item{flushed: done}:
+	case <-ctx.Done():
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+	s.mu.Unlock()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -111,7 +151,12 @@ func (s *Slack) Counts() (sent, failed, dropped int64) {
 
 // Close sends what is queued (bounded by ctx), then stops the worker.
 func (s *Slack) Close(ctx context.Context) {
-	s.once.Do(func() { close(s.queue) })
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.queue)
+	}
+	s.mu.Unlock()
 	select {
 	case <-s.done:
 	case <-ctx.Done():
@@ -122,8 +167,12 @@ func (s *Slack) Close(ctx context.Context) {
 
 func (s *Slack) run(ctx context.Context) {
 	defer close(s.done)
-	for m := range s.queue {
-		if err := s.send(ctx, m); err != nil {
+	for it := range s.queue {
+		if it.flushed != nil {
+			close(it.flushed)
+			continue
+		}
+		if err := s.send(ctx, it.msg); err != nil {
 			s.failed.Add(1)
 			s.opts.Logger.Warn().Str("error", err.Error()).Msg("Chat notification not delivered")
 			continue

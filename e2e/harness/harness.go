@@ -30,6 +30,8 @@ type Options struct {
 	QueueSize, Workers int
 	// ClientTimeout bounds each GitHub request (default 30s).
 	ClientTimeout time.Duration
+	// SlackWebhookURL, when set, is where the bots post notifications.
+	SlackWebhookURL string
 }
 
 // Harness is a running simulator with bots attached.
@@ -81,6 +83,7 @@ func New(opts Options) (*Harness, error) {
 	if opts.ClientTimeout > 0 {
 		cfg.GitHub.ClientTimeout = app.Duration(opts.ClientTimeout)
 	}
+	cfg.Notify.SlackWebhookURL = opts.SlackWebhookURL
 	h.cfg = cfg
 	if err := h.Restart(); err != nil {
 		h.Close()
@@ -158,6 +161,17 @@ func (h *Harness) Settle(ctx context.Context) (int, error) {
 		}
 	}
 	return total, ErrNoQuiet
+}
+
+// FlushNotifications waits until every replica sent its queued chat
+// notifications.
+func (h *Harness) FlushNotifications(ctx context.Context) error {
+	for _, b := range h.Bots {
+		if err := b.FlushNotifications(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Violations are the contract violations so far, one line each.
