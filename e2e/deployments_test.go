@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
@@ -250,4 +251,169 @@ func TestReleasePipelineDeploymentRechecksHotfixes(t *testing.T) {
 		t.Error("the bot acted on a deployment it did not create")
 	}
 	w.noHandlerErrors()
+}
+
+func TestStaleLockIsTakenOver(t *testing.T) {
+	w := start(t, harness.Options{})
+	first, _ := w.approvedHotfix("hotfix/abandoned")
+	w.comment(w.in.Rob, first, "/promote") // CD never reports
+	w.h.Sim.Clock().Advance(61 * time.Minute)
+	second, _ := w.approvedHotfix2("hotfix/urgent")
+	id := w.comment(w.in.Rob, second, "/promote")
+	w.reply(second, id, "The production lock was stale", "took it over", "Promoting #")
+	if len(w.botDeployments()) != 2 {
+		t.Error("the stale lock was not taken over")
+	}
+}
+
+// approvedHotfix2 is a second approved hotfix from production v1.4.2.
+func (w *world) approvedHotfix2(branch string) (int, string) {
+	w.t.Helper()
+	r, in := w.in.Repo, w.in
+	must[string](w.t)(r.CreateBranch(in.Dana, branch, "v1.4.2"))
+	head := must[string](w.t)(r.Push(in.Dana, branch, "Another fix", ghsim.Files{"payments/other.go": "package payments\n"}))
+	n := must[int](w.t)(r.OpenPR(in.Dana, branch, "main", "Another fix"))
+	w.settle()
+	noErr(w.t, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	w.settle()
+	return n, head
+}
+
+func TestTagTakenMeanwhileStopsTheStory(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	n, head := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	// While it deploys, someone tags another commit v1.4.3 by hand.
+	must[string](t)(r.Tag(in.Rob, "v1.4.3", "develop"))
+	w.settle()
+	w.report(d.ID, "success")
+	summary := w.botComments(n, "hotfix-bot:deployed:")
+	if len(summary) != 1 || !strings.Contains(summary[0].Body, "but the bot stopped") || !strings.Contains(summary[0].Body, "v1.4.3 exists already") {
+		t.Fatalf("summary = %+v", summary)
+	}
+	if pr, _ := r.PR(n); pr.PR.Merged {
+		t.Error("merged although the tag was taken")
+	}
+	if len(w.pullsInto("develop", "hotfix-bot/sync/")) != 0 {
+		t.Error("synced although the tag was taken")
+	}
+	if r.TagCommit("v1.4.3") == head {
+		t.Error("the hand-made tag was moved")
+	}
+	// The lock is free for the person who sorts it out.
+	if lock := r.CommitMessage(r.Ref("refs/hotfix-bot/production-lock")); strings.Contains(lock, `"state":"held"`) {
+		t.Errorf("lock still held: %s", lock)
+	}
+}
+
+func TestMovingTagFollowsProduction(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	must[string](t)(r.Push(in.Rob, "main", "Configure hotfix-bot", ghsim.Files{".github/hotfix-bot.yml": "production:\n  moving_tag: production\n"}))
+	w.settle()
+	n, head := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	w.report(d.ID, "success")
+	if got := r.TagCommit("production"); got != head {
+		t.Errorf("production tag at %q after the hotfix, want %s", policy.Short(got), policy.Short(head))
+	}
+	w.comment(in.Rob, n, "/rollback")
+	ds := w.botDeployments()
+	w.report(ds[len(ds)-1].ID, "success")
+	if got := r.TagCommit("production"); got != in.V142 {
+		t.Errorf("production tag at %q after the rollback, want v1.4.2", policy.Short(got))
+	}
+	// The release pipeline's own deployment moves it too.
+	id := must[int64](t)(r.Deploy(in.CD, "v1.4.3", "production"))
+	w.report(id, "success")
+	if got := r.TagCommit("production"); got != head {
+		t.Errorf("production tag at %q after the pipeline's deployment", policy.Short(got))
+	}
+}
+
+func TestHeadMovedBeforeSuccessIsNotMerged(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	n, head := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	must[string](t)(r.Push(in.Dana, "hotfix/payment-timeout", "Sneaky extra", ghsim.Files{"extra.go": "package x\n"}))
+	w.settle()
+	w.report(d.ID, "success")
+	if pr, _ := r.PR(n); pr.PR.Merged {
+		t.Fatal("merged a head that was never deployed")
+	}
+	if r.TagCommit("v1.4.3") != head {
+		t.Error("the deployed commit was not tagged")
+	}
+	summary := w.botComments(n, "hotfix-bot:deployed:")
+	if len(summary) != 1 || !strings.Contains(summary[0].Body, "not merged: the head of #") {
+		t.Errorf("summary = %v", summary)
+	}
+}
+
+func TestSyncBackLeavesTargetsAloneAndCopiesReviewers(t *testing.T) {
+	w := start(t, harness.Options{})
+	r := w.in.Repo
+	develop, release := r.Branch("develop"), r.Branch("release/1.5")
+	n := w.released("hotfix/payment-timeout")
+	if r.Branch("develop") != develop || r.Branch("release/1.5") != release {
+		t.Error("the bot wrote to develop or a release branch")
+	}
+	for _, base := range []string{"develop", "release/1.5"} {
+		prs := w.pullsInto(base, "hotfix-bot/sync/")
+		if len(prs) != 1 {
+			t.Fatalf("%d sync PRs into %s", len(prs), base)
+		}
+		pr := prs[0]
+		if pr.Title != "Sync v1.4.3 into "+base || !strings.Contains(pr.Body, "#"+itoa(int64(n))) || !strings.Contains(pr.Body, "merge commit") {
+			t.Errorf("sync PR into %s: %q\n%s", base, pr.Title, pr.Body)
+		}
+		if len(pr.Assignees) != 1 || pr.Assignees[0].Login != "dana" {
+			t.Errorf("sync PR into %s assigned to %v, want the hotfix author", base, pr.Assignees)
+		}
+		reviewers := ""
+		for _, u := range pr.PR.Reviewers {
+			reviewers += u.Login
+		}
+		if reviewers != "rob" {
+			t.Errorf("sync PR into %s asks %q to review, want rob (who approved the hotfix)", base, reviewers)
+		}
+		// Its head is the bot's own commit on top of the tag.
+		if msg := r.CommitMessage(pr.PR.HeadSHA); !strings.Contains(msg, "hotfix-bot sync commit") {
+			t.Errorf("sync head message %q", msg)
+		}
+	}
+	for _, b := range r.Branches() {
+		if strings.HasPrefix(b, "hotfix-bot/trial/") {
+			t.Errorf("scratch branch %s left behind", b)
+		}
+	}
+}
+
+func TestWorkflowChangesNeedThePermissionTheAppLacks(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	must[string](t)(r.CreateBranch(in.Dana, "hotfix/ci", "v1.4.2"))
+	must[string](t)(r.Push(in.Dana, "hotfix/ci", "Fix the deploy workflow", ghsim.Files{".github/workflows/deploy.yml": "on: push\n"}))
+	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/ci", "main", "Fix the deploy workflow"))
+	w.settle()
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	w.settle()
+	w.comment(in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	w.report(d.ID, "success")
+	summary := w.botComments(n, "hotfix-bot:deployed:")
+	if len(summary) != 1 || !strings.Contains(summary[0].Body, "`workflows` permission") || !strings.Contains(summary[0].Body, "Merge #"+itoa(int64(n))+" yourself") {
+		t.Fatalf("summary = %v", summary)
+	}
+	if !strings.Contains(summary[0].Body, "could not check it for conflicts") {
+		t.Errorf("the sync rows do not say the trial merge was refused:\n%s", summary[0].Body)
+	}
+	if r.TagCommit("v1.4.3") == "" {
+		t.Error("not tagged")
+	}
 }
