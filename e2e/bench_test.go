@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,4 +220,191 @@ func (w *benchWorld) hotfixFromProductionBench(b *testing.B) {
 		b.Fatal(err)
 	}
 	w.settle(b)
+}
+
+// promoteLatency is the per-call latency of BenchmarkPromote's slow
+// iterations: larger than roundTripLatency, because a command is a few
+// round trips and the measurement would drown in scheduling noise.
+const promoteLatency = 20 * time.Millisecond
+
+// BenchmarkPromote: a reviewer's /promote on an approved hotfix pull
+// request, from the comment's delivery to the 👀 reaction and to the
+// deployment, warm and cold. Reported: the API budget of the whole
+// command, and the sequential round trips to 👀 and to the deployment
+// (the same with-and-without-latency method as the critical path).
+func BenchmarkPromote(b *testing.B) {
+	for _, cold := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cold=%v", cold), func(b *testing.B) {
+			w := newBench(b, 0)
+			r, in := w.in.Repo, w.in
+			// Each iteration's deployment fails (releasing the lock, no
+			// rollback), so the next promotion starts from the same place.
+			if _, err := r.Push(in.Rob, "main", "Configure hotfix-bot", ghsim.Files{".github/hotfix-bot.yml": "rollback:\n  on_failure: false\n"}); err != nil {
+				b.Fatal(err)
+			}
+			w.settle(b)
+			var last int64
+			var pr int
+			var toEyes, toDeploy [2]time.Duration
+			var runs [2]int
+			var total harness.Budget
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				if last != 0 {
+					if err := r.SetDeploymentStatus(in.CD, last, "failure", ""); err != nil {
+						b.Fatal(err)
+					}
+				}
+				branch := fmt.Sprintf("hotfix/promote-%d", i)
+				if _, err := r.CreateBranch(in.Dana, branch, "v1.4.2"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.Push(in.Dana, branch, "fix", ghsim.Files{fmt.Sprintf("fix%d.go", i): "package p\n"}); err != nil {
+					b.Fatal(err)
+				}
+				var err error
+				if pr, err = r.OpenPR(in.Dana, branch, "main", "Fix"); err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				if err := r.AddLabel(in.Rob, pr, "hotfix-approved"); err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				if cold {
+					if err := w.h.Restart(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if _, err := r.Comment(in.Rob, pr, "/promote"); err != nil {
+					b.Fatal(err)
+				}
+				w.h.Sim.ResetCalls()
+				slow := (i / 2) % 2
+				w.h.Sim.SetLatency(time.Duration(slow) * promoteLatency)
+				b.StartTimer()
+				start := time.Now()
+				w.settle(b)
+				b.StopTimer()
+				w.h.Sim.SetLatency(0)
+				var eyes, deployed time.Time
+				for _, c := range w.h.Sim.Calls() {
+					switch {
+					case c.Op == "reactions/create-for-issue-comment" && strings.Contains(c.Body, "eyes") && eyes.IsZero():
+						eyes = c.Wall
+					case c.Op == "repos/create-deployment" && deployed.IsZero():
+						deployed = c.Wall
+					}
+				}
+				if eyes.IsZero() || deployed.IsZero() {
+					b.Fatal("no 👀 or no deployment")
+				}
+				toEyes[slow] += eyes.Sub(start)
+				toDeploy[slow] += deployed.Sub(start)
+				runs[slow]++
+				a := w.h.Account()
+				total.Calls += a.Calls
+				total.Charged += a.Charged
+				total.Writes += a.Writes
+				total.Wasted += a.Wasted
+				deps := r.Deployments()
+				last = deps[len(deps)-1].ID
+				b.StartTimer()
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(total.Calls)/n, "calls/op")
+			b.ReportMetric(float64(total.Charged)/n, "charged/op")
+			b.ReportMetric(float64(total.Writes)/n, "writes/op")
+			b.ReportMetric(float64(total.Wasted)/n, "wasted/op")
+			if runs[0] > 0 && runs[1] > 0 {
+				rt := func(d [2]time.Duration) float64 {
+					return (float64(d[1])/float64(runs[1]) - float64(d[0])/float64(runs[0])) / float64(promoteLatency)
+				}
+				b.ReportMetric(rt(toEyes), "round-trips-to-eyes")
+				b.ReportMetric(rt(toDeploy), "round-trips-to-deployment")
+			}
+		})
+	}
+}
+
+// BenchmarkSuccessPath: the CD system reports a hotfix's production
+// deployment successful: tag, merge, lock, a sync-back pull request per
+// open release branch, re-checks, summary. Rate-limited calls must grow
+// linearly with the release branches that need a pull request and stay
+// flat with the repository's other branches.
+//
+//	go test -run '^$' -bench SuccessPath -benchtime 2x ./e2e/
+func BenchmarkSuccessPath(b *testing.B) {
+	for _, c := range []struct{ releases, others int }{{1, 10}, {10, 10}, {100, 10}, {1, 1000}} {
+		b.Run(fmt.Sprintf("releases=%d/branches=%d", c.releases, c.others), func(b *testing.B) {
+			w := newBench(b, 0)
+			r, in := w.in.Repo, w.in
+			// Every release branch is open (it holds a commit production
+			// lacks); the other branches are feature branches.
+			for i := 0; i < c.releases-1; i++ { // release/1.5 is one
+				branch := fmt.Sprintf("release/2.%d", i)
+				if _, err := r.CreateBranch(in.Dana, branch, "main"); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.Push(in.Dana, branch, "Bump", ghsim.Files{"VERSION": fmt.Sprintf("2.%d.0\n", i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := 0; i < c.others; i++ {
+				if _, err := r.CreateBranch(in.Dana, fmt.Sprintf("feature/f%04d", i), "main"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			w.settle(b)
+			base := "v1.4.2"
+			var total harness.Budget
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				branch := fmt.Sprintf("hotfix/success-%d", i)
+				if _, err := r.CreateBranch(in.Dana, branch, base); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := r.Push(in.Dana, branch, "fix", ghsim.Files{fmt.Sprintf("payments/fix%d.go", i): "package p\n"}); err != nil {
+					b.Fatal(err)
+				}
+				pr, err := r.OpenPR(in.Dana, branch, "main", "Fix")
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				if err := r.AddLabel(in.Rob, pr, "hotfix-approved"); err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				if _, err := r.Comment(in.Rob, pr, "/promote"); err != nil {
+					b.Fatal(err)
+				}
+				w.settle(b)
+				deps := r.Deployments()
+				d := deps[len(deps)-1]
+				if err := r.SetDeploymentStatus(in.CD, d.ID, "success", ""); err != nil {
+					b.Fatal(err)
+				}
+				w.h.Sim.ResetCalls()
+				b.StartTimer()
+				w.settle(b)
+				b.StopTimer()
+				a := w.h.Account()
+				total.Calls += a.Calls
+				total.Charged += a.Charged
+				total.Writes += a.Writes
+				base = fmt.Sprintf("v1.4.%d", 3+i)
+				if r.TagCommit(base) == "" {
+					b.Fatalf("%s was not released", base)
+				}
+				b.StartTimer()
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(total.Calls)/n, "calls/op")
+			b.ReportMetric(float64(total.Charged)/n, "charged/op")
+			b.ReportMetric(float64(total.Writes)/n, "writes/op")
+		})
+	}
 }

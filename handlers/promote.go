@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -60,48 +61,65 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 			fork = "a deleted fork"
 		}
 	}
-	p.got = r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
-	p.table = cfg.Decide(p.got.Facts)
-
 	f := policy.PromotionFacts{
 		PR: policy.PullRequestState{Number: pr.GetNumber(), Open: pr.GetState() == "open", Draft: pr.GetDraft(), Mergeable: pr.Mergeable,
 			Fork: fork, HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), HeadSHA: head},
-		Gates: p.table, Emergency: c.cmd.Emergency, CommentAt: c.ev.Comment.CreatedAt,
+		Emergency: c.cmd.Emergency, CommentAt: c.ev.Comment.CreatedAt,
 	}
-	checks, err := r.OtherChecks(ctx, head)
-	if err != nil {
-		f.ChecksUnknown = facts.Explain(err)
-	}
+	// What only /promote checks is read alongside the gates' facts.
+	var (
+		wg       sync.WaitGroup
+		checks   []policy.CheckState
+		checkErr error
+		lockErr  error
+		pushedAt time.Time
+		tagNames []string
+	)
+	wg.Add(4)
+	go func() { defer wg.Done(); checks, checkErr = r.OtherChecks(ctx, head) }()
+	go func() { defer wg.Done(); p.lock, lockErr = r.ReadLock(ctx) }()
+	go func() {
+		defer wg.Done()
+		if t, err := r.PushedAt(ctx, pr.GetHead().GetRef(), head); err == nil {
+			pushedAt = t
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if tags, err := r.Tags(ctx); err == nil {
+			for _, t := range tags {
+				tagNames = append(tagNames, t.Name)
+			}
+		}
+	}()
+	p.got = r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
+	wg.Wait()
+	p.table = cfg.Decide(p.got.Facts)
+	f.Gates = p.table
 	f.Checks = checks
-	if p.lock, err = r.ReadLock(ctx); err != nil {
-		f.LockUnknown = facts.Explain(err)
+	if checkErr != nil {
+		f.ChecksUnknown = facts.Explain(checkErr)
+	}
+	if lockErr != nil {
+		f.LockUnknown = facts.Explain(lockErr)
 	} else {
 		f.Lock = p.lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
 	}
-	f.HeadPushedAt = c.headPushedAt(ctx, pr, p.got)
+	f.HeadPushedAt = headPushedAt(p.got, pushedAt)
 	p.decision = cfg.DecidePromotion(f)
 	if prod := p.got.Facts.Production; prod.Known {
-		if tags, err := r.Tags(ctx); err == nil {
-			var names []string
-			for _, t := range tags {
-				names = append(names, t.Name)
-			}
-			p.nextTag, _ = cfg.NextFreeTag(prod, names)
-		}
+		p.nextTag, _ = cfg.NextFreeTag(prod, tagNames)
 	}
 	return p, nil
 }
 
-// headPushedAt is when the head was pushed, in GitHub's time: the later of
-// the activity log and what the push's own delivery recorded on the check
-// runs. Zero when neither knows.
-func (c *commandRun) headPushedAt(ctx context.Context, pr *github.PullRequest, got facts.Gathered) time.Time {
-	at := time.Time{}
-	if got.Facts.Approval != nil {
+// headPushedAt is when the head was pushed, in GitHub's time: the latest
+// of the activity log's entry and what the push's own delivery recorded on
+// the check runs. Zero when neither knows.
+func headPushedAt(got facts.Gathered, fromLog time.Time) time.Time {
+	at := fromLog
+	if got.Facts.Approval != nil && got.Facts.Approval.HeadPushedAt.After(at) {
 		at = got.Facts.Approval.HeadPushedAt
-	}
-	if t, err := c.r.PushedAt(ctx, pr.GetHead().GetRef(), pr.GetHead().GetSHA()); err == nil && t.After(at) {
-		at = t
 	}
 	for _, cr := range got.CheckRuns {
 		if st := facts.ParseStamp(cr.GetExternalID()); st.PushedAt.After(at) {

@@ -37,6 +37,12 @@ type Call struct {
 	// Fault names the injected fault that answered, if any.
 	Fault string
 	At    time.Time
+	// Wall is the real time the answer was ready (benchmarks time the bot
+	// with it; At is simulated time).
+	Wall time.Time
+	// Body is the request body of a write (for benchmarks and
+	// scenarios to tell calls apart), at most 1 KiB.
+	Body string
 }
 
 type authKind int
@@ -232,6 +238,9 @@ func (s *Sim) serve(rt *route) http.HandlerFunc {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 50<<20))
 		c := &call{s: s, req: r, route: rt, body: body, header: http.Header{}}
 		rec := Call{Op: rt.op, Method: r.Method, Path: r.URL.Path, Write: r.Method != http.MethodGet && r.Method != http.MethodHead}
+		if rec.Write {
+			rec.Body = string(body[:min(len(body), 1024)])
+		}
 
 		status, resp, fault := s.answer(c, &rec)
 		if fault == "hang" {
@@ -260,7 +269,7 @@ func (s *Sim) serve(rt *route) http.HandlerFunc {
 func (s *Sim) record(rec Call, status int, fault string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec.Status, rec.Fault, rec.At = status, fault, s.clock.Now()
+	rec.Status, rec.Fault, rec.At, rec.Wall = status, fault, s.clock.Now(), time.Now()
 	s.calls = append(s.calls, rec)
 }
 
