@@ -17,7 +17,7 @@ import (
 // conditional (304) reads, wasted reads (charged although unchanged; the
 // target is 0), the wall time from delivery to the last write, and the
 // critical path in sequential round trips: iterations alternate between no
-// added latency and 5 ms per call, and (mean with - mean without) / 5 ms
+// added latency and 20 ms per call, and (mean with - mean without) / 20 ms
 // counts the calls the event waits for one after another, free of the
 // simulator's own (git) work.
 //
@@ -58,7 +58,7 @@ func (w *benchWorld) settle(b *testing.B) int {
 }
 
 // roundTripLatency is the per-call latency of the critical-path iterations.
-const roundTripLatency = 5 * time.Millisecond
+const roundTripLatency = 20 * time.Millisecond
 
 // measure runs step b.N times, each after prepare (untimed), and reports
 // the API budget of the timed part. Iterations run in pairs with and
