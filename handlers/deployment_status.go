@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-github/v60/github"
@@ -157,5 +158,5 @@ func (g *Gatekeeper) productionMoved(ctx context.Context, installation int64, r 
 	if err := g.RecheckOpenHotfixPRs(ctx, installation, r.Owner, r.Name, r.DefaultBranch); err != nil {
 		errs = append(errs, err)
 	}
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }

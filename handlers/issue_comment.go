@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/palantir/go-githubapp/githubapp"
-	"github.com/rs/zerolog"
 )
 
 // IssueComment runs the commands reviewers give in issue and pull request
@@ -172,7 +172,7 @@ func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string,
 			return err
 		}
 	}
-	return joinErrs(errs)
+	return errors.Join(errs...)
 }
 
 // newClaim is a random id for one handler run's claims on the lock.
@@ -339,19 +339,3 @@ func (c *commandRun) failed(rule string, err error) outcome {
 	return o
 }
 
-func joinErrs(errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	for i, e := range errs {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(e.Error())
-	}
-	return fmt.Errorf("%s", b.String())
-}
-
-// logger is the event's logger.
-func logger(ctx context.Context) *zerolog.Logger { return zerolog.Ctx(ctx) }
