@@ -30,8 +30,9 @@ type Config struct {
 	Queue    QueueConfig `yaml:"queue"`
 	// HandlerTimeout bounds one event's handling, GitHub calls included.
 	HandlerTimeout Duration     `yaml:"handler_timeout"`
-	Cache          CacheConfig  `yaml:"cache"`
-	Notify         NotifyConfig `yaml:"notify"`
+	Cache          CacheConfig      `yaml:"cache"`
+	Notify         NotifyConfig     `yaml:"notify"`
+	Redelivery     RedeliveryConfig `yaml:"redelivery"`
 }
 
 // GitHubConfig says where GitHub is and who the app is.
@@ -68,6 +69,20 @@ type ServerConfig struct {
 type QueueConfig struct {
 	Size    int `yaml:"size"`
 	Workers int `yaml:"workers"`
+	// PerInstallation bounds the workers one installation may hold (at
+	// most Workers).
+	PerInstallation int `yaml:"per_installation"`
+}
+
+// RedeliveryConfig drives the sweep that asks GitHub to redeliver failed
+// webhook deliveries (GitHub never does it by itself).
+type RedeliveryConfig struct {
+	// Interval between sweeps, the first at start-up; 0 turns it off.
+	Interval Duration `yaml:"interval"`
+	// MaxAge: older deliveries are left alone.
+	MaxAge Duration `yaml:"max_age"`
+	// Max bounds the redeliveries one sweep asks for.
+	Max int `yaml:"max"`
 }
 
 // CacheConfig bounds the HTTP cache that turns repeated GitHub reads into
@@ -108,9 +123,10 @@ func Defaults() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
 		LogLevel:       "info",
-		Queue:          QueueConfig{Size: 100, Workers: 4},
+		Queue:          QueueConfig{Size: 100, Workers: 4, PerInstallation: 2},
 		HandlerTimeout: Duration(2 * time.Minute),
 		Cache:          CacheConfig{MaxBytes: 64 << 20},
+		Redelivery:     RedeliveryConfig{Interval: Duration(10 * time.Minute), MaxAge: Duration(6 * time.Hour), Max: 50},
 	}
 }
 
@@ -152,6 +168,10 @@ var settings = []setting{
 	{"LOG_LEVEL", "log_level", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"HOTFIX_BOT_QUEUE_SIZE", "queue.size", intSetter(func(c *Config) *int { return &c.Queue.Size })},
 	{"HOTFIX_BOT_QUEUE_WORKERS", "queue.workers", intSetter(func(c *Config) *int { return &c.Queue.Workers })},
+	{"HOTFIX_BOT_QUEUE_PER_INSTALLATION", "queue.per_installation", intSetter(func(c *Config) *int { return &c.Queue.PerInstallation })},
+	{"HOTFIX_BOT_REDELIVERY_INTERVAL", "redelivery.interval", durationSetter(func(c *Config) *Duration { return &c.Redelivery.Interval })},
+	{"HOTFIX_BOT_REDELIVERY_MAX_AGE", "redelivery.max_age", durationSetter(func(c *Config) *Duration { return &c.Redelivery.MaxAge })},
+	{"HOTFIX_BOT_REDELIVERY_MAX", "redelivery.max", intSetter(func(c *Config) *int { return &c.Redelivery.Max })},
 	{"HOTFIX_BOT_HANDLER_TIMEOUT", "handler_timeout", durationSetter(func(c *Config) *Duration { return &c.HandlerTimeout })},
 	{"HOTFIX_BOT_CACHE_MAX_BYTES", "cache.max_bytes", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
@@ -382,6 +402,18 @@ func (c *Config) validate() error {
 	if c.Queue.Workers < 1 || c.Queue.Workers > 1000 {
 		return bad("queue.workers", "%d is out of range; use between 1 and 1000", c.Queue.Workers)
 	}
+	if c.Queue.PerInstallation < 1 || c.Queue.PerInstallation > 1000 {
+		return bad("queue.per_installation", "%d is out of range; use between 1 and 1000 (more than queue.workers counts as queue.workers)", c.Queue.PerInstallation)
+	}
+	if d := time.Duration(c.Redelivery.Interval); d != 0 && (d < time.Minute || d > 24*time.Hour) {
+		return bad("redelivery.interval", "%s is out of range; use 0 (off) or between 1m and 24h", d)
+	}
+	if d := time.Duration(c.Redelivery.MaxAge); d < time.Minute || d > 72*time.Hour {
+		return bad("redelivery.max_age", "%s is out of range; use between 1m and 72h (GitHub keeps deliveries three days)", d)
+	}
+	if c.Redelivery.Max < 1 || c.Redelivery.Max > 1000 {
+		return bad("redelivery.max", "%d is out of range; use between 1 and 1000", c.Redelivery.Max)
+	}
 	if d := time.Duration(c.HandlerTimeout); d < time.Second || d > time.Hour {
 		return bad("handler_timeout", "%s is out of range; use between 1s and 1h", d)
 	}
@@ -448,6 +480,7 @@ func (c Config) Summary() map[string]any {
 		"address":         fmt.Sprintf("%s:%d", c.Server.Address, c.Server.Port),
 		"queue_size":      c.Queue.Size,
 		"queue_workers":   c.Queue.Workers,
+		"redelivery":      time.Duration(c.Redelivery.Interval).String(),
 		"handler_timeout": time.Duration(c.HandlerTimeout).String(),
 		"slack":           c.Notify.SlackWebhookURL != "",
 	}

@@ -23,6 +23,19 @@ type Metrics struct {
 	HandlerRuns     *prometheus.CounterVec
 	HandlerDuration *prometheus.HistogramVec
 	Ready           prometheus.Gauge
+
+	// The queue.
+	QueueDepth   prometheus.Gauge
+	QueueRunning prometheus.Gauge
+	QueueDelayed prometheus.Gauge
+	QueueWait    prometheus.Histogram
+	Requeued     *prometheus.CounterVec
+	// GitHub's limits.
+	RateLimited *prometheus.CounterVec
+	Blocked     prometheus.Gauge
+	PacedWrites prometheus.Counter
+	// The redelivery sweep.
+	Redelivered *prometheus.CounterVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
@@ -57,9 +70,39 @@ func NewMetrics() *Metrics {
 			Name: "hotfixbot_ready",
 			Help: "1 when the app's GitHub credentials work and the server takes events.",
 		}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotfixbot_queue_depth", Help: "Events waiting for a worker (not counting those waiting for a rate limit).",
+		}),
+		QueueRunning: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotfixbot_queue_running", Help: "Events being handled.",
+		}),
+		QueueDelayed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotfixbot_queue_delayed", Help: "Events put back until their installation's GitHub rate limit lifts.",
+		}),
+		QueueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hotfixbot_queue_wait_seconds", Help: "Time from a delivery's arrival to its handler starting.",
+			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600},
+		}),
+		Requeued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_queue_requeued_total", Help: "Events put back in the queue, by reason (rate_limited).",
+		}, []string{"reason"}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_github_rate_limited_total", Help: "Times GitHub rate-limited an installation, by limit (primary, secondary).",
+		}, []string{"limit"}),
+		Blocked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hotfixbot_github_blocked_installations", Help: "Installations waiting for a GitHub rate limit to lift.",
+		}),
+		PacedWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotfixbot_github_paced_writes_total", Help: "Writes held back to pace an installation's bursts.",
+		}),
+		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_redeliveries_total", Help: "Failed webhook deliveries the sweep asked GitHub to redeliver, by outcome (requested, failed).",
+		}, []string{"outcome"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
+		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

@@ -16,68 +16,267 @@ import (
 // drains its queue; GitHub sees a 503 and the delivery can be redelivered.
 var ErrShuttingDown = errors.New("server is shutting down")
 
-// queue schedules events on go-githubapp's bounded QueueAsyncScheduler
-// (a full queue is ErrCapacityExceeded: a 503, counted as dropped) and adds
-// what that scheduler lacks: a deadline per handler, panics turned into
-// errors, per-event metrics, and a drain that lets shutdown finish every
-// queued event.
+// maxRequeues bounds how often one event is put back for a rate limit.
+const maxRequeues = 5
+
+// queue is the server's event scheduler (a githubapp.Scheduler):
+//   - bounded: at most `size` events wait; beyond that a delivery gets 503
+//     (githubapp.ErrCapacityExceeded, counted as dropped) and the
+//     redelivery sweep brings it back;
+//   - fair between installations: `workers` handlers run at once, at most
+//     `perInstallation` of them for one installation, taken round-robin,
+//     so one busy or rate-limited installation never holds them all;
+//   - rate-limit aware: an installation GitHub asked to wait keeps its
+//     events queued without a worker, and an event that failed on such a
+//     limit is put back until it lifts (up to maxRequeues times);
+//   - each handler runs under a deadline, a panic becomes an error, and
+//     every run is counted;
+//   - Drain lets shutdown finish every accepted event.
 type queue struct {
-	inner   githubapp.Scheduler
-	timeout time.Duration
-	metrics *Metrics
+	size, workers, perInstallation int
+	timeout                        time.Duration
+	clock                          Clock
+	limits                         *limits
+	metrics                        *Metrics
+	onError                        githubapp.AsyncErrorCallback
 
 	mu       sync.Mutex
+	wake     *sync.Cond
 	closed   bool
-	inflight int           // scheduled and not yet finished
-	idle     chan struct{} // closed while inflight == 0
+	waiting  map[int64][]*event // installation → its events, oldest first
+	order    []int64            // installations with waiting events, round-robin
+	running  map[int64]int
+	queued   int // waiting for a worker
+	delayed  int // put back for a rate limit
+	inflight int // accepted and not finished
+	idle     chan struct{}
+	stop     chan struct{}
 }
 
-func newQueue(size, workers int, timeout time.Duration, m *Metrics, onError githubapp.AsyncErrorCallback) *queue {
-	q := &queue{timeout: timeout, metrics: m, idle: make(chan struct{})}
+// event is one accepted delivery.
+type event struct {
+	d            githubapp.Dispatch
+	ctx          context.Context
+	installation int64
+	arrived      time.Time
+	requeues     int
+}
+
+func newQueue(size, workers, perInstallation int, timeout time.Duration, clock Clock, l *limits, m *Metrics, onError githubapp.AsyncErrorCallback) *queue {
+	if perInstallation <= 0 || perInstallation > workers {
+		perInstallation = workers
+	}
+	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, clock: clock, limits: l,
+		metrics: m, onError: onError, waiting: map[int64][]*event{}, running: map[int64]int{},
+		idle: make(chan struct{}), stop: make(chan struct{})}
 	close(q.idle)
-	q.inner = githubapp.QueueAsyncScheduler(size, workers,
-		githubapp.WithSchedulingMetrics(m.GitHub),
-		githubapp.WithAsyncErrorCallback(onError),
-	)
+	q.wake = sync.NewCond(&q.mu)
+	for i := 0; i < workers; i++ {
+		go q.work()
+	}
 	return q
 }
 
-// Schedule implements githubapp.Scheduler.
+// Schedule implements githubapp.Scheduler: it accepts the event, or
+// refuses it when full or shutting down.
 func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if q.closed {
-		q.mu.Unlock()
 		return ErrShuttingDown
 	}
-	q.begin()
-	q.mu.Unlock()
-
-	d.Handler = tracked{q: q, next: d.Handler}
-	if err := q.inner.Schedule(ctx, d); err != nil {
-		q.finish()
-		return err
+	if q.queued+q.delayed >= q.size {
+		return githubapp.ErrCapacityExceeded
 	}
-	return nil
-}
-
-func (q *queue) begin() {
+	// The handler outlives the HTTP request that delivered the event.
+	e := &event{d: d, ctx: context.WithoutCancel(ctx), installation: installationOf(d.Payload), arrived: time.Now()}
 	if q.inflight == 0 {
 		q.idle = make(chan struct{})
 	}
 	q.inflight++
+	q.enqueue(e)
+	return nil
 }
 
-func (q *queue) finish() {
+// enqueue adds a waiting event (lock held).
+func (q *queue) enqueue(e *event) {
+	if len(q.waiting[e.installation]) == 0 {
+		q.order = append(q.order, e.installation)
+	}
+	q.waiting[e.installation] = append(q.waiting[e.installation], e)
+	q.queued++
+	q.metrics.QueueDepth.Set(float64(q.queued))
+	q.wake.Signal()
+}
+
+// next takes the next event a worker may run (lock held): round-robin over
+// installations, skipping those at their cap or waiting for a rate limit.
+func (q *queue) next() *event {
+	for i, inst := range q.order {
+		if q.running[inst] >= q.perInstallation {
+			continue
+		}
+		if q.limits != nil {
+			if until, _ := q.limits.blockedUntil(inst); !until.IsZero() {
+				q.wakeAt(until)
+				continue
+			}
+		}
+		list := q.waiting[inst]
+		e := list[0]
+		if len(list) == 1 {
+			delete(q.waiting, inst)
+			q.order = append(q.order[:i:i], q.order[i+1:]...)
+		} else {
+			q.waiting[inst] = list[1:]
+			// The installation goes to the back of the round.
+			q.order = append(append(q.order[:i:i], q.order[i+1:]...), inst)
+		}
+		q.queued--
+		q.metrics.QueueDepth.Set(float64(q.queued))
+		return e
+	}
+	return nil
+}
+
+// wakeAt wakes the workers when a rate limit lifts (on the server's clock:
+// the simulator's in tests).
+func (q *queue) wakeAt(until time.Time) {
+	go func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-q.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if q.clock.Sleep(ctx, until.Sub(q.clock.Now())) == nil {
+			q.mu.Lock()
+			q.wake.Broadcast()
+			q.mu.Unlock()
+		}
+	}()
+}
+
+func (q *queue) work() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.inflight--
-	if q.inflight == 0 {
-		close(q.idle)
+	for {
+		e := q.next()
+		for e == nil {
+			if q.closed && q.inflight == 0 {
+				return
+			}
+			q.wake.Wait()
+			select {
+			case <-q.stop:
+				return
+			default:
+			}
+			e = q.next()
+		}
+		q.running[e.installation]++
+		q.metrics.QueueRunning.Inc()
+		q.mu.Unlock()
+		q.metrics.QueueWait.Observe(time.Since(e.arrived).Seconds())
+		start := time.Now()
+		outcome, err := q.run(e)
+		q.mu.Lock()
+		q.running[e.installation]--
+		if q.running[e.installation] == 0 {
+			delete(q.running, e.installation)
+		}
+		q.metrics.QueueRunning.Dec()
+		requeued := err != nil && q.requeue(e)
+		if requeued {
+			outcome = "requeued"
+		}
+		q.metrics.HandlerRuns.WithLabelValues(e.d.EventType, outcome).Inc()
+		q.metrics.HandlerDuration.WithLabelValues(e.d.EventType).Observe(time.Since(start).Seconds())
+		if requeued {
+			continue
+		}
+		if err != nil && q.onError != nil {
+			q.mu.Unlock()
+			q.onError(e.ctx, e.d, err)
+			q.mu.Lock()
+		}
+		q.finish()
 	}
 }
 
-// Idle returns a channel that is closed once no event is queued or being
-// handled. Tests and the demo wait on it instead of sleeping.
+// requeue puts an event that failed on a rate limit back until the limit
+// lifts (lock held); false when it should fail for good.
+func (q *queue) requeue(e *event) bool {
+	if q.limits == nil || e.requeues >= maxRequeues || e.installation == 0 {
+		return false
+	}
+	until, why := q.limits.blockedUntil(e.installation)
+	if until.IsZero() {
+		return false
+	}
+	e.requeues++
+	q.delayed++
+	q.metrics.QueueDelayed.Set(float64(q.delayed))
+	q.metrics.Requeued.WithLabelValues("rate_limited").Inc()
+	zerolog.Ctx(e.ctx).Warn().Int64("installation", e.installation).Str("limit", why).Time("until", until).
+		Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID).
+		Msg("GitHub rate-limited the installation; the event waits in the queue")
+	go func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-q.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		_ = q.clock.Sleep(ctx, until.Sub(q.clock.Now()))
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.delayed--
+		q.metrics.QueueDelayed.Set(float64(q.delayed))
+		q.enqueue(e)
+	}()
+	return true
+}
+
+func (q *queue) finish() {
+	q.inflight--
+	if q.inflight == 0 {
+		close(q.idle)
+		q.wake.Broadcast()
+	}
+}
+
+// run handles one event under the handler deadline: its outcome (success,
+// error, panic, timeout) and error.
+func (q *queue) run(e *event) (outcome string, err error) {
+	ctx, cancel := context.WithTimeout(WithInstallation(e.ctx, e.installation), q.timeout)
+	defer cancel()
+	start := time.Now()
+	outcome = "success"
+	defer func() {
+		if r := recover(); r != nil {
+			outcome = "panic"
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+		}
+		if err != nil && outcome == "success" {
+			outcome = "error"
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
+				outcome = "timeout"
+			}
+		}
+		zerolog.Ctx(ctx).Debug().Str("outcome", outcome).Dur("took", time.Since(start)).Msg("Handled webhook event")
+	}()
+	return outcome, e.d.Handler.Handle(ctx, e.d.EventType, e.d.DeliveryID, e.d.Payload)
+}
+
+// Idle returns a channel that is closed once no event is queued, delayed
+// or being handled. Tests and the demo wait on it instead of sleeping.
 func (q *queue) Idle() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -90,6 +289,7 @@ func (q *queue) Drain(ctx context.Context) error {
 	q.mu.Lock()
 	q.closed = true
 	idle := q.idle
+	q.wake.Broadcast()
 	q.mu.Unlock()
 	select {
 	case <-idle:
@@ -99,34 +299,15 @@ func (q *queue) Drain(ctx context.Context) error {
 	}
 }
 
-// tracked runs one dispatch under the handler deadline and records it.
-type tracked struct {
-	q    *queue
-	next githubapp.EventHandler
-}
-
-func (t tracked) Handles() []string { return t.next.Handles() }
-
-func (t tracked) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) (err error) {
-	defer t.q.finish()
-	ctx, cancel := context.WithTimeout(ctx, t.q.timeout)
-	defer cancel()
-	start := time.Now()
-	outcome := "success"
-	defer func() {
-		if r := recover(); r != nil {
-			outcome = "panic"
-			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
-		}
-		if err != nil && outcome == "success" {
-			outcome = "error"
-			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() == context.DeadlineExceeded {
-				outcome = "timeout"
-			}
-		}
-		t.q.metrics.HandlerRuns.WithLabelValues(eventType, outcome).Inc()
-		t.q.metrics.HandlerDuration.WithLabelValues(eventType).Observe(time.Since(start).Seconds())
-		zerolog.Ctx(ctx).Debug().Str("outcome", outcome).Dur("took", time.Since(start)).Msg("Handled webhook event")
-	}()
-	return t.next.Handle(ctx, eventType, deliveryID, payload)
+// Close stops the workers (after Drain, or to abandon the queue).
+func (q *queue) Close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	select {
+	case <-q.stop:
+	default:
+		close(q.stop)
+	}
+	q.closed = true
+	q.wake.Broadcast()
 }

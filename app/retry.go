@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,26 +42,63 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// retryTransport retries GitHub requests that failed for reasons that pass:
+// retryTransport retries GitHub requests that failed for reasons that pass,
+// and keeps each installation within GitHub's limits:
 //   - secondary rate limits (403/429 with Retry-After, or GitHub's
-//     "secondary rate limit" message) and exhausted primary limits
-//     (X-RateLimit-Remaining: 0) on any method, because GitHub did not act
-//     on the request; waiting as long as GitHub asks, up to maxWait and
-//     never past the caller's deadline;
-//   - server errors (5xx) and network errors on reads (GET, HEAD) only,
-//     because a write that failed with 502 may still have happened; writes
-//     are retried by re-running the idempotent handler instead.
+//     "secondary rate limit" message: then at least a minute) and exhausted
+//     primary limits (X-RateLimit-Remaining: 0, until X-RateLimit-Reset)
+//     block the installation: its next requests are not sent before then.
+//     A short wait is waited out in place (any method: GitHub did not act);
+//     a longer one fails the request at once, and the queue puts the
+//     event back until the installation may call again, so its wait holds
+//     no worker other installations need;
+//   - server errors (5xx) and network errors on reads (GET, HEAD) are
+//     retried with jittered exponential backoff; a write that failed with
+//     502 may still have happened, so the facts layer retries writes only
+//     after looking for what they made;
+//   - writes are paced per installation (a burst, then one a second).
+//
+// Every wait ends at the caller's deadline.
 type retryTransport struct {
 	next        http.RoundTripper
 	clock       Clock
+	limits      *limits
 	maxAttempts int
-	maxWait     time.Duration
+	// inlineWait is the longest rate-limit wait spent inside a request;
+	// longer ones go back to the queue.
+	inlineWait  time.Duration
 	baseBackoff time.Duration
 }
+
+// BlockedError is a request not sent because its installation must wait
+// for a GitHub rate limit.
+type BlockedError struct {
+	Installation int64
+	Until        time.Time
+	Why          string
+}
+
+func (e *BlockedError) Error() string {
+	return fmt.Sprintf("installation %d is rate limited by GitHub (%s) until %s: request not sent", e.Installation, e.Why, e.Until.UTC().Format(time.RFC3339))
+}
+
+// RateLimitedUntil says when the installation may call GitHub again.
+func (e *BlockedError) RateLimitedUntil() time.Time { return e.Until }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	read := req.Method == http.MethodGet || req.Method == http.MethodHead
+	inst := InstallationFrom(ctx)
+	if inst != 0 && t.limits != nil {
+		if err := t.waitForInstallation(ctx, inst); err != nil {
+			return nil, err
+		}
+		if !read && !strings.HasPrefix(req.URL.Path, "/app/") && !strings.Contains(req.URL.Path, "/app/installations/") {
+			if err := t.limits.paceWrite(ctx, inst); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		resp, err := t.next.RoundTrip(req)
 		if attempt >= t.maxAttempts {
@@ -74,13 +113,18 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			wait = t.backoff(attempt)
 		default:
 			var retry bool
-			wait, retry = t.classify(req, resp, attempt)
+			var why string
+			wait, retry, why = t.classify(req, resp, attempt)
 			if !retry {
 				return resp, err
 			}
-		}
-		if wait > t.maxWait {
-			return resp, err
+			if why != "" && inst != 0 && t.limits != nil {
+				t.limits.block(inst, t.clock.Now().Add(wait), why)
+				zerolog.Ctx(ctx).Warn().Int64("installation", inst).Str("limit", why).Dur("wait", wait).Msg("GitHub rate limit: the installation waits")
+			}
+			if why != "" && wait > t.inlineWait {
+				return resp, err // the queue waits, not a worker
+			}
 		}
 		if deadline, ok := ctx.Deadline(); ok && t.clock.Now().Add(wait).After(deadline) {
 			return resp, err
@@ -100,18 +144,38 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-func (t *retryTransport) backoff(attempt int) time.Duration {
-	return t.baseBackoff << (attempt - 1)
+// waitForInstallation holds a request of a rate-limited installation: a
+// short wait in place, a longer one refused at once (BlockedError).
+func (t *retryTransport) waitForInstallation(ctx context.Context, inst int64) error {
+	until, why := t.limits.blockedUntil(inst)
+	if until.IsZero() {
+		return nil
+	}
+	wait := until.Sub(t.clock.Now())
+	deadline, hasDeadline := ctx.Deadline()
+	if wait > t.inlineWait || (hasDeadline && until.After(deadline)) {
+		return &BlockedError{Installation: inst, Until: until, Why: why}
+	}
+	return t.clock.Sleep(ctx, wait)
 }
 
-// classify says whether a response is worth retrying and after how long.
-func (t *retryTransport) classify(req *http.Request, resp *http.Response, attempt int) (time.Duration, bool) {
+// backoff is the wait before retry `attempt`: exponential, with jitter
+// (between half and one and a half times), so replicas do not retry in
+// step.
+func (t *retryTransport) backoff(attempt int) time.Duration {
+	d := t.baseBackoff << (attempt - 1)
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+// classify says whether a response is worth retrying, after how long, and
+// which rate limit it was ("" for none).
+func (t *retryTransport) classify(req *http.Request, resp *http.Response, attempt int) (time.Duration, bool, string) {
 	read := req.Method == http.MethodGet || req.Method == http.MethodHead
 	switch resp.StatusCode {
 	case http.StatusForbidden, http.StatusTooManyRequests:
 		if s := resp.Header.Get("Retry-After"); s != "" {
 			if secs, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && secs >= 0 {
-				return time.Duration(secs) * time.Second, true
+				return time.Duration(secs) * time.Second, true, "secondary"
 			}
 		}
 		if resp.Header.Get("X-RateLimit-Remaining") == "0" {
@@ -120,19 +184,19 @@ func (t *retryTransport) classify(req *http.Request, resp *http.Response, attemp
 				if wait < 0 {
 					wait = 0
 				}
-				return wait + time.Second, true
+				return wait + time.Second, true, "primary"
 			}
 		}
 		if isSecondaryRateLimit(resp) {
 			// GitHub's guidance without Retry-After: wait at least a minute.
-			return time.Minute, true
+			return time.Minute, true, "secondary"
 		}
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		if read {
-			return t.backoff(attempt), true
+			return t.backoff(attempt), true, ""
 		}
 	}
-	return 0, false
+	return 0, false, ""
 }
 
 // isSecondaryRateLimit peeks at a 403 body for GitHub's secondary rate

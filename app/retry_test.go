@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -61,7 +61,7 @@ func TestRetryTransport(t *testing.T) {
 		{"primary limit waits for reset", "GET", []step{{status: 403, header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": strconv.FormatInt(start.Add(30*time.Second).Unix(), 10)}}, {status: 200}}, 0, 2, 200, []time.Duration{31 * time.Second}},
 		{"secondary limit by message waits a minute", "POST", []step{{status: 403, body: `{"message":"You have exceeded a secondary rate limit."}`}, {status: 201}}, 0, 2, 201, []time.Duration{time.Minute}},
 		{"plain 403 is final", "POST", []step{{status: 403, body: `{"message":"Resource not accessible by integration"}`}, {status: 201}}, 0, 1, 403, nil},
-		{"wait beyond max is not waited", "POST", []step{{status: 403, header: map[string]string{"Retry-After": "3600"}}, {status: 201}}, 0, 1, 403, nil},
+		{"wait beyond the inline wait goes back to the queue", "POST", []step{{status: 403, header: map[string]string{"Retry-After": "3600"}}, {status: 201}}, 0, 1, 403, nil},
 		{"wait beyond deadline is not waited", "GET", []step{{status: 429, header: map[string]string{"Retry-After": "30"}}, {status: 200}}, 10 * time.Second, 1, 429, nil},
 		{"404 is final", "GET", []step{{status: 404}, {status: 200}}, 0, 1, 404, nil},
 	}
@@ -85,7 +85,7 @@ func TestRetryTransport(t *testing.T) {
 			}))
 			defer srv.Close()
 			clock := &recordingClock{now: start}
-			rt := &retryTransport{next: http.DefaultTransport, clock: clock, maxAttempts: 4, maxWait: time.Minute, baseBackoff: 200 * time.Millisecond}
+			rt := &retryTransport{next: http.DefaultTransport, clock: clock, maxAttempts: 4, inlineWait: time.Minute, baseBackoff: 200 * time.Millisecond}
 
 			ctx := context.Background()
 			if tt.deadline > 0 {
@@ -110,8 +110,19 @@ func TestRetryTransport(t *testing.T) {
 			if calls != tt.wantCalls {
 				t.Errorf("calls = %d, want %d", calls, tt.wantCalls)
 			}
-			if fmt.Sprint(clock.slept) != fmt.Sprint(tt.wantSlept) {
-				t.Errorf("slept %v, want %v", clock.slept, tt.wantSlept)
+			// Backoffs are jittered (half to one and a half times); rate
+			// limit waits are exact.
+			ok := len(clock.slept) == len(tt.wantSlept)
+			for i := 0; ok && i < len(clock.slept); i++ {
+				got, want := clock.slept[i], tt.wantSlept[i]
+				if want < time.Second {
+					ok = got >= want/2 && got <= want*3/2
+				} else {
+					ok = got == want
+				}
+			}
+			if !ok {
+				t.Errorf("slept %v, want about %v", clock.slept, tt.wantSlept)
 			}
 			for i, b := range bodies {
 				if tt.method != "GET" && b != `{"name":"x"}` {
@@ -119,5 +130,72 @@ func TestRetryTransport(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A rate limit blocks the installation: its next requests are not sent
+// until it lifts (short waits waited out, long ones refused at once), other
+// installations go on, and writes are paced.
+func TestRateLimitsBlockTheInstallation(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	limited := true
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[r.URL.Path]++
+		if r.URL.Path == "/limited" && limited {
+			limited = false
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
+	m := NewMetrics()
+	rt := &retryTransport{next: http.DefaultTransport, clock: clock, limits: newLimits(clock, m), maxAttempts: 4, inlineWait: 10 * time.Second, baseBackoff: 200 * time.Millisecond}
+	get := func(inst int64, path string) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(WithInstallation(context.Background(), inst), "GET", srv.URL+path, nil)
+		return rt.RoundTrip(req)
+	}
+	resp, err := get(7, "/limited")
+	if err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a 2-minute secondary limit: %v %v, want the 403 back (the queue waits)", resp, err)
+	}
+	resp.Body.Close()
+	if _, err := get(7, "/other"); err == nil {
+		t.Fatal("a blocked installation's next request was sent")
+	} else {
+		var be *BlockedError
+		if !errors.As(err, &be) || be.Installation != 7 {
+			t.Fatalf("err = %v, want a BlockedError", err)
+		}
+	}
+	if calls["/other"] != 0 {
+		t.Error("the blocked request reached GitHub")
+	}
+	if resp, err := get(8, "/other"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("another installation was held: %v", err)
+	}
+	clock.Sleep(context.Background(), 115*time.Second)
+	if resp, err := get(7, "/other"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("5 s before the limit lifts, the request should wait it out: %v", err)
+	}
+	if got := clock.slept[len(clock.slept)-1]; got != 5*time.Second {
+		t.Errorf("waited %s, want the 5 s left", got)
+	}
+
+	// Writes: a burst of 10 at once, then one a second.
+	before := len(clock.slept)
+	for i := 0; i < 13; i++ {
+		req, _ := http.NewRequestWithContext(WithInstallation(context.Background(), 9), "POST", srv.URL+"/repos/o/r/labels", strings.NewReader("{}"))
+		if resp, err := rt.RoundTrip(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	if paced := clock.slept[before:]; len(paced) != 3 {
+		t.Errorf("paced waits %v, want 3 after a burst of 10", paced)
 	}
 }

@@ -66,6 +66,7 @@ type Server struct {
 	cache    *responseCache
 	deps     Deps
 	slack    *notify.Slack
+	limits   *limits
 }
 
 // New wires a server. It makes no network calls: GitHub being unreachable
@@ -85,6 +86,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if s.identity == nil {
 		s.identity = NewIdentity(cfg.GitHub.App.IntegrationID)
 	}
+	s.limits = newLimits(s.clock, s.metrics)
 
 	clientOpts := []githubapp.ClientOption{
 		githubapp.WithClientUserAgent("hotfix-bot/" + Version),
@@ -92,7 +94,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		githubapp.WithClientMiddleware(
 			drainBodies,
 			func(next http.RoundTripper) http.RoundTripper {
-				return &retryTransport{next: next, clock: s.clock, maxAttempts: 4, maxWait: time.Minute, baseBackoff: 200 * time.Millisecond}
+				return &retryTransport{next: next, clock: s.clock, limits: s.limits, maxAttempts: 4, inlineWait: 10 * time.Second, baseBackoff: 200 * time.Millisecond}
 			},
 			githubapp.ClientMetrics(s.metrics.GitHub),
 		),
@@ -110,7 +112,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.cc = cc
 
-	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, time.Duration(cfg.HandlerTimeout), s.metrics,
+	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, cfg.Queue.PerInstallation, time.Duration(cfg.HandlerTimeout), s.clock, s.limits, s.metrics,
 		githubapp.MetricsAsyncErrorCallback(s.metrics.GitHub))
 
 	var notifier notify.Notifier = notify.Discard{}
@@ -151,6 +153,15 @@ func (s *Server) ClientCreator() githubapp.ClientCreator { return s.cc }
 // Deps are the dependencies the server gave its handlers (tests use them
 // to call handler entry points that no webhook reaches yet).
 func (s *Server) Deps() Deps { return s.deps }
+
+// Close stops the server's workers and sends the queued notifications
+// (bounded by ctx); Serve calls it after draining.
+func (s *Server) Close(ctx context.Context) {
+	s.queue.Close()
+	if s.slack != nil {
+		s.slack.Close(ctx)
+	}
+}
 
 // FlushNotifications waits until the chat notifications queued so far are
 // sent (tests and the demo).
@@ -224,9 +235,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.queue.Drain(shutdownCtx); err != nil {
 		return err
 	}
-	if s.slack != nil {
-		s.slack.Close(shutdownCtx)
-	}
+	s.Close(shutdownCtx)
 	s.logger.Info().Msg("Queue drained; bye")
 	return nil
 }

@@ -262,8 +262,9 @@ func TestHealthReadyMetrics(t *testing.T) {
 		`hotfixbot_webhook_deliveries_total{event="-",outcome="invalid"} 1`,
 		`hotfixbot_handler_runs_total{event="push",outcome="success"} 1`,
 		`hotfixbot_handler_duration_seconds_count{event="push"} 1`,
-		`hotfixbot_github_event_queued 0`,
-		`hotfixbot_github_event_dropped_total 0`,
+		`hotfixbot_queue_depth 0`,
+		`hotfixbot_queue_running 0`,
+		`hotfixbot_queue_wait_seconds_count 1`,
 	} {
 		if !strings.Contains(get("/metrics").Body.String(), want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -310,8 +311,8 @@ func TestQueueFullIsDroppedAndCounted(t *testing.T) {
 	if got := metricValue(t, s, `hotfixbot_webhook_deliveries_total{event="push",outcome="dropped"}`); got != "1" {
 		t.Errorf("dropped deliveries metric = %q, want 1", got)
 	}
-	if got := metricValue(t, s, `hotfixbot_github_event_dropped_total`); got != "1" {
-		t.Errorf("queue drop counter = %q, want 1", got)
+	if got := metricValue(t, s, `hotfixbot_queue_depth`); got != "0" {
+		t.Errorf("queue depth after the drain = %q, want 0", got)
 	}
 }
 

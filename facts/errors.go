@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 )
@@ -112,6 +113,10 @@ func wrap(op string, err error) error {
 	case errors.As(err, &ge) && ge.Response != nil:
 		e.Status, e.Message = ge.Response.StatusCode, ge.Message
 		e.Kind = kindOfStatus(ge)
+	case errors.As(err, new(interface{ RateLimitedUntil() time.Time })):
+		// The server held the request back: its installation waits for a
+		// GitHub rate limit (app.BlockedError).
+		e.Kind = RateLimited
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		e.Kind = Transient
 	default:

@@ -99,6 +99,9 @@ func (h *Harness) Restart() error {
 	for _, s := range h.servers {
 		s.Close()
 	}
+	for _, b := range h.Bots {
+		b.Close(context.Background())
+	}
 	h.servers, h.Bots = nil, nil
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -131,6 +134,9 @@ func (h *Harness) Close() {
 	h.cancel()
 	for _, s := range h.servers {
 		s.Close()
+	}
+	for _, b := range h.Bots {
+		b.Close(context.Background())
 	}
 	h.Sim.Close()
 }
@@ -184,7 +190,7 @@ func (h *Harness) Violations() []string {
 }
 
 // HandlerErrors counts handler runs that ended in an error, panic or
-// timeout, over every replica.
+// timeout, over every replica (a run put back for a rate limit is not one).
 func (h *Harness) HandlerErrors() (int, error) {
 	n := 0
 	for _, b := range h.Bots {
@@ -198,7 +204,7 @@ func (h *Harness) HandlerErrors() (int, error) {
 			}
 			for _, m := range f.GetMetric() {
 				for _, l := range m.GetLabel() {
-					if l.GetName() == "outcome" && l.GetValue() != "success" {
+					if l.GetName() == "outcome" && l.GetValue() != "success" && l.GetValue() != "requeued" {
 						n += int(m.GetCounter().GetValue())
 					}
 				}
