@@ -29,7 +29,7 @@ type Config struct {
 	LogLevel string      `yaml:"log_level"`
 	Queue    QueueConfig `yaml:"queue"`
 	// HandlerTimeout bounds one event's handling, GitHub calls included.
-	HandlerTimeout Duration     `yaml:"handler_timeout"`
+	HandlerTimeout Duration         `yaml:"handler_timeout"`
 	Cache          CacheConfig      `yaml:"cache"`
 	Notify         NotifyConfig     `yaml:"notify"`
 	Redelivery     RedeliveryConfig `yaml:"redelivery"`

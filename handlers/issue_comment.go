@@ -338,4 +338,3 @@ func (c *commandRun) failed(rule string, err error) outcome {
 	o.err = err
 	return o
 }
-
