@@ -190,13 +190,15 @@ func (s *Server) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Start begins identity discovery in the background; it returns at once.
+// Start begins identity discovery and the redelivery sweep in the
+// background; it returns at once.
 func (s *Server) Start(ctx context.Context) {
+	ctx = s.logger.WithContext(ctx)
+	go s.redeliveryLoop(ctx)
 	if ok, _ := s.identity.status(); ok {
 		s.metrics.Ready.Set(1)
 		return
 	}
-	ctx = s.logger.WithContext(ctx)
 	go func() {
 		s.identity.discover(ctx, s.cc, s.clock, s.cfg.GitHub.V3APIURL)
 		if ok, _ := s.identity.status(); ok {

@@ -141,6 +141,9 @@ func (s *Sim) routes() http.Handler {
 	}
 	add("GET /app", "apps/get-authenticated", "", authApp, s.getApp)
 	add("POST /app/installations/{installation_id}/access_tokens", "apps/create-installation-access-token", "", authApp, s.createToken)
+	add("GET /app/hook/deliveries", "apps/list-webhook-deliveries", "", authApp, s.listHookDeliveries)
+	add("GET /app/hook/deliveries/{delivery_id}", "apps/get-webhook-delivery", "", authApp, s.getHookDelivery)
+	add("POST /app/hook/deliveries/{delivery_id}/attempts", "apps/redeliver-webhook-delivery", "", authApp, s.redeliverHookDelivery)
 
 	repo("GET", "", "repos/get", "metadata:read", s.getRepo)
 	repo("GET", "/contents/{path...}", "repos/get-content", "contents:read", s.getContent)

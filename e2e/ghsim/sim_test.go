@@ -483,7 +483,7 @@ func TestWebhookDeliveries(t *testing.T) {
 		t.Errorf("events = %v", events)
 	}
 	ds := f.sim.Deliveries()
-	if ds[0].Attempts[0] != 202 {
+	if ds[0].Attempts[0].Status != 202 {
 		t.Errorf("attempts = %v", ds[0].Attempts)
 	}
 	// Round-robin: the two replicas each saw some.

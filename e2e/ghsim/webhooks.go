@@ -17,16 +17,39 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/testdata"
 )
 
-// Delivery is one webhook delivery, as GitHub's "Recent Deliveries" shows.
+// Delivery is one webhook delivery (one event, its GUID) and its
+// attempts, as GitHub's "Recent Deliveries" shows them.
 type Delivery struct {
-	ID      string
-	Event   string
-	Action  string
-	Repo    string
-	Payload []byte
-	App     *App
-	// Status per attempt, in order (0: the target could not be reached).
-	Attempts []int
+	ID           string // the GUID, X-GitHub-Delivery
+	Event        string
+	Action       string
+	Repo         string
+	RepoID       int64
+	Installation int64
+	Payload      []byte
+	App          *App
+	Attempts     []Attempt
+	// redeliver marks a queued redelivery (POST .../attempts).
+	redeliver bool
+}
+
+// Attempt is one try at delivering: GitHub lists each as a hook delivery
+// with its own id.
+type Attempt struct {
+	ID         int64
+	Status     int // 0: the target could not be reached
+	At         time.Time
+	Redelivery bool
+}
+
+// Succeeded reports whether some attempt was answered 2xx.
+func (d Delivery) Succeeded() bool {
+	for _, a := range d.Attempts {
+		if a.Status >= 200 && a.Status < 300 {
+			return true
+		}
+	}
+	return false
 }
 
 // templates: event[.action] → example payload file, from GitHub's own
@@ -172,7 +195,7 @@ func (s *Sim) queue(in *Installation, r *Repo, event, action string, sender *Use
 	overlay(p, top)
 	payload, _ := json.Marshal(p)
 	s.outbox = append(s.outbox, &Delivery{
-		ID: newGUID(), Event: event, Action: action, Repo: r.FullName(), Payload: payload, App: in.App,
+		ID: newGUID(), Event: event, Action: action, Repo: r.FullName(), RepoID: r.ID, Installation: in.ID, Payload: payload, App: in.App,
 	})
 }
 
@@ -273,7 +296,7 @@ func (s *Sim) Deliveries() []Delivery {
 	out := make([]Delivery, len(s.delivered))
 	for i, d := range s.delivered {
 		out[i] = *d
-		out[i].Attempts = append([]int(nil), d.Attempts...)
+		out[i].Attempts = append([]Attempt(nil), d.Attempts...)
 	}
 	return out
 }
@@ -343,17 +366,32 @@ func (s *Sim) send(ctx context.Context, d *Delivery) error {
 	secret := a.WebhookSecret
 	s.mu.Unlock()
 
+	redelivery := d.redeliver || len(d.Attempts) > 0
+	if len(targets) == 0 {
+		targets = []string{""} // nobody listens: a failed attempt
+	}
 	for _, t := range targets {
-		code, err := post(ctx, t, d.Event, d.ID, d.Payload, sign256(d.Payload, secret), sign1(d.Payload, secret))
-		if err != nil && ctx.Err() != nil {
-			return err
+		code := 0
+		if t != "" {
+			var err error
+			code, err = post(ctx, t, d.Event, d.ID, d.Payload, sign256(d.Payload, secret), sign1(d.Payload, secret))
+			if err != nil && ctx.Err() != nil {
+				return err
+			}
 		}
 		s.mu.Lock()
-		d.Attempts = append(d.Attempts, code)
+		d.Attempts = append(d.Attempts, Attempt{ID: s.newID(), Status: code, At: s.clock.Now(), Redelivery: redelivery})
 		s.mu.Unlock()
 	}
 	s.mu.Lock()
-	s.delivered = append(s.delivered, d)
+	d.redeliver = false
+	known := false
+	for _, x := range s.delivered {
+		known = known || x == d
+	}
+	if !known {
+		s.delivered = append(s.delivered, d)
+	}
 	s.mu.Unlock()
 	return nil
 }

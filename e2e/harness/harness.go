@@ -32,6 +32,9 @@ type Options struct {
 	ClientTimeout time.Duration
 	// SlackWebhookURL, when set, is where the bots post notifications.
 	SlackWebhookURL string
+	// RedeliveryMax bounds the redeliveries one sweep asks for (default
+	// the server's).
+	RedeliveryMax int
 }
 
 // Harness is a running simulator with bots attached.
@@ -84,6 +87,10 @@ func New(opts Options) (*Harness, error) {
 		cfg.GitHub.ClientTimeout = app.Duration(opts.ClientTimeout)
 	}
 	cfg.Notify.SlackWebhookURL = opts.SlackWebhookURL
+	cfg.Redelivery.Interval = 0 // scenarios sweep when they want to (SweepRedeliveries)
+	if opts.RedeliveryMax > 0 {
+		cfg.Redelivery.Max = opts.RedeliveryMax
+	}
 	h.cfg = cfg
 	if err := h.Restart(); err != nil {
 		h.Close()
@@ -178,6 +185,20 @@ func (h *Harness) FlushNotifications(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Targets are the replicas' webhook URLs.
+func (h *Harness) Targets() []string {
+	var out []string
+	for _, s := range h.servers {
+		out = append(out, s.URL+"/api/github/hook")
+	}
+	return out
+}
+
+// SweepRedeliveries runs the redelivery sweep on one replica.
+func (h *Harness) SweepRedeliveries(ctx context.Context, replica int) (app.SweepResult, error) {
+	return h.Bots[replica].SweepRedeliveries(ctx)
 }
 
 // Violations are the contract violations so far, one line each.
