@@ -11,8 +11,8 @@ import (
 )
 
 // CheckRun re-runs the gates when someone clicks "Re-run" on one of the
-// bot's checks: the way to complete a check a GitHub failure left in
-// progress.
+// bot's checks: the way to complete a check GitHub's failures left
+// unfinished.
 type CheckRun struct{ g *Gatekeeper }
 
 var _ githubapp.EventHandler = (*CheckRun)(nil)
@@ -20,27 +20,53 @@ var _ githubapp.EventHandler = (*CheckRun)(nil)
 // Handles names the event.
 func (h *CheckRun) Handles() []string { return []string{"check_run"} }
 
+// checkRunEvent is what the bot uses of check_run (decoded by hand: some
+// of GitHub's recorded deliveries carry dates in a format go-github cannot
+// read).
+type checkRunEvent struct {
+	Action   string `json:"action"`
+	CheckRun struct {
+		Name       string `json:"name"`
+		HeadSHA    string `json:"head_sha"`
+		App        appRef `json:"app"`
+		CheckSuite struct {
+			HeadBranch string `json:"head_branch"`
+		} `json:"check_suite"`
+		PullRequests []struct {
+			Number int `json:"number"`
+		} `json:"pull_requests"`
+	} `json:"check_run"`
+	Repository struct {
+		Name          string `json:"name"`
+		DefaultBranch string `json:"default_branch"`
+		Owner         ghUser `json:"owner"`
+	} `json:"repository"`
+	Installation struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+}
+
 // Handle acts only on `rerequested` for this app's own checks; the
 // created/completed events the app's own writes cause are skipped without
 // an API call.
 func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
-	var ev github.CheckRunEvent
+	var ev checkRunEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return fmt.Errorf("decode check_run: %w", err)
 	}
-	cr := ev.GetCheckRun()
-	if ev.GetAction() != "rerequested" || cr.GetApp().GetID() != h.g.identity.AppID() {
+	cr := ev.CheckRun
+	if ev.Action != "rerequested" || cr.App.ID != h.g.identity.AppID() || ev.Installation.ID == 0 {
 		return nil
 	}
-	switch cr.GetName() {
+	switch cr.Name {
 	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval:
 	default:
 		return nil
 	}
-	repo := ev.GetRepo()
-	installation := ev.GetInstallation().GetID()
-	ctx, _ = githubapp.PrepareRepoContext(ctx, installation, repo)
-	r, err := h.g.repo(installation, repo.GetOwner().GetLogin(), repo.GetName(), repo.GetDefaultBranch())
+	installation := ev.Installation.ID
+	ctx, _ = githubapp.PrepareRepoContext(ctx, installation, &github.Repository{
+		Owner: &github.User{Login: github.String(ev.Repository.Owner.Login)}, Name: github.String(ev.Repository.Name)})
+	r, err := h.g.repo(installation, ev.Repository.Owner.Login, ev.Repository.Name, ev.Repository.DefaultBranch)
 	if err != nil {
 		return err
 	}
@@ -49,23 +75,23 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		return err
 	}
 	for _, ref := range cr.PullRequests {
-		pr, err := r.PullRequest(ctx, ref.GetNumber())
+		pr, err := r.PullRequestNow(ctx, ref.Number)
 		if err != nil {
 			return err
 		}
-		if pr.GetHead().GetSHA() != cr.GetHeadSHA() {
+		if pr.GetHead().GetSHA() != cr.HeadSHA {
 			continue // the PR has moved on; its new head has its own checks
 		}
 		if e, ok := h.g.prEvaluation(installation, r, pol, pr); ok {
 			return h.g.evaluate(ctx, e)
 		}
 	}
-	branch := cr.GetCheckSuite().GetHeadBranch()
-	if branch == "" || !hotfixConfig(pol).IsHotfixBranch(branch) || cr.GetName() == policy.CheckApproval {
+	branch := cr.CheckSuite.HeadBranch
+	if branch == "" || !hotfixConfig(pol).IsHotfixBranch(branch) || cr.Name == policy.CheckApproval {
 		return nil
 	}
 	return h.g.evaluate(ctx, &evaluation{
-		installation: installation, repo: r, policy: pol, branch: branch, head: cr.GetHeadSHA(),
+		installation: installation, repo: r, policy: pol, branch: branch, head: cr.HeadSHA,
 		checks: []string{policy.CheckBase, policy.CheckSchema},
 	})
 }

@@ -3,10 +3,13 @@
 
 Source: ../shared/github/webhooks-examples.json, i.e. npm
 @octokit/webhooks-examples@7.6.1 (MIT), GitHub's recorded example deliveries.
-Each file is one example, unchanged. Re-run after refreshing that file:
+Each file is one example, unchanged; all-examples.json.gz holds every
+example of every event (the test that each is handled or ignored without an
+error reads it). Re-run after refreshing the source:
 
     python3 tools/webhook-examples.py ../shared/github/webhooks-examples.json
 """
+import gzip
 import json
 import sys
 
@@ -36,6 +39,11 @@ def main(src):
             json.dump(examples[event][index], f, indent=2, sort_keys=True)
             f.write("\n")
         print(f"testdata/webhooks/{name}  <- {event}[{index}]")
+    everything = [{"name": e["name"], "examples": e["examples"]} for e in json.load(open(src))]
+    raw = json.dumps(everything, separators=(",", ":")).encode()
+    with open("testdata/webhooks/all-examples.json.gz", "wb") as f:
+        f.write(gzip.compress(raw, 9, mtime=0))
+    print(f"testdata/webhooks/all-examples.json.gz  <- {sum(len(e['examples']) for e in everything)} examples")
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "../shared/github/webhooks-examples.json")

@@ -1,0 +1,138 @@
+package handlers
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+)
+
+// quietGitHub answers what a handler may read about a repository it does
+// not know (no policy file, no pull requests, no deployments) and records
+// every write: a recorded example must never make the bot write.
+type quietGitHub struct {
+	mu     sync.Mutex
+	writes []string
+}
+
+func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method != http.MethodGet {
+		if strings.HasSuffix(r.URL.Path, "/access_tokens") {
+			w.WriteHeader(http.StatusCreated)
+			_, _ = fmt.Fprintf(w, `{"token":"ghs_test","expires_at":%q}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+			return
+		}
+		g.mu.Lock()
+		g.writes = append(g.writes, r.Method+" "+r.URL.Path)
+		g.mu.Unlock()
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	switch last := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]; {
+	case strings.Contains(r.URL.Path, "/contents/"):
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"message":"Not Found"}`))
+	case last == "pulls" || last == "deployments" || last == "tags" || last == "events" || last == "comments":
+		_, _ = w.Write([]byte("[]"))
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"message":"Not Found"}`))
+	}
+}
+
+// Every one of GitHub's recorded webhook examples (testdata/webhooks/
+// all-examples.json.gz, @octokit/webhooks-examples), delivered through the
+// real server, signed, under its own event name: each is accepted, and
+// handled or ignored without an error and without a write.
+func TestEveryRecordedWebhookIsHandledOrIgnored(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "testdata", "webhooks", "all-examples.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []struct {
+		Name     string            `json:"name"`
+		Examples []json.RawMessage `json:"examples"`
+	}
+	if err := json.NewDecoder(zr).Decode(&events); err != nil {
+		t.Fatal(err)
+	}
+	gh := &quietGitHub{}
+	api := httptest.NewServer(gh)
+	defer api.Close()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	cfg := app.Defaults()
+	cfg.GitHub.V3APIURL = api.URL + "/"
+	cfg.GitHub.App.IntegrationID = appID
+	cfg.GitHub.App.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	cfg.GitHub.App.WebhookSecret = "examples-secret"
+	cfg.Redelivery.Interval = 0
+	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Identity: app.KnownIdentity(appID, "hotfix-bot")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	total := 0
+	for _, ev := range events {
+		for i, ex := range ev.Examples {
+			total++
+			mac := hmac.New(sha256.New, []byte(cfg.GitHub.App.WebhookSecret))
+			mac.Write(ex)
+			req := httptest.NewRequest(http.MethodPost, "/api/github/hook", bytes.NewReader(ex))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-GitHub-Event", ev.Name)
+			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("%s-%d", ev.Name, i))
+			req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+			w := httptest.NewRecorder()
+			srv.Handler().ServeHTTP(w, req)
+			if w.Code/100 != 2 {
+				t.Errorf("%s example %d: status %d %s", ev.Name, i, w.Code, w.Body)
+			}
+		}
+	}
+	<-srv.Idle()
+	if total < 300 {
+		t.Fatalf("only %d examples", total)
+	}
+	for _, outcome := range []string{"error", "panic", "timeout"} {
+		for _, ev := range events {
+			if n := testutil.ToFloat64(srv.Metrics().HandlerRuns.WithLabelValues(ev.Name, outcome)); n != 0 {
+				t.Errorf("%s: %v handler runs ended in %s", ev.Name, n, outcome)
+			}
+		}
+	}
+	for _, handled := range []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run"} {
+		if n := testutil.ToFloat64(srv.Metrics().HandlerRuns.WithLabelValues(handled, "success")); n == 0 {
+			t.Errorf("no %s example reached its handler", handled)
+		}
+	}
+	if len(gh.writes) != 0 {
+		t.Errorf("recorded examples made the bot write: %v", gh.writes)
+	}
+}
