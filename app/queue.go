@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -15,6 +17,10 @@ import (
 // ErrShuttingDown is returned for events that arrive while the server
 // drains its queue; GitHub sees a 503 and the delivery can be redelivered.
 var ErrShuttingDown = errors.New("server is shutting down")
+
+// ErrInvalidPayload refuses a correctly signed delivery whose body is not
+// a JSON object: GitHub never sends one; it gets a 400 and is not queued.
+var ErrInvalidPayload = errors.New("webhook body is not a JSON object")
 
 // maxRequeues bounds how often one event is put back for a rate limit.
 const maxRequeues = 5
@@ -84,6 +90,9 @@ func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 	defer q.mu.Unlock()
 	if q.closed {
 		return ErrShuttingDown
+	}
+	if !json.Valid(d.Payload) || len(bytes.TrimSpace(d.Payload)) == 0 || bytes.TrimSpace(d.Payload)[0] != '{' {
+		return ErrInvalidPayload
 	}
 	if q.queued+q.delayed >= q.size {
 		return githubapp.ErrCapacityExceeded

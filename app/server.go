@@ -321,6 +321,10 @@ func (s *Server) onDispatchError(w http.ResponseWriter, r *http.Request, err err
 		s.metrics.Deliveries.WithLabelValues(event, OutcomeDropped).Inc()
 		logger.Error().Msg("Dropped webhook: event queue full; redeliver it from the app's Advanced settings")
 		http.Error(w, "event queue full, redeliver later", http.StatusServiceUnavailable)
+	case errors.Is(err, ErrInvalidPayload):
+		s.metrics.Deliveries.WithLabelValues("-", OutcomeInvalid).Inc()
+		logger.Warn().Msg("Rejected webhook: a signed body that is not a JSON object")
+		http.Error(w, "webhook body is not a JSON object", http.StatusBadRequest)
 	case errors.Is(err, ErrShuttingDown):
 		s.metrics.Deliveries.WithLabelValues(event, OutcomeShutdown).Inc()
 		logger.Warn().Msg("Refused webhook: shutting down")

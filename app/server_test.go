@@ -90,6 +90,7 @@ func testConfig(t testing.TB) Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.Redelivery.Interval = 0 // tests that step the clock would see the sweep's waits
 	return c
 }
 

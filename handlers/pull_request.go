@@ -29,6 +29,9 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		return fmt.Errorf("decode pull_request: %w", err)
 	}
 	action := ev.GetAction()
+	if ev.GetInstallation().GetID() == 0 || ev.GetRepo().GetName() == "" || ev.GetPullRequest().GetHead().GetSHA() == "" {
+		return nil // not something GitHub sends an app: nothing to act on
+	}
 	switch action {
 	case "opened", "reopened", "synchronize", "edited", "labeled", "unlabeled":
 	default:

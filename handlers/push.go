@@ -32,7 +32,7 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 		return fmt.Errorf("decode push: %w", err)
 	}
 	branch, isBranch := strings.CutPrefix(ev.GetRef(), "refs/heads/")
-	if ev.GetDeleted() || !isBranch {
+	if ev.GetDeleted() || !isBranch || ev.GetInstallation().GetID() == 0 || ev.GetRepo().GetName() == "" || ev.GetAfter() == "" {
 		return nil
 	}
 	if self, err := h.g.identity.IsSelf(ctx, ev.GetSender(), 0); err != nil || self {

@@ -228,3 +228,15 @@ func (r *Repo) CommitMessage(sha string) string {
 	}
 	return infos[0].Message
 }
+
+// Tokens lists the installation tokens handed out so far (to check that
+// none leaks).
+func (s *Sim) Tokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for v := range s.tokens {
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+)
+
+// Hostile input: each gets a clear refusal or is ignored, and nothing
+// changes on GitHub but the bot's answer.
+func TestHostileInput(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	n, _ := w.approvedHotfix("hotfix/target")
+	writesSince := func(mark int) []ghsim.Call {
+		var out []ghsim.Call
+		for _, c := range w.h.Sim.Calls()[mark:] {
+			if c.Write && !strings.HasSuffix(c.Path, "/access_tokens") {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	onlyAnswers := func(name string, mark int) {
+		t.Helper()
+		for _, c := range writesSince(mark) {
+			if c.Op != "reactions/create-for-issue-comment" && c.Op != "issues/create-comment" {
+				t.Errorf("%s: wrote %s %s", name, c.Method, c.Path)
+			}
+		}
+		if len(w.botDeployments()) != 0 {
+			t.Errorf("%s: deployed", name)
+		}
+	}
+	signed := func(event string, body []byte) int {
+		codes, err := w.h.Sim.DeliverRaw(w.ctx, w.h.App, event, body, w.h.App.Signature256(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.settle()
+		return codes[0]
+	}
+
+	t.Run("not JSON, correctly signed", func(t *testing.T) {
+		mark := len(w.h.Sim.Calls())
+		for _, body := range []string{"not json", "[1,2,3]", `"a string"`, ""} {
+			if code := signed("issue_comment", []byte(body)); code != http.StatusBadRequest {
+				t.Errorf("%q: status %d, want 400", body, code)
+			}
+		}
+		onlyAnswers("not JSON", mark)
+	})
+	t.Run("missing and null fields", func(t *testing.T) {
+		mark := len(w.h.Sim.Calls())
+		for _, c := range []struct{ event, body string }{
+			{"issue_comment", `{"action":"created"}`},
+			{"issue_comment", `{"action":"created","comment":null,"issue":null,"installation":null}`},
+			{"issue_comment", `{"action":"created","comment":{"id":1,"body":"/promote","user":{"login":"rob","type":"User"}},"issue":{"number":1},"repository":{"name":"payments","owner":{"login":"acme"}}}`},
+			{"pull_request", `{"action":"opened","pull_request":null}`},
+			{"pull_request", `{"action":"synchronize","number":1,"pull_request":{"head":{"ref":"hotfix/x"}},"installation":{"id":1}}`},
+			{"push", `{"ref":"refs/heads/hotfix/x"}`},
+			{"push", `{"ref":"refs/heads/hotfix/x","after":null,"repository":null,"installation":{"id":1}}`},
+			{"deployment_status", `{"action":"created","deployment_status":{"state":"success"}}`},
+			{"deployment_status", `{"action":"created","deployment_status":{"state":"success"},"deployment":{"id":5,"payload":"{\"hotfix_bot\":1"}}`},
+			{"check_run", `{"action":"rerequested","check_run":null}`},
+		} {
+			if code := signed(c.event, []byte(c.body)); code/100 != 2 {
+				t.Errorf("%s %s: status %d", c.event, c.body, code)
+			}
+		}
+		onlyAnswers("missing fields", mark)
+		w.noHandlerErrors()
+	})
+	t.Run("a payload signed for another event", func(t *testing.T) {
+		mark := len(w.h.Sim.Calls())
+		var promote []byte
+		for _, d := range w.h.Sim.Deliveries() {
+			if d.Event == "pull_request" {
+				promote = d.Payload
+			}
+		}
+		id := must[int64](t)(r.Comment(in.Rob, n, "/promote"))
+		w.h.Sim.DiscardPending()
+		var comment []byte
+		// Rebuild Rob's comment event as the simulator would have sent it.
+		comment = commentPayload(t, w, n, id, "/promote")
+		for _, event := range []string{"deployment_status", "push", "check_run", "pull_request"} {
+			if code := signed(event, comment); code/100 != 2 {
+				t.Errorf("a comment as %s: status %d", event, code)
+			}
+		}
+		for _, event := range []string{"issue_comment", "deployment_status"} {
+			if code := signed(event, promote); code/100 != 2 {
+				t.Errorf("a pull_request as %s: status %d", event, code)
+			}
+		}
+		onlyAnswers("mislabelled events", mark)
+		if len(w.replies(n, id)) != 0 {
+			t.Error("a comment delivered under another event's name was answered")
+		}
+	})
+	t.Run("an enormous comment", func(t *testing.T) {
+		mark := len(w.h.Sim.Calls())
+		huge := strings.Repeat("x", 70000) + "\n/promote"
+		id := must[int64](t)(r.Comment(in.Rob, n, huge))
+		w.settle()
+		if len(w.replies(n, id)) != 0 {
+			t.Error("a command past the readable part of a comment was run")
+		}
+		many := strings.Repeat("/help\n", 500)
+		id = must[int64](t)(r.Comment(in.Ivan, n, many))
+		w.settle()
+		if got := len(w.replies(n, id)); got != 11 {
+			t.Errorf("%d replies to 500 commands, want the first 10 and a note", got)
+		}
+		if got := w.botComments(n, fmt.Sprintf("hotfix-bot:reply:%d:more", id)); len(got) != 1 {
+			t.Error("no note that the rest were ignored")
+		}
+		onlyAnswers("enormous comments", mark)
+	})
+	t.Run("injection in arguments", func(t *testing.T) {
+		mark := len(w.h.Sim.Calls())
+		for _, cmd := range []string{
+			"/hotfix start ../../x", "/hotfix start refs/heads/main", "/hotfix start x`id`", "/hotfix start $(rm -rf /)",
+			"/hotfix start a\tb", "/rollback v1.4.1;curl evil", "/rollback ../../v1", "/promote --emergency",
+		} {
+			id := must[int64](t)(r.Comment(in.Rob, n, cmd))
+			w.settle()
+			if got := w.replies(n, id); len(got) != 1 || !strings.Contains(got[0].Body, "Usage:") {
+				t.Errorf("%q: replies %v", cmd, got)
+			}
+		}
+		onlyAnswers("injection", mark)
+	})
+	t.Run("a forged reply marker does not silence the bot", func(t *testing.T) {
+		mallory := w.h.Sim.User("mallory")
+		r.SetRole("mallory", "write")
+		id := must[int64](t)(r.Comment(in.Rob, n, "/promote --dry-run"))
+		// Before the bot reads Rob's comment, Mallory posts what looks like
+		// the bot's answer to it.
+		must[int64](t)(r.Comment(mallory, n, fmt.Sprintf("👎 refused\n<!-- hotfix-bot:reply:%d:1 -->\n<!-- hotfix-bot:outcome:refused -->", id)))
+		w.settle()
+		if got := w.replies(n, id); len(got) != 1 || !strings.Contains(got[0].Body, "Dry run") {
+			t.Errorf("replies = %v, want the bot's own answer", got)
+		}
+	})
+}
+
+// commentPayload is a signed-shape issue_comment delivery for a comment.
+func commentPayload(t *testing.T, w *world, n int, id int64, body string) []byte {
+	t.Helper()
+	p := map[string]any{
+		"action":       "created",
+		"comment":      map[string]any{"id": id, "body": body, "user": map[string]any{"login": "rob", "type": "User"}, "created_at": "2026-11-23T03:00:00Z"},
+		"issue":        map[string]any{"number": n, "pull_request": map[string]any{"url": "x"}},
+		"repository":   map[string]any{"name": "payments", "full_name": "acme/payments", "default_branch": "main", "owner": map[string]any{"login": "acme", "type": "User"}},
+		"installation": map[string]any{"id": w.in.Inst.ID},
+		"sender":       map[string]any{"login": "rob", "type": "User"},
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+// Secrets (the private key, the webhook secret, installation tokens, the
+// Slack URL) never appear in logs, replies, check runs or metrics, through
+// a whole lifecycle at debug level.
+func TestSecretsNeverLeak(t *testing.T) {
+	slack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
+	defer slack.Close()
+	slackURL := slack.URL + "/services/T1/B1/slack-secret-token"
+	w := start(t, harness.Options{SlackWebhookURL: slackURL}) // every level is logged
+	n, _ := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(w.in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	w.report(d.ID, "failure")
+	ds := w.botDeployments()
+	w.report(ds[len(ds)-1].ID, "success")
+	noErr(t, w.h.FlushNotifications(w.ctx))
+
+	secrets := map[string]string{
+		"webhook secret": w.h.App.WebhookSecret,
+		"Slack URL":      "slack-secret-token",
+	}
+	for _, line := range strings.Split(w.h.App.PrivateKeyPEM, "\n") {
+		if len(line) > 40 && !strings.HasPrefix(line, "-----") {
+			secrets["private key"] = line
+			break
+		}
+	}
+	for i, tok := range w.h.Sim.Tokens() {
+		secrets[fmt.Sprintf("installation token %d", i)] = tok
+	}
+	var metrics strings.Builder
+	for _, b := range w.h.Bots {
+		rec := httptest.NewRecorder()
+		b.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		metrics.WriteString(rec.Body.String())
+	}
+	var written strings.Builder
+	for _, is := range w.in.Repo.Issues() {
+		written.WriteString(is.Title + is.Body)
+		for _, c := range w.in.Repo.Comments(is.Number) {
+			written.WriteString(c.Body)
+		}
+	}
+	for _, cr := range w.in.Repo.CheckRuns(d.SHA) {
+		written.WriteString(cr.Title + cr.Summary)
+	}
+	for what, secret := range secrets {
+		if secret == "" {
+			t.Fatalf("no %s to look for", what)
+		}
+		for where, text := range map[string]string{"logs": w.log.String(), "metrics": metrics.String(), "GitHub": written.String()} {
+			if strings.Contains(text, secret) {
+				t.Errorf("the %s appears in the %s", what, where)
+			}
+		}
+	}
+}
