@@ -57,6 +57,9 @@ type queue struct {
 	inflight int // accepted and not finished
 	idle     chan struct{}
 	stop     chan struct{}
+	// killed ends every running handler's context (Kill).
+	killed context.Context
+	kill   context.CancelFunc
 }
 
 // event is one accepted delivery.
@@ -75,6 +78,7 @@ func newQueue(size, workers, perInstallation int, timeout time.Duration, clock C
 	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, clock: clock, limits: l,
 		metrics: m, onError: onError, waiting: map[int64][]*event{}, running: map[int64]int{},
 		idle: make(chan struct{}), stop: make(chan struct{})}
+	q.killed, q.kill = context.WithCancel(context.Background())
 	close(q.idle)
 	q.wake = sync.NewCond(&q.mu)
 	for i := 0; i < workers; i++ {
@@ -266,6 +270,7 @@ func (q *queue) finish() {
 func (q *queue) run(e *event) (outcome string, err error) {
 	ctx, cancel := context.WithTimeout(WithInstallation(e.ctx, e.installation), q.timeout)
 	defer cancel()
+	defer context.AfterFunc(q.killed, cancel)()
 	start := time.Now()
 	outcome = "success"
 	defer func() {
@@ -306,6 +311,13 @@ func (q *queue) Drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("queue not drained: %w", ctx.Err())
 	}
+}
+
+// Kill ends every running handler at once, as a dying process would: their
+// GitHub calls are cancelled where they are (tests of interrupted work).
+func (q *queue) Kill() {
+	q.kill()
+	q.Close()
 }
 
 // Close stops the workers (after Drain, or to abandon the queue).

@@ -163,6 +163,10 @@ func (s *Server) Close(ctx context.Context) {
 	}
 }
 
+// Kill stops the server as a crash would: running handlers are cut off
+// where they are, queued events are lost (tests of interrupted work).
+func (s *Server) Kill() { s.queue.Kill() }
+
 // FlushNotifications waits until the chat notifications queued so far are
 // sent (tests and the demo).
 func (s *Server) FlushNotifications(ctx context.Context) error {

@@ -183,25 +183,25 @@ func (r *Repo) PostComment(ctx context.Context, number int, marker, body string,
 }
 
 // UpsertComment writes body (which carries marker) as this app's comment
-// with that marker: edited in place when it exists, created otherwise.
-func (r *Repo) UpsertComment(ctx context.Context, number int, marker, body string, since time.Time) (*Comment, error) {
-	c, err := r.FindComment(ctx, number, marker, since)
+// with that marker: edited in place when it exists, created otherwise
+// (created says which).
+func (r *Repo) UpsertComment(ctx context.Context, number int, marker, body string, since time.Time) (c *Comment, created bool, err error) {
+	c, err = r.FindComment(ctx, number, marker, since)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if c == nil {
-		c, _, err = r.PostComment(ctx, number, marker, body, since)
-		return c, err
+		return r.PostComment(ctx, number, marker, body, since)
 	}
 	if c.Body == body {
-		return c, nil
+		return c, false, nil
 	}
 	err = r.retryWrite(ctx, func() error {
 		_, _, err := r.client.Issues.EditComment(ctx, r.Owner, r.Name, c.ID, &github.IssueComment{Body: github.String(body)})
 		return wrap(fmt.Sprintf("edit comment %d on #%d", c.ID, number), err)
 	}, nil)
 	c.Body = body
-	return c, err
+	return c, false, err
 }
 
 // React adds a reaction to a comment as the app. GitHub answers 200 for a

@@ -104,7 +104,8 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 
 	took, prev, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
 		return !l.Held() || l.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Stale ||
-			(l.Kind == "rollback" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "rollback", c.g.clock.Now()))
+			(l.Kind == "rollback" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "rollback", c.g.clock.Now())) ||
+			c.orphaned(ctx, l)
 	}, func(facts.Lock) facts.Lock {
 		return facts.Lock{State: "held", Phase: "rolling-back", Kind: "rollback", PR: c.ev.Issue.Number, CommentID: c.ev.Comment.ID,
 			RequestedBy: c.ev.Comment.User.Login, SHA: target.SHA, Claim: c.claim, ClaimFor: "rollback", ClaimAt: c.g.clock.Now()}

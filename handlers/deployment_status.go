@@ -131,7 +131,7 @@ func (h *DeploymentStatus) Handle(ctx context.Context, eventType, deliveryID str
 		// The story must still end: use the defaults, and say so below.
 		logger.Warn().Str("policy", pol.Source).Msg("Policy file is invalid; finishing the deployment with the defaults")
 	}
-	l := &lifecycle{g: h.g, r: r, cfg: cfg, ev: &ev, p: p, claim: newClaim(), installation: installation}
+	l := &lifecycle{g: h.g, r: r, cfg: cfg, ev: &ev, p: p, claim: h.g.claim(deliveryID), installation: installation}
 	switch {
 	case p.Kind == "hotfix" && state == "success" && !p.Final():
 		return l.advance(ctx)

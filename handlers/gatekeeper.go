@@ -7,6 +7,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,6 +43,11 @@ type Gatekeeper struct {
 	clock    app.Clock
 	notifier notify.Notifier
 	webURL   string
+	// instance names this process in lock claims: a claim is this
+	// process's work on one delivery, so an event put back in the queue
+	// (or redelivered here) continues its own work, and another replica
+	// given the same delivery does not.
+	instance string
 
 	mu    sync.Mutex
 	locks map[string]*headLock
@@ -69,7 +76,16 @@ func NewGatekeeper(d app.Deps) *Gatekeeper {
 		webURL:   strings.TrimSuffix(d.Config.GitHub.WebURL, "/"),
 		policies: facts.NewPolicyCache(PolicyTTL, clock.Now),
 		locks:    map[string]*headLock{},
+		instance: newInstance(),
 	}
+}
+
+// newInstance names this process: random, so two replicas (or this one
+// after a restart) never share claims.
+func newInstance() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // never fails (crypto/rand documents it)
+	return hex.EncodeToString(b)
 }
 
 // lock serialises evaluations of one head on this replica, so that two
@@ -93,6 +109,9 @@ func (g *Gatekeeper) lock(key string) func() {
 		}
 	}
 }
+
+// claim is this process's claim for work on one delivery.
+func (g *Gatekeeper) claim(deliveryID string) string { return g.instance + ":" + deliveryID }
 
 // notify posts a chat notification (never blocking, never failing).
 func (g *Gatekeeper) notify(m notify.Message) { g.notifier.Notify(m) }

@@ -123,7 +123,7 @@ func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string,
 	if pol.err != nil {
 		return pol.err
 	}
-	claim := newClaim()
+	claim := h.g.claim(deliveryID)
 	var errs []error
 	anyDone, anyRefused := false, false
 	for _, cmd := range cmds {
@@ -175,7 +175,7 @@ func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string,
 	return errors.Join(errs...)
 }
 
-// newClaim is a random id for one handler run's claims on the lock.
+// newClaim is a random id (a process's name in lock claims).
 func newClaim() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)

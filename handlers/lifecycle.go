@@ -65,13 +65,23 @@ func (l *lifecycle) claimStep(ctx context.Context, what, phase string) (claimed,
 	if err != nil {
 		return false, false, err
 	}
-	busy = !moved && l.ownsLock(cur) && cur.Deployment == l.deployment() && cur.ClaimedByOther(l.claim, what, now)
+	// A claim outlives the lock's release (see releaseLock): the work
+	// after it is still this handler's.
+	busy = !moved && cur.ClaimedByOther(l.claim, what, now)
 	return moved, busy, nil
 }
 
-// releaseLock frees the lock if it is still held for this request.
+// releaseLock frees the lock if it is still held for this request. The
+// claim stays on the free lock: another replica given the same status
+// sees the work is being done and stays out, while a new promotion may
+// take the lock at once.
 func (l *lifecycle) releaseLock(ctx context.Context) (bool, error) {
-	moved, _, err := l.r.TransitionLock(ctx, l.ownsLock, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+	moved, _, err := l.r.TransitionLock(ctx, l.ownsLock, func(cur facts.Lock) facts.Lock {
+		if cur.Claim == l.claim {
+			return facts.Lock{State: "free", Claim: cur.Claim, ClaimFor: cur.ClaimFor, ClaimAt: cur.ClaimAt}
+		}
+		return facts.Lock{State: "free"}
+	})
 	return moved, err
 }
 
@@ -89,7 +99,7 @@ func (l *lifecycle) updatePlan(ctx context.Context, steps map[int]stepState, cur
 		return err
 	}
 	chain := renderChain(planState{payload: l.p, head: l.sha(), steps: steps, current: current, result: result, cfg: &l.cfg})
-	_, err = l.r.UpsertComment(ctx, l.p.PR, planMarker(l.p.CommentID), replaceChain(c.Body, chain), time.Time{})
+	_, _, err = l.r.UpsertComment(ctx, l.p.PR, planMarker(l.p.CommentID), replaceChain(c.Body, chain), time.Time{})
 	return err
 }
 
@@ -185,6 +195,13 @@ func (l *lifecycle) unclaim(ctx context.Context, err error) error {
 	return err
 }
 
+// upsert writes a reply of the deployment story (found by its marker),
+// creating it or editing it in place; created says it is new.
+func (l *lifecycle) upsert(ctx context.Context, number int, marker, body string) (created bool, err error) {
+	_, created, err = l.r.UpsertComment(ctx, number, marker, body, time.Time{})
+	return created, err
+}
+
 // summaryRow is one line of the summary reply.
 type summaryRow struct {
 	what, result string
@@ -198,14 +215,12 @@ func (l *lifecycle) finishHotfix(ctx context.Context) error {
 	if err != nil || busy {
 		return err
 	}
+	// Not claimed: handled before, or the lock was released or taken
+	// over meanwhile. Every step below is find-or-create, so running them
+	// again finishes what an interrupted run left undone and changes
+	// nothing else; the summary is edited in place.
+	_ = claimed
 	marker := facts.Marker(fmt.Sprintf("deployed:%d", l.deployment()))
-	if !claimed {
-		// Finished before (or the lock was taken away): if the summary is
-		// there, everything before it was done.
-		if c, err := l.r.FindComment(ctx, l.p.PR, marker, time.Time{}); err != nil || c != nil {
-			return err
-		}
-	}
 	log := zerolog.Ctx(ctx)
 	pr, err := l.r.PullRequestNow(ctx, l.p.PR)
 	if err != nil {
@@ -271,7 +286,7 @@ func (l *lifecycle) finishHotfix(ctx context.Context) error {
 		next = "**Next:** fix what the table says, by hand; the fix is live but not yet tagged, merged or synced back."
 	}
 	body := headline + "\n\n" + summaryTable(rows) + "\n" + next + "\n" + marker
-	_, posted, err := l.r.PostComment(ctx, pr.GetNumber(), marker, body, time.Time{})
+	posted, err := l.upsert(ctx, pr.GetNumber(), marker, body)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -389,7 +404,7 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 		l.g.notify(notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s.", l.r.FullName(), l.deployment(), l.p.PR, env,
 			map[string]string{"failure": "failed", "error": "errored"}[state])})
 	}
-	if _, _, err := l.r.PostComment(ctx, l.p.PR, marker, result+"\n"+marker, time.Time{}); err != nil {
+	if _, err := l.upsert(ctx, l.p.PR, marker, result+"\n"+marker); err != nil {
 		errs = append(errs, err)
 	}
 	if err := l.updatePlan(ctx, steps, l.p.ChainIndex, strings.SplitN(result, "\n", 2)[0]); err != nil {
@@ -465,12 +480,8 @@ func (l *lifecycle) finishRollback(ctx context.Context) error {
 	if err != nil || busy {
 		return err
 	}
+	_ = claimed // not claimed: finish idempotently what is left (see finishHotfix)
 	marker := facts.Marker(fmt.Sprintf("rolledback:%d", l.deployment()))
-	if !claimed && l.p.PR != 0 {
-		if c, err := l.r.FindComment(ctx, l.p.PR, marker, time.Time{}); err != nil || c != nil {
-			return err
-		}
-	}
 	var errs []error
 	var rows []summaryRow
 	sha := l.sha()
@@ -510,7 +521,7 @@ func (l *lifecycle) finishRollback(ctx context.Context) error {
 	if l.p.PR != 0 {
 		body := fmt.Sprintf("⏪ **Production is back on %s** (rollback deployment %d succeeded).\n\n%s\n**Next:** work through the incident issue; fix forward with a new hotfix (`/hotfix start NAME`).\n%s",
 			target, l.deployment(), summaryTable(rows), marker)
-		_, posted, err := l.r.PostComment(ctx, l.p.PR, marker, body, time.Time{})
+		posted, err := l.upsert(ctx, l.p.PR, marker, body)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -598,7 +609,7 @@ func (l *lifecycle) failRollback(ctx context.Context) error {
 	if l.p.PR != 0 {
 		body := fmt.Sprintf("🚨 **The rollback failed** (deployment %d of `%s` to `%s`).%s\n\nProduction may be down or half-deployed. The production lock is released. **Next:** a person takes over now: check production, redeploy a known-good release through your CD system, or comment `/rollback TAG` with another tag that ran in production.\n%s",
 			l.deployment(), policy.Short(l.sha()), l.ev.Deployment.Environment, logLine, marker)
-		if _, _, err := l.r.PostComment(ctx, l.p.PR, marker, body, time.Time{}); err != nil {
+		if _, err := l.upsert(ctx, l.p.PR, marker, body); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -194,7 +194,8 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 	prod := p.got.Facts.Production
 	took, prev, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
 		return !l.Held() || l.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Stale ||
-			(l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "promote", c.g.clock.Now()))
+			(l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "promote", c.g.clock.Now())) ||
+			c.orphaned(ctx, l)
 	}, func(l facts.Lock) facts.Lock {
 		return facts.Lock{State: "held", Phase: "promoting", Kind: "promote", PR: p.pr.GetNumber(), CommentID: c.ev.Comment.ID,
 			RequestedBy: c.ev.Comment.User.Login, SHA: head, Claim: c.claim, ClaimFor: "promote", ClaimAt: c.g.clock.Now()}
@@ -243,6 +244,24 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 	c.g.notify(notify.Message{Text: fmt.Sprintf(":rocket: *%s*: @%s promoted <%s|#%d %s> (`%s`) as %s; deployment %d to %s is waiting for CD.",
 		r.FullName(), c.ev.Comment.User.Login, p.pr.GetHTMLURL(), p.pr.GetNumber(), slackText(p.pr.GetTitle()), policy.Short(head), p.nextTag, d.GetID(), env)})
 	return c.planOutcome(ctx, d, p, tookOver)
+}
+
+// orphaned reports whether a lock was left by a command that died before
+// it deployed anything: its claim expired (ClaimTTL) while still creating
+// the deployment, and no deployment of that command exists. Such a lock
+// is taken over at once rather than blocking production until
+// promote.lock_timeout.
+func (c *commandRun) orphaned(ctx context.Context, l facts.Lock) bool {
+	if !l.Held() || (l.Phase != "promoting" && l.Phase != "rolling-back") || l.CommentID == 0 ||
+		c.g.clock.Now().Sub(l.ClaimAt) < facts.ClaimTTL {
+		return false
+	}
+	task, env := policy.TaskHotfix, c.cfg.Promote.Environments[0]
+	if l.Kind == "rollback" {
+		task, env = policy.TaskRollback, c.cfg.Production.Environment
+	}
+	d, err := c.r.FindDeployment(ctx, env, task, "", func(p policy.DeploymentPayload) bool { return p.CommentID == l.CommentID })
+	return err == nil && d == nil
 }
 
 // releaseAfter frees the lock this command took when a later step

@@ -210,6 +210,19 @@ func prState(pr *github.PullRequest) string {
 // branch made at the target (POST /merges), which is deleted afterwards.
 // The target itself is never written.
 func (l *lifecycle) trialMerge(ctx context.Context, tag, target, head string) (conflict bool, note string, err error) {
+	// The scratch branch is shared by every replica doing this sync: one
+	// left by an interrupted attempt is reset and reused, never piled up.
+	// Another replica may delete it between our steps; the trial depends
+	// only on the target's tip and the head, so it is simply run again.
+	for attempt := 1; ; attempt++ {
+		conflict, note, err = l.trialMergeOnce(ctx, tag, target, head)
+		if err == nil || attempt == 3 || !(facts.IsNotFound(err) || facts.KindOf(err) == facts.Validation) {
+			return conflict, note, err
+		}
+	}
+}
+
+func (l *lifecycle) trialMergeOnce(ctx context.Context, tag, target, head string) (conflict bool, note string, err error) {
 	r := l.r
 	tip, err := r.BranchSHA(ctx, target)
 	if err != nil {

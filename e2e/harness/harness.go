@@ -187,6 +187,14 @@ func (h *Harness) FlushNotifications(ctx context.Context) error {
 	return nil
 }
 
+// Kill crashes every replica: running handlers are cut off mid-action and
+// queued events are lost. Restart brings up new ones.
+func (h *Harness) Kill() {
+	for _, b := range h.Bots {
+		b.Kill()
+	}
+}
+
 // Targets are the replicas' webhook URLs.
 func (h *Harness) Targets() []string {
 	var out []string
