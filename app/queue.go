@@ -25,6 +25,58 @@ var ErrInvalidPayload = errors.New("webhook body is not a JSON object")
 // maxRequeues bounds how often one event is put back for a rate limit.
 const maxRequeues = 5
 
+// RetryDelays are the waits before an event whose handler failed on a
+// transient GitHub error (5xx, a timeout, a dropped connection) is
+// handled again: GitHub does not redeliver a delivery the bot accepted,
+// so the bot tries again by itself, three times over about a quarter of
+// an hour, then gives up and logs it.
+var RetryDelays = []time.Duration{time.Minute, 3 * time.Minute, 10 * time.Minute}
+
+// Retryable is implemented by errors that say whether handling the event
+// again later may succeed. The facts package's transient GitHub errors
+// say yes; Final wraps an error that must not be retried.
+type Retryable interface{ Retryable() bool }
+
+// retryable reports whether err asks for the event to be handled again.
+func retryable(err error) bool {
+	var r Retryable
+	return errors.As(err, &r) && r.Retryable()
+}
+
+// Final marks a handler's error as not to be retried: the handler has
+// reported it where people see it (a command's reply), and doing the work
+// again unasked, minutes later, would surprise them.
+func Final(err error) error {
+	if err == nil {
+		return nil
+	}
+	return finalError{err}
+}
+
+type finalError struct{ error }
+
+type attemptKey struct{}
+
+// WillRetry reports whether the queue will handle the event being handled
+// again after it returns err: err is retryable and retries are left. A
+// handler says so in what it writes ("the bot tries again in a minute").
+func WillRetry(ctx context.Context, err error) bool {
+	n, ok := ctx.Value(attemptKey{}).(int)
+	return ok && n < len(RetryDelays) && retryable(err)
+}
+
+// RetryIn is the wait before the next try WillRetry promises.
+func RetryIn(ctx context.Context) time.Duration {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	if n < len(RetryDelays) {
+		return RetryDelays[n]
+	}
+	return 0
+}
+
+func (e finalError) Unwrap() error   { return e.error }
+func (e finalError) Retryable() bool { return false }
+
 // queue is the server's event scheduler (a githubapp.Scheduler):
 //   - bounded: at most `size` events wait; beyond that a delivery gets 503
 //     (githubapp.ErrCapacityExceeded, counted as dropped) and the
@@ -35,6 +87,8 @@ const maxRequeues = 5
 //   - rate-limit aware: an installation GitHub asked to wait keeps its
 //     events queued without a worker, and an event that failed on such a
 //     limit is put back until it lifts (up to maxRequeues times);
+//   - an event that failed on a transient error is handled again after
+//     RetryDelays (handlers are idempotent: every write find-or-create);
 //   - each handler runs under a deadline, a panic becomes an error, and
 //     every run is counted;
 //   - Drain lets shutdown finish every accepted event.
@@ -57,6 +111,7 @@ type queue struct {
 	inflight int // accepted and not finished
 	idle     chan struct{}
 	stop     chan struct{}
+	draining chan struct{} // closed by Drain
 	// killed ends every running handler's context (Kill).
 	killed context.Context
 	kill   context.CancelFunc
@@ -68,7 +123,8 @@ type event struct {
 	ctx          context.Context
 	installation int64
 	arrived      time.Time
-	requeues     int
+	requeues     int // put back for a rate limit
+	retries      int // put back after a transient error
 }
 
 func newQueue(size, workers, perInstallation int, timeout time.Duration, clock Clock, l *limits, m *Metrics, onError githubapp.AsyncErrorCallback) *queue {
@@ -77,7 +133,7 @@ func newQueue(size, workers, perInstallation int, timeout time.Duration, clock C
 	}
 	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, clock: clock, limits: l,
 		metrics: m, onError: onError, waiting: map[int64][]*event{}, running: map[int64]int{},
-		idle: make(chan struct{}), stop: make(chan struct{})}
+		idle: make(chan struct{}), stop: make(chan struct{}), draining: make(chan struct{})}
 	q.killed, q.kill = context.WithCancel(context.Background())
 	close(q.idle)
 	q.wake = sync.NewCond(&q.mu)
@@ -202,7 +258,7 @@ func (q *queue) work() {
 			delete(q.running, e.installation)
 		}
 		q.metrics.QueueRunning.Dec()
-		requeued := err != nil && q.requeue(e)
+		requeued := err != nil && q.requeue(e, err)
 		if requeued {
 			outcome = "requeued"
 		}
@@ -220,23 +276,41 @@ func (q *queue) work() {
 	}
 }
 
-// requeue puts an event that failed on a rate limit back until the limit
-// lifts (lock held); false when it should fail for good.
-func (q *queue) requeue(e *event) bool {
-	if q.limits == nil || e.requeues >= maxRequeues || e.installation == 0 {
-		return false
+// requeue puts an event back (lock held): one that failed on a rate
+// limit until the limit lifts, one that failed on a transient error after
+// the next of RetryDelays. False when it fails for good.
+func (q *queue) requeue(e *event, err error) bool {
+	if q.closed {
+		return false // shutting down: nothing new is started
 	}
-	until, why := q.limits.blockedUntil(e.installation)
-	if until.IsZero() {
-		return false
+	log := zerolog.Ctx(e.ctx).Warn().Int64("installation", e.installation).
+		Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID)
+	if q.limits != nil && e.requeues < maxRequeues && e.installation != 0 {
+		if until, why := q.limits.blockedUntil(e.installation); !until.IsZero() {
+			e.requeues++
+			q.metrics.Requeued.WithLabelValues("rate_limited").Inc()
+			log.Str("limit", why).Time("until", until).Msg("GitHub rate-limited the installation; the event waits in the queue")
+			q.later(e, until)
+			return true
+		}
 	}
-	e.requeues++
+	if e.retries < len(RetryDelays) && retryable(err) {
+		delay := RetryDelays[e.retries]
+		e.retries++
+		q.metrics.Requeued.WithLabelValues("transient").Inc()
+		log.Err(err).Int("retry", e.retries).Dur("in", delay).Msg("GitHub failed transiently; the event is handled again later")
+		q.later(e, q.clock.Now().Add(delay))
+		return true
+	}
+	return false
+}
+
+// later puts an event back in the queue at a time (lock held). Drain
+// abandons it (a delay can outlast any shutdown grace): it is logged and
+// counted, and the event is lost like any other unhandled one.
+func (q *queue) later(e *event, at time.Time) {
 	q.delayed++
 	q.metrics.QueueDelayed.Set(float64(q.delayed))
-	q.metrics.Requeued.WithLabelValues("rate_limited").Inc()
-	zerolog.Ctx(e.ctx).Warn().Int64("installation", e.installation).Str("limit", why).Time("until", until).
-		Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID).
-		Msg("GitHub rate-limited the installation; the event waits in the queue")
 	go func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -244,17 +318,25 @@ func (q *queue) requeue(e *event) bool {
 			select {
 			case <-q.stop:
 				cancel()
+			case <-q.draining:
+				cancel()
 			case <-ctx.Done():
 			}
 		}()
-		_ = q.clock.Sleep(ctx, until.Sub(q.clock.Now()))
+		slept := q.clock.Sleep(ctx, at.Sub(q.clock.Now()))
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		q.delayed--
 		q.metrics.QueueDelayed.Set(float64(q.delayed))
+		if slept != nil || q.closed {
+			zerolog.Ctx(e.ctx).Error().Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID).
+				Msg("Shutting down: an event waiting to be handled again is abandoned; redeliver it from the app's settings if it mattered")
+			q.metrics.HandlerRuns.WithLabelValues(e.d.EventType, "abandoned").Inc()
+			q.finish()
+			return
+		}
 		q.enqueue(e)
 	}()
-	return true
 }
 
 func (q *queue) finish() {
@@ -268,7 +350,7 @@ func (q *queue) finish() {
 // run handles one event under the handler deadline: its outcome (success,
 // error, panic, timeout) and error.
 func (q *queue) run(e *event) (outcome string, err error) {
-	ctx, cancel := context.WithTimeout(WithInstallation(e.ctx, e.installation), q.timeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(WithInstallation(e.ctx, e.installation), attemptKey{}, e.retries), q.timeout)
 	defer cancel()
 	defer context.AfterFunc(q.killed, cancel)()
 	start := time.Now()
@@ -301,6 +383,9 @@ func (q *queue) Idle() <-chan struct{} {
 // handled, or ctx ends.
 func (q *queue) Drain(ctx context.Context) error {
 	q.mu.Lock()
+	if !q.closed {
+		close(q.draining)
+	}
 	q.closed = true
 	idle := q.idle
 	q.wake.Broadcast()

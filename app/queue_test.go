@@ -91,3 +91,96 @@ func TestRateLimitedEventWaitsInTheQueue(t *testing.T) {
 		t.Error("the event ran again before the limit lifted")
 	}
 }
+
+// transient is an error a handler returns when GitHub failed it.
+type transient struct{}
+
+func (transient) Error() string   { return "GitHub answered 502" }
+func (transient) Retryable() bool { return true }
+
+func TestTransientFailureIsHandledAgainLater(t *testing.T) {
+	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
+	m := NewMetrics()
+	var failed []error
+	q := newQueue(10, 1, 1, time.Minute, clock, newLimits(clock, m), m, func(_ context.Context, _ githubapp.Dispatch, err error) { failed = append(failed, err) })
+	defer q.Close()
+	var mu sync.Mutex
+	var promised []bool
+	runs := map[string]int{}
+	h := fnHandler(func(ctx context.Context, payload []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		key := string(payload)
+		runs[key]++
+		var err error = transient{}
+		if key == `{"installation":{"id":2}}` {
+			err = Final(err) // a command: reported, never run again unasked
+		}
+		if key == `{"installation":{"id":3}}` && runs[key] == 2 {
+			return nil // GitHub recovered
+		}
+		if key == `{"installation":{"id":1}}` {
+			promised = append(promised, WillRetry(ctx, err))
+		}
+		return fmt.Errorf("handler: %w", err)
+	})
+	for _, inst := range []int64{1, 2, 3} {
+		if err := q.Schedule(context.Background(), dispatch(inst, h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-q.Idle()
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{`{"installation":{"id":1}}`: 1 + len(RetryDelays), `{"installation":{"id":2}}`: 1, `{"installation":{"id":3}}`: 2}
+	for k, n := range want {
+		if runs[k] != n {
+			t.Errorf("%s ran %d times, want %d", k, runs[k], n)
+		}
+	}
+	// The handler was told the truth: retried after every try but the last.
+	if len(promised) != 4 || !promised[0] || !promised[1] || !promised[2] || promised[3] {
+		t.Errorf("WillRetry answers %v, want true, true, true, false", promised)
+	}
+	if len(failed) != 2 { // installation 1 at the end, installation 2 at once
+		t.Errorf("%d errors reported, want 2: %v", len(failed), failed)
+	}
+	if waited := clock.Now().Sub(time.Unix(1_700_000_000, 0)); waited < RetryDelays[0]+RetryDelays[1]+RetryDelays[2] {
+		t.Errorf("the retries took %s of the clock, want at least the delays %v", waited, RetryDelays)
+	}
+}
+
+// blockingClock's Sleep waits for its context: a delay that outlasts
+// everything.
+type blockingClock struct{ recordingClock }
+
+func (c *blockingClock) Sleep(ctx context.Context, _ time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestDrainAbandonsEventsWaitingToBeRetried(t *testing.T) {
+	clock := &blockingClock{recordingClock{now: time.Unix(1_700_000_000, 0)}}
+	m := NewMetrics()
+	q := newQueue(10, 1, 1, time.Minute, clock, newLimits(clock, m), m, nil)
+	defer q.Close()
+	ran := make(chan struct{}, 1)
+	h := fnHandler(func(context.Context, []byte) error {
+		ran <- struct{}{}
+		return transient{}
+	})
+	if err := q.Schedule(context.Background(), dispatch(1, h)); err != nil {
+		t.Fatal(err)
+	}
+	<-ran
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := q.Drain(ctx); err != nil {
+		t.Fatalf("drain waited for a retry ten minutes away: %v", err)
+	}
+	select {
+	case <-ran:
+		t.Error("the abandoned event ran again")
+	default:
+	}
+}

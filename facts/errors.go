@@ -85,6 +85,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Retryable says whether trying again later may succeed: GitHub failed or
+// did not answer (app.Retryable; the queue handles the event again).
+func (e *Error) Retryable() bool { return e.Kind == Transient }
+
 // wrap classifies err as the failure of op. It returns nil for nil and
 // keeps an already classified error's kind (adding the outer op).
 func wrap(op string, err error) error {

@@ -27,7 +27,9 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 	}); err != nil {
 		return c.failed("find what this comment did before", err)
 	} else if d != nil {
-		return c.rollbackOutcome(d, "")
+		o := c.rollbackOutcome(d, "")
+		o.err = c.recordOnLock(ctx, "rollback", "rolling-back", d)
+		return o
 	}
 	prod, err := r.Production(ctx, cfg)
 	if err != nil {
@@ -128,12 +130,7 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 	if err != nil {
 		return c.releaseAfter(ctx, c.failed("create the rollback deployment", err))
 	}
-	if _, _, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
-		return l.Held() && l.Kind == "rollback" && l.CommentID == c.ev.Comment.ID && l.Phase == "rolling-back"
-	}, func(l facts.Lock) facts.Lock {
-		l.Phase, l.Deployment, l.Claim, l.ClaimFor, l.ClaimAt = "deploying", d.GetID(), "", "", time.Time{}
-		return l
-	}); err != nil {
+	if err := c.recordOnLock(ctx, "rollback", "rolling-back", d); err != nil {
 		o := c.rollbackOutcome(d, forced)
 		o.err = err
 		return o

@@ -151,6 +151,9 @@ func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, e
 		if dependsOnLabels {
 			stamp = got.Stamp
 		}
+		if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
+			res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
+		}
 		if err := r.CompleteCheck(ctx, e.head, res, stamp, e.detailsURL()); err != nil {
 			return nil, err
 		}

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/palantir/go-githubapp/githubapp"
@@ -78,7 +77,16 @@ const maxCommentBody = 65536
 // order: a 👀 reaction first, one reply per command, and 🚀 or 👎 at the
 // end. A re-delivered comment finds the replies it already made (by their
 // hidden markers) and does not run those commands again.
+//
+// A command is never run again by the queue after a failure (app.Final):
+// it runs when it is given and its reply says what failed; running it
+// unasked minutes later, perhaps after the person gave it again, would
+// surprise them.
 func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
+	return app.Final(h.handle(ctx, deliveryID, payload))
+}
+
+func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []byte) error {
 	var ev commentEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return fmt.Errorf("decode issue_comment: %w", err)
@@ -173,13 +181,6 @@ func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string,
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// newClaim is a random id (a process's name in lock claims).
-func newClaim() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func outcomeMarker(ok bool) string {

@@ -170,7 +170,10 @@ func (l *lifecycle) advance(ctx context.Context) error {
 	d, _, err := l.r.CreateDeployment(ctx, facts.DeploymentRequest{SHA: l.sha(), Environment: env, Production: env == l.cfg.Production.Environment,
 		Task: policy.TaskHotfix, Payload: next, Description: fmt.Sprintf("Hotfix #%d as %s, step %d of %d (hotfix-bot)", l.p.PR, l.p.NextTag, next.ChainIndex+1, len(l.p.Chain))})
 	if err != nil {
-		return l.unclaim(ctx, err)
+		return l.unclaim(ctx, errors.Join(err, l.reportStuck(ctx, env, err)))
+	}
+	if err := l.resolveStuck(ctx, env, d.GetID()); err != nil {
+		return err
 	}
 	if _, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return l.ownsLock(lk) && lk.Claim == l.claim },
 		func(lk facts.Lock) facts.Lock {
@@ -182,6 +185,37 @@ func (l *lifecycle) advance(ctx context.Context) error {
 	steps := l.chainSteps(ctx, "success")
 	steps[next.ChainIndex] = stepState{id: d.GetID(), state: "waiting"}
 	return l.updatePlan(ctx, steps, next.ChainIndex, "")
+}
+
+// stuckMarker marks the reply saying a chain could not move on after
+// this deployment.
+func (l *lifecycle) stuckMarker() string {
+	return facts.Marker(fmt.Sprintf("stuck:%d", l.deployment()))
+}
+
+// reportStuck says, on the pull request, that the next deployment of the
+// chain could not be created, and what happens and what to do.
+func (l *lifecycle) reportStuck(ctx context.Context, next string, cause error) error {
+	again := retryNote(ctx, cause)
+	if again == "" {
+		again = "The bot has stopped trying."
+	}
+	body := fmt.Sprintf("⚠️ **`%s` succeeded, but the bot could not create the `%s` deployment** of `%s`: %s\n\n%s **If it does not move on:** someone with maintain permission comments `/unlock`, then `/promote` again (the chain starts over at `%s`). Production was not touched.\n%s",
+		l.ev.Deployment.Environment, next, policy.Short(l.sha()), facts.Explain(cause), again, l.p.Chain[0], l.stuckMarker())
+	_, err := l.upsert(ctx, l.p.PR, l.stuckMarker(), body)
+	return err
+}
+
+// resolveStuck edits a stuck report, if there is one, once the next
+// deployment exists.
+func (l *lifecycle) resolveStuck(ctx context.Context, next string, id int64) error {
+	c, err := l.r.FindComment(ctx, l.p.PR, l.stuckMarker(), time.Time{})
+	if err != nil || c == nil {
+		return err
+	}
+	body := fmt.Sprintf("✅ **Resolved:** on a later try the bot created the `%s` deployment (%d) after `%s` succeeded. Nothing to do.\n%s", next, id, l.ev.Deployment.Environment, l.stuckMarker())
+	_, err = l.upsert(ctx, l.p.PR, l.stuckMarker(), body)
+	return err
 }
 
 // unclaim gives the claim back after a failure, so a retry can take it at
@@ -281,6 +315,10 @@ func (l *lifecycle) finishHotfix(ctx context.Context) error {
 
 	headline := fmt.Sprintf("✅ **#%d is in production as %s** (deployment %d of `%s`).", pr.GetNumber(), tag, l.deployment(), policy.Short(sha))
 	next := "**Next:** review and merge the sync-back pull requests (with a merge commit), so the fix ships in the next release too."
+	if problem := problemRows(rows); problem && !stop {
+		next = "**Next:** " + strings.TrimSpace(retryNote(ctx, errors.Join(errs...))+" A step marked ❌ that stays so needs a person: do it by hand as its row says.") +
+			" Then review and merge the sync-back pull requests (with a merge commit)."
+	}
 	if stop {
 		headline = fmt.Sprintf("⚠️ **#%d reached production** (deployment %d of `%s`), **but the bot stopped**: see below.", pr.GetNumber(), l.deployment(), policy.Short(sha))
 		next = "**Next:** fix what the table says, by hand; the fix is live but not yet tagged, merged or synced back."
@@ -322,6 +360,15 @@ func (l *lifecycle) merge(ctx context.Context, pr *github.PullRequest, errs *[]e
 		*errs = append(*errs, err)
 		return summaryRow{"merge", fmt.Sprintf("❌ not merged: %s", facts.Explain(err)), true}
 	}
+}
+
+func problemRows(rows []summaryRow) bool {
+	for _, r := range rows {
+		if r.problem {
+			return true
+		}
+	}
+	return false
 }
 
 func summaryTable(rows []summaryRow) string {
@@ -454,6 +501,9 @@ func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (*facts.BotDeploym
 		Payload: rb, Description: fmt.Sprintf("Automatic rollback after deployment %d failed (hotfix-bot)", l.deployment())})
 	if err != nil {
 		_, _, _ = l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+		if again := retryNote(ctx, err); again != "" {
+			return nil, "**The automatic rollback could not be created yet:** " + facts.Explain(err) + " " + again + " The lock is released meanwhile. **Next:** if production cannot wait, comment `/rollback` now (the bot's own try then stands aside).", err
+		}
 		return nil, "**The automatic rollback could not be created:** " + facts.Explain(err) + " The lock is released. **Next:** comment `/rollback` now.", err
 	}
 	if _, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(lk facts.Lock) facts.Lock {
@@ -519,8 +569,12 @@ func (l *lifecycle) finishRollback(ctx context.Context) error {
 		rows = append(rows, summaryRow{"open hotfix PRs", "re-checked against the rolled-back production", false})
 	}
 	if l.p.PR != 0 {
-		body := fmt.Sprintf("⏪ **Production is back on %s** (rollback deployment %d succeeded).\n\n%s\n**Next:** work through the incident issue; fix forward with a new hotfix (`/hotfix start NAME`).\n%s",
-			target, l.deployment(), summaryTable(rows), marker)
+		next := "**Next:** work through the incident issue; fix forward with a new hotfix (`/hotfix start NAME`)."
+		if problemRows(rows) {
+			next = "**Next:** " + strings.TrimSpace(retryNote(ctx, errors.Join(errs...))+" A step marked ❌ that stays so needs a person: do it by hand as its row says.") + " Then work through the incident issue."
+		}
+		body := fmt.Sprintf("⏪ **Production is back on %s** (rollback deployment %d succeeded).\n\n%s\n%s\n%s",
+			target, l.deployment(), summaryTable(rows), next, marker)
 		posted, err := l.upsert(ctx, l.p.PR, marker, body)
 		if err != nil {
 			errs = append(errs, err)

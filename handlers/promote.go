@@ -159,7 +159,11 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 			return c.failed("find what this comment did before", err)
 		}
 		if d != nil {
-			return c.planOutcome(ctx, d, nil, "")
+			o := c.planOutcome(ctx, d, nil, "")
+			// The first attempt may have died before it noted the
+			// deployment on the lock.
+			o.err = c.recordOnLock(ctx, "promote", "promoting", d)
+			return o
 		}
 	}
 	p, err := c.evaluatePromotion(ctx)
@@ -232,18 +236,26 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 	if err != nil {
 		return c.releaseAfter(ctx, c.failed("create the deployment", err))
 	}
-	if _, _, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
-		return l.Held() && l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && l.Phase == "promoting"
-	}, func(l facts.Lock) facts.Lock {
-		l.Phase, l.Deployment, l.Step, l.Claim, l.ClaimFor, l.ClaimAt = "deploying", d.GetID(), 0, "", "", time.Time{}
-		return l
-	}); err != nil {
+	if err := c.recordOnLock(ctx, "promote", "promoting", d); err != nil {
 		return outcome{ok: true, headline: "Deployment created; recording it on the lock failed", err: err,
 			body: fmt.Sprintf("Deployment %d of `%s` to `%s` was created. The bot could not record it on the production lock: %s", d.GetID(), policy.Short(head), env, facts.Explain(err))}
 	}
 	c.g.notify(notify.Message{Text: fmt.Sprintf(":rocket: *%s*: @%s promoted <%s|#%d %s> (`%s`) as %s; deployment %d to %s is waiting for CD.",
 		r.FullName(), c.ev.Comment.User.Login, p.pr.GetHTMLURL(), p.pr.GetNumber(), slackText(p.pr.GetTitle()), policy.Short(head), p.nextTag, d.GetID(), env)})
 	return c.planOutcome(ctx, d, p, tookOver)
+}
+
+// recordOnLock notes on the lock the deployment this comment created
+// (phase → deploying, claim dropped); a lock that has moved on, or is
+// another command's, is left alone.
+func (c *commandRun) recordOnLock(ctx context.Context, kind, phase string, d *facts.BotDeployment) error {
+	_, _, err := c.r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return l.Held() && l.Kind == kind && l.CommentID == c.ev.Comment.ID && l.Phase == phase
+	}, func(l facts.Lock) facts.Lock {
+		l.Phase, l.Deployment, l.Step, l.Claim, l.ClaimFor, l.ClaimAt = "deploying", d.GetID(), 0, "", "", time.Time{}
+		return l
+	})
+	return err
 }
 
 // orphaned reports whether a lock was left by a command that died before

@@ -1,8 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/hotfix-bot/hotfix-bot/app"
 
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -114,3 +118,20 @@ func replaceChain(body, chain string) string {
 
 // planMarker finds a promotion's plan reply.
 func planMarker(commentID int64) string { return facts.Marker(fmt.Sprintf("plan:%d", commentID)) }
+
+// retryNote tells people that the bot handles the event again by itself
+// after err, and when ("" when it will not: the error is not transient,
+// or the tries are used up).
+func retryNote(ctx context.Context, err error) string {
+	if !app.WillRetry(ctx, err) {
+		return ""
+	}
+	return "The bot tries again by itself in " + minutes(app.RetryIn(ctx)) + " (this comment changes when it does)."
+}
+
+func minutes(d time.Duration) string {
+	if m := int(d.Round(time.Minute) / time.Minute); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "a minute"
+}

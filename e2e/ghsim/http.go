@@ -235,6 +235,8 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 // serve wraps a route handler with everything GitHub does around it.
 func (s *Sim) serve(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		s.serving.Add(1)
+		defer s.serving.Add(-1)
 		if d := time.Duration(s.latency.Load()); d > 0 {
 			time.Sleep(d)
 		}

@@ -43,6 +43,8 @@ type Options struct {
 // Sim is a running simulator. All its state is guarded by one lock.
 type Sim struct {
 	latency atomic.Int64 // per-call delay, ns
+	// serving counts API calls being answered (WaitCalls).
+	serving atomic.Int64
 
 	mu    sync.Mutex
 	clock *Clock
@@ -73,6 +75,19 @@ func (s *Sim) URL() string { return s.srv.URL + "/" }
 
 // Clock is the simulator's time, shared with the bot under test.
 func (s *Sim) Clock() *Clock { return s.clock }
+
+// WaitCalls waits until no API call is being answered: a call a crashed
+// client left behind (a held write, say) has then taken effect or not.
+func (s *Sim) WaitCalls(ctx context.Context) error {
+	for s.serving.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
 
 // New starts a simulator. Close it when done.
 func New(opts Options) (*Sim, error) {
