@@ -55,6 +55,17 @@ func Final(err error) error {
 
 type finalError struct{ error }
 
+// MaxFinalDelay is how long a rate limit may hold back an event whose
+// error is Final and still have it handled when the limit lifts: a
+// command blocked by a short secondary limit (GitHub's usual 30 to 60
+// seconds) runs a moment late, one blocked for longer is not run unasked.
+const MaxFinalDelay = 2 * time.Minute
+
+func isFinal(err error) bool {
+	var f finalError
+	return errors.As(err, &f)
+}
+
 type attemptKey struct{}
 
 // WillRetry reports whether the queue will handle the event being handled
@@ -286,7 +297,7 @@ func (q *queue) requeue(e *event, err error) bool {
 	log := zerolog.Ctx(e.ctx).Warn().Int64("installation", e.installation).
 		Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID)
 	if q.limits != nil && e.requeues < maxRequeues && e.installation != 0 {
-		if until, why := q.limits.blockedUntil(e.installation); !until.IsZero() {
+		if until, why := q.limits.blockedUntil(e.installation); !until.IsZero() && (!isFinal(err) || until.Sub(q.clock.Now()) <= MaxFinalDelay) {
 			e.requeues++
 			q.metrics.Requeued.WithLabelValues("rate_limited").Inc()
 			log.Str("limit", why).Time("until", until).Msg("GitHub rate-limited the installation; the event waits in the queue")

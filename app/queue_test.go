@@ -184,3 +184,32 @@ func TestDrainAbandonsEventsWaitingToBeRetried(t *testing.T) {
 	default:
 	}
 }
+
+func TestCommandHeldBackByALongRateLimitIsNotRunUnasked(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		runs int
+	}{{30 * time.Second, 2}, {time.Hour, 1}} {
+		clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
+		m := NewMetrics()
+		l := newLimits(clock, m)
+		q := newQueue(10, 1, 1, time.Minute, clock, l, m, nil)
+		runs := 0
+		h := fnHandler(func(ctx context.Context, _ []byte) error {
+			runs++
+			if runs == 1 {
+				l.block(1, clock.Now().Add(tc.wait), "secondary")
+				return Final(errors.New("rate limited"))
+			}
+			return nil
+		})
+		if err := q.Schedule(context.Background(), dispatch(1, h)); err != nil {
+			t.Fatal(err)
+		}
+		<-q.Idle()
+		q.Close()
+		if runs != tc.runs {
+			t.Errorf("limit of %s: the command ran %d times, want %d", tc.wait, runs, tc.runs)
+		}
+	}
+}

@@ -336,6 +336,7 @@ func describePermission(p facts.Permission) string {
 // says to try again.
 func (c *commandRun) failed(rule string, err error) outcome {
 	o := refuse(c.cmd, []policy.Refusal{{Rule: rule, Why: facts.Explain(err), Next: "comment the command again in a minute; nothing was changed by this attempt, or it will be found and reused"}}, "")
+	o.headline = strings.Replace(o.headline, " refused: ", " failed: ", 1) // GitHub failed, no rule said no
 	o.err = err
 	return o
 }

@@ -362,9 +362,11 @@ func (l *lifecycle) merge(ctx context.Context, pr *github.PullRequest, errs *[]e
 	}
 }
 
+// problemRows reports whether a step failed (❌): not a sync that
+// conflicts, which its own pull request explains.
 func problemRows(rows []summaryRow) bool {
 	for _, r := range rows {
-		if r.problem {
+		if strings.Contains(r.result, "❌") {
 			return true
 		}
 	}

@@ -102,7 +102,7 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 	}
 	if lockErr != nil {
 		f.LockUnknown = facts.Explain(lockErr)
-	} else {
+	} else if !c.ownOrOrphaned(ctx, p.lock) {
 		f.Lock = p.lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
 	}
 	f.HeadPushedAt = headPushedAt(p.got, pushedAt)
@@ -256,6 +256,19 @@ func (c *commandRun) recordOnLock(ctx context.Context, kind, phase string, d *fa
 		return l
 	})
 	return err
+}
+
+// ownOrOrphaned reports whether a held lock does not stand in this
+// command's way: an earlier attempt of this very comment took it (and
+// no other live process works on it), or its command died (orphaned).
+func (c *commandRun) ownOrOrphaned(ctx context.Context, l facts.Lock) bool {
+	if !l.Held() {
+		return false
+	}
+	if l.Kind == c.cmd.Name && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, c.cmd.Name, c.g.clock.Now()) {
+		return true
+	}
+	return c.orphaned(ctx, l)
 }
 
 // orphaned reports whether a lock was left by a command that died before
