@@ -84,7 +84,7 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600},
 		}),
 		Requeued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hotfixbot_queue_requeued_total", Help: "Events put back in the queue, by reason (rate_limited).",
+			Name: "hotfixbot_queue_requeued_total", Help: "Events put back in the queue, by reason (rate_limited, transient).",
 		}, []string{"reason"}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_github_rate_limited_total", Help: "Times GitHub rate-limited an installation, by limit (primary, secondary).",
