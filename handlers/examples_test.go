@@ -32,11 +32,15 @@ import (
 // not know (no policy file, no pull requests, no deployments) and records
 // every write: a recorded example must never make the bot write.
 type quietGitHub struct {
-	mu     sync.Mutex
-	writes []string
+	mu       sync.Mutex
+	writes   []string
+	requests int
 }
 
 func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	g.requests++
+	g.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method != http.MethodGet {
 		if strings.HasSuffix(r.URL.Path, "/access_tokens") {
@@ -62,6 +66,42 @@ func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+const quietSecret = "examples-secret"
+
+// quietServer is the real server against a quietGitHub.
+func quietServer(t testing.TB) (*app.Server, *quietGitHub) {
+	gh := &quietGitHub{}
+	api := httptest.NewServer(gh)
+	t.Cleanup(api.Close)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	cfg := app.Defaults()
+	cfg.GitHub.V3APIURL = api.URL + "/"
+	cfg.GitHub.App.IntegrationID = appID
+	cfg.GitHub.App.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	cfg.GitHub.App.WebhookSecret = quietSecret
+	cfg.Redelivery.Interval = 0
+	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Identity: app.KnownIdentity(appID, "hotfix-bot")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close(context.Background()) })
+	return srv, gh
+}
+
+// deliver posts a correctly signed delivery to the server.
+func deliver(srv *app.Server, event, id string, body []byte) *httptest.ResponseRecorder {
+	mac := hmac.New(sha256.New, []byte(quietSecret))
+	mac.Write(body)
+	req := httptest.NewRequest(http.MethodPost, "/api/github/hook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, req)
+	return w
+}
+
 // Every one of GitHub's recorded webhook examples (testdata/webhooks/
 // all-examples.json.gz, @octokit/webhooks-examples), delivered through the
 // real server, signed, under its own event name: each is accepted, and
@@ -83,34 +123,12 @@ func TestEveryRecordedWebhookIsHandledOrIgnored(t *testing.T) {
 	if err := json.NewDecoder(zr).Decode(&events); err != nil {
 		t.Fatal(err)
 	}
-	gh := &quietGitHub{}
-	api := httptest.NewServer(gh)
-	defer api.Close()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	cfg := app.Defaults()
-	cfg.GitHub.V3APIURL = api.URL + "/"
-	cfg.GitHub.App.IntegrationID = appID
-	cfg.GitHub.App.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
-	cfg.GitHub.App.WebhookSecret = "examples-secret"
-	cfg.Redelivery.Interval = 0
-	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Identity: app.KnownIdentity(appID, "hotfix-bot")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close(context.Background())
+	srv, gh := quietServer(t)
 	total := 0
 	for _, ev := range events {
 		for i, ex := range ev.Examples {
 			total++
-			mac := hmac.New(sha256.New, []byte(cfg.GitHub.App.WebhookSecret))
-			mac.Write(ex)
-			req := httptest.NewRequest(http.MethodPost, "/api/github/hook", bytes.NewReader(ex))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("X-GitHub-Event", ev.Name)
-			req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("%s-%d", ev.Name, i))
-			req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
-			w := httptest.NewRecorder()
-			srv.Handler().ServeHTTP(w, req)
+			w := deliver(srv, ev.Name, fmt.Sprintf("%s-%d", ev.Name, i), ex)
 			if w.Code/100 != 2 {
 				t.Errorf("%s example %d: status %d %s", ev.Name, i, w.Code, w.Body)
 			}
