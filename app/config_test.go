@@ -75,7 +75,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"shutdown", time.Duration(c.Server.ShutdownTimeout), 30 * time.Second},
 		{"log level", c.LogLevel, "info"},
 		{"queue size", c.Queue.Size, 100},
-		{"workers", c.Queue.Workers, 4},
+		{"workers", c.Queue.Workers, 16},
 		{"handler timeout", time.Duration(c.HandlerTimeout), 2 * time.Minute},
 		{"cache", c.Cache.MaxBytes, int64(64 << 20)},
 		{"slack", c.Notify.SlackWebhookURL, ""},

@@ -91,7 +91,9 @@ func (e finalError) Retryable() bool { return false }
 // queue is the server's event scheduler (a githubapp.Scheduler):
 //   - bounded: at most `size` events wait; beyond that a delivery gets 503
 //     (githubapp.ErrCapacityExceeded, counted as dropped) and the
-//     redelivery sweep brings it back;
+//     redelivery sweep brings it back; once half full, one installation
+//     may not have more than a quarter of `size` waiting, so a flood from
+//     one does not shut the others out;
 //   - fair between installations: `workers` handlers run at once, at most
 //     `perInstallation` of them for one installation, taken round-robin,
 //     so one busy or rate-limited installation never holds them all;
@@ -168,8 +170,15 @@ func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 	if q.queued+q.delayed >= q.size {
 		return githubapp.ErrCapacityExceeded
 	}
+	inst := installationOf(d.Payload)
+	if q.queued+q.delayed >= q.size/2 && len(q.waiting[inst]) >= max(q.size/4, 1) {
+		// Under pressure, one installation's backlog may not take the
+		// room the others need: its further events are refused (and the
+		// sweep brings them back), the others' still get in.
+		return githubapp.ErrCapacityExceeded
+	}
 	// The handler outlives the HTTP request that delivered the event.
-	e := &event{d: d, ctx: context.WithoutCancel(ctx), installation: installationOf(d.Payload), arrived: time.Now()}
+	e := &event{d: d, ctx: context.WithoutCancel(ctx), installation: inst, arrived: time.Now()}
 	if q.inflight == 0 {
 		q.idle = make(chan struct{})
 	}

@@ -213,3 +213,32 @@ func TestCommandHeldBackByALongRateLimitIsNotRunUnasked(t *testing.T) {
 		}
 	}
 }
+
+func TestOneInstallationCannotFillTheQueueForTheOthers(t *testing.T) {
+	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
+	m := NewMetrics()
+	q := newQueue(8, 1, 1, time.Minute, clock, newLimits(clock, m), m, nil)
+	defer q.Close()
+	release := make(chan struct{})
+	h := fnHandler(func(context.Context, []byte) error { <-release; return nil })
+	// Installation 1 floods: one event runs, the others wait. It may fill
+	// the queue while there is room, and no more than a quarter of it once
+	// the queue is half full.
+	accepted := 0
+	for i := 0; i < 10; i++ {
+		if q.Schedule(context.Background(), dispatch(1, h)) == nil {
+			accepted++
+		}
+	}
+	// Free admission until the queue is half full (4 waiting, one more
+	// perhaps already running), then nothing more for installation 1.
+	if accepted > 5 {
+		t.Errorf("installation 1 got %d events into a queue of 8", accepted)
+	}
+	// Installation 2 still gets in.
+	if err := q.Schedule(context.Background(), dispatch(2, h)); err != nil {
+		t.Errorf("installation 2 was shut out by installation 1's flood: %v", err)
+	}
+	close(release)
+	<-q.Idle()
+}
