@@ -465,7 +465,17 @@ func matrixFaults() []matrixFault {
 			s.done()
 			w.noHandlerErrors()
 		}},
-		{name: "two replicas", opts: harness.Options{Replicas: 2}, run: func(w *world, op string, s *stepRun) {
+		{name: "two replicas, split", opts: harness.Options{Replicas: 2}, run: func(w *world, op string, s *stepRun) {
+			// Deliveries alternate between the replicas: the step's
+			// events land on whichever, in any order.
+			s.trigger()
+			w.settle()
+			s.done()
+			w.noHandlerErrors()
+		}},
+		{name: "two replicas, both", opts: harness.Options{Replicas: 2}, run: func(w *world, op string, s *stepRun) {
+			// Every delivery goes to both replicas at once.
+			w.h.Sim.SetDuplicateDelivery(w.h.App, true)
 			s.trigger()
 			w.settle()
 			s.done()
@@ -489,6 +499,7 @@ func matrixFaults() []matrixFault {
 				w.t.Fatal("the write never came")
 			}
 			w.h.Kill()
+			w.crashed = true
 			close(hold.Hold)
 			ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
 			defer cancel()

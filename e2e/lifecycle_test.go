@@ -22,6 +22,8 @@ type world struct {
 	in  *harness.Incident
 	ctx context.Context
 	log *syncBuffer
+	// crashed: a bot process was killed (claims it held may be left).
+	crashed bool
 }
 
 type syncBuffer struct {
@@ -59,6 +61,12 @@ func start(t *testing.T, opts harness.Options) *world {
 	t.Cleanup(func() {
 		for _, v := range h.Violations() {
 			t.Errorf("GitHub would reject: %s", v)
+		}
+		if !w.crashed {
+			// Check-run claims are released when their event is done.
+			if left := in.Repo.Refs("refs/hotfix-bot/checks/"); len(left) > 0 {
+				t.Errorf("check-run claims left behind: %v", left)
+			}
 		}
 		if t.Failed() {
 			t.Logf("bot log:\n%s", log.String())

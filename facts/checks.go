@@ -151,6 +151,30 @@ func (r *Repo) CompleteCheck(ctx context.Context, sha string, res policy.CheckRe
 	if err != nil {
 		return err
 	}
+	if existing == nil {
+		// The first creation on this commit is claimed: another
+		// process may be creating the same run right now.
+		other, taken, err := r.claimCreation(ctx, sha)
+		if err != nil {
+			return err
+		}
+		switch {
+		case other:
+			if existing, err = r.awaitCheckRun(ctx, sha, res.Name); err != nil {
+				return err
+			}
+		case taken:
+			// A process that claimed and released just before may have
+			// made the runs: look again (the same URL: a free 304 when
+			// nothing changed).
+			runs, err := r.listCheckRuns(ctx, sha, "")
+			if err != nil {
+				return err
+			}
+			r.memo.put("checkruns:"+sha, result[map[string]*github.CheckRun]{v: runs})
+			existing = runs[res.Name]
+		}
+	}
 	summary := policy.Fit(res.Summary)
 	externalID := stamp.String()
 	if existing != nil && existing.GetStatus() == "completed" && existing.GetConclusion() == res.Conclusion &&

@@ -408,13 +408,97 @@ func TestCompleteCheckFindsWhatALostCreateMade(t *testing.T) {
 			mu.Unlock()
 			mock.WriteError(w, http.StatusBadGateway, "Bad Gateway")
 		})),
+		mock.WithRequestMatch(mock.PostReposGitRefsByOwnerByRepo, github.Reference{Ref: github.String("refs/hotfix-bot/checks/h")}),
 	)
 	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
 	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if creates != 1 || lists != 2 {
+	// Listings: the first look, the look after the claim, the look for
+	// what the lost create made.
+	if creates != 1 || lists != 3 {
 		t.Errorf("%d creates and %d listings, want 1 create, then a listing that finds it", creates, lists)
+	}
+}
+
+// claimedElsewhere is a GitHub where another process holds the claim on
+// the check runs of "h": creating the claim ref answers 422, and the
+// other process's run appears after `after` listings (never when < 0).
+func claimedElsewhere(t *testing.T, after int) (*Repo, *claimCounts) {
+	t.Helper()
+	n := &claimCounts{}
+	r, _ := mockedRepo(
+		mock.WithRequestMatchHandler(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.lists++
+			res := github.ListCheckRunsResults{Total: github.Int(0)}
+			if after >= 0 && n.lists > after {
+				res.CheckRuns = []*github.CheckRun{{ID: github.Int64(9), Name: github.String(policy.CheckBase), Status: github.String("completed"), Conclusion: github.String("failure")}}
+				res.Total = github.Int(1)
+			}
+			writeJSON(w, res)
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposGitRefsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mock.WriteError(w, http.StatusUnprocessableEntity, "Reference already exists")
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposCheckRunsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			n.mu.Lock()
+			n.creates++
+			n.mu.Unlock()
+			writeJSON(w, github.CheckRun{ID: github.Int64(10), Name: github.String(policy.CheckBase)})
+		})),
+		mock.WithRequestMatchHandler(mock.PatchReposCheckRunsByOwnerByRepoByCheckRunId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			n.mu.Lock()
+			n.updates = append(n.updates, req.URL.Path)
+			n.mu.Unlock()
+			writeJSON(w, github.CheckRun{ID: github.Int64(9), Name: github.String(policy.CheckBase)})
+		})),
+		mock.WithRequestMatchHandler(mock.DeleteReposGitRefsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			n.mu.Lock()
+			n.deletes = append(n.deletes, req.URL.Path)
+			n.mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})),
+	)
+	return r, n
+}
+
+type claimCounts struct {
+	mu               sync.Mutex
+	lists, creates   int
+	updates, deletes []string
+}
+
+func TestCheckRunsClaimedByAnotherProcessAreWaitedForNotDuplicated(t *testing.T) {
+	r, n := claimedElsewhere(t, 2) // the other process's run shows on the third listing
+	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
+	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.ReleaseClaims(context.Background())
+	if n.creates != 0 || len(n.updates) != 1 || !strings.HasSuffix(n.updates[0], "/check-runs/9") {
+		t.Errorf("%d creates, updates %v: want the other process's run updated, none created", n.creates, n.updates)
+	}
+	if len(n.deletes) != 0 {
+		t.Errorf("released a claim it did not hold: %v", n.deletes)
+	}
+}
+
+func TestAClaimWhoseOwnerDiedIsTakenOver(t *testing.T) {
+	defer func(d time.Duration) { ClaimWait = d }(ClaimWait)
+	ClaimWait = 300 * time.Millisecond
+	r, n := claimedElsewhere(t, -1) // the run never comes
+	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
+	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.ReleaseClaims(context.Background())
+	if n.creates != 1 || n.lists < 2 {
+		t.Errorf("%d creates after %d listings: want the run created once the wait ran out", n.creates, n.lists)
+	}
+	if len(n.deletes) != 1 || !strings.HasSuffix(n.deletes[0], "/git/refs/hotfix-bot/checks/h") {
+		t.Errorf("deleted %v, want the dead owner's claim removed", n.deletes)
 	}
 }
 

@@ -62,7 +62,8 @@ type Repo struct {
 	BotLogin string
 	Clock    Clock
 
-	memo memo
+	memo   memo
+	claims *checkClaims
 }
 
 // NewRepo returns a Repo for one event. Its requests share a bound of
@@ -70,8 +71,16 @@ type Repo struct {
 func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int64) *Repo {
 	return &Repo{
 		client: bounded(client, ReadsInFlight), Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
-		Clock: realClock{},
+		Clock: realClock{}, claims: &checkClaims{state: map[string]claimState{}},
 	}
+}
+
+// Fresh is the same repository with nothing remembered (a second look
+// after something may have changed); claims are kept: they are the
+// event's.
+func (r *Repo) Fresh() *Repo {
+	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
+		BotLogin: r.BotLogin, Clock: r.Clock, claims: r.claims}
 }
 
 // FullName is "owner/name".

@@ -131,7 +131,7 @@ func (g *Gatekeeper) repo(installationID int64, owner, name, defaultBranch strin
 // fresh opens the same repository again with nothing remembered: for a
 // second look after something may have changed.
 func (g *Gatekeeper) fresh(installationID int64, r *facts.Repo) (*facts.Repo, error) {
-	return g.repo(installationID, r.Owner, r.Name, r.DefaultBranch)
+	return r.Fresh(), nil
 }
 
 func (g *Gatekeeper) policy(ctx context.Context, r *facts.Repo) (facts.Policy, error) {
@@ -174,6 +174,7 @@ func (g *Gatekeeper) RecheckOpenHotfixPRs(ctx context.Context, installationID in
 	if err != nil {
 		return err
 	}
+	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := g.policy(ctx, r)
 	if err != nil {
 		return err

@@ -420,9 +420,13 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 
 	var result string
 	var errs []error
+	var chat notify.Message // sent once, with the report's first writing
 	switch {
 	case autoRollback:
-		rb, note, err := l.rollbackAfterFailure(ctx)
+		rb, note, busy, err := l.rollbackAfterFailure(ctx)
+		if busy {
+			return nil // another replica handles this failure and reports it
+		}
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -432,8 +436,11 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 			if prev == "" {
 				prev = "`" + policy.Short(l.p.PreviousRef) + "`"
 			}
-			l.g.notify(notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d (%s) to %s %s; rolling back to %s (deployment %d).",
-				l.r.FullName(), l.deployment(), l.p.PR, l.p.NextTag, env, map[string]string{"failure": "failed", "error": "errored"}[state], prev, rb.GetID())})
+			chat = notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d (%s) to %s %s; rolling back to %s (deployment %d).",
+				l.r.FullName(), l.deployment(), l.p.PR, l.p.NextTag, env, map[string]string{"failure": "failed", "error": "errored"}[state], prev, rb.GetID())}
+		} else {
+			chat = notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s, and production was not rolled back automatically: see the pull request.",
+				l.r.FullName(), l.deployment(), l.p.PR, env, map[string]string{"failure": "failed", "error": "errored"}[state])}
 		}
 	default:
 		claimed, busy, err := l.claimStep(ctx, l.what(state), "finishing")
@@ -450,11 +457,13 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 		default:
 			result = headline + "\n\nThe production lock is released. Automatic rollback is off (`rollback.on_failure: false`): **production may be running a broken or partial deploy.** **Next:** check production now; to go back, comment `/rollback`."
 		}
-		l.g.notify(notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s.", l.r.FullName(), l.deployment(), l.p.PR, env,
-			map[string]string{"failure": "failed", "error": "errored"}[state])})
+		chat = notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s.", l.r.FullName(), l.deployment(), l.p.PR, env,
+			map[string]string{"failure": "failed", "error": "errored"}[state])}
 	}
-	if _, err := l.upsert(ctx, l.p.PR, marker, result+"\n"+marker); err != nil {
+	if posted, err := l.upsert(ctx, l.p.PR, marker, result+"\n"+marker); err != nil {
 		errs = append(errs, err)
+	} else if posted {
+		l.g.notify(chat)
 	}
 	if err := l.updatePlan(ctx, steps, l.p.ChainIndex, strings.SplitN(result, "\n", 2)[0]); err != nil {
 		errs = append(errs, err)
@@ -465,11 +474,25 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 // rollbackAfterFailure hands the lock from the failed hotfix to a rollback
 // in one compare-and-swap and deploys what production ran before. It
 // never rolls back over someone else's deployment.
-func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (*facts.BotDeployment, string, error) {
+func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (rbd *facts.BotDeployment, note string, busy bool, err error) {
 	env := l.cfg.Production.Environment
 	rb := policy.DeploymentPayload{HotfixBot: 1, Kind: "rollback", PR: l.p.PR, RequestedBy: l.p.RequestedBy, Author: l.p.Author,
 		PreviousRef: l.sha(), Target: l.p.PreviousTag, FailedDeployment: l.deployment(), Automatic: true,
 		Chain: []string{env}, ChainIndex: 0}
+	// Made already (a repeated delivery, another replica, a run cut off
+	// before it noted the deployment on the lock)? Never take the lock
+	// again for a rollback that exists: it may have finished.
+	if d, err := l.r.FindDeployment(ctx, env, policy.TaskRollback, l.p.PreviousRef, facts.SameStep(rb)); err != nil {
+		return nil, "The bot could not check whether the automatic rollback exists: " + facts.Explain(err) + " **Next:** check the deployments; if there is no rollback, comment `/rollback`.", false, err
+	} else if d != nil {
+		_, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool {
+			return lk.Held() && lk.Kind == "rollback" && lk.FailedDeployment == l.deployment() && lk.Phase == "rolling-back"
+		}, func(lk facts.Lock) facts.Lock {
+			lk.Phase, lk.Deployment, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", d.GetID(), "", "", time.Time{}
+			return lk
+		})
+		return d, l.rollingBackNote(d), false, err
+	}
 	now := l.g.clock.Now()
 	what := l.what("rollback")
 	took, cur, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool {
@@ -487,33 +510,35 @@ func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (*facts.BotDeploym
 			SHA: l.p.PreviousRef, FailedDeployment: l.deployment(), At: lk.At, Claim: l.claim, ClaimFor: what, ClaimAt: now}
 	})
 	if err != nil {
-		return nil, "The automatic rollback could not take the production lock: " + facts.Explain(err) + " **Next:** comment `/rollback` now.", err
+		return nil, "The automatic rollback could not take the production lock: " + facts.Explain(err) + " **Next:** comment `/rollback` now.", false, err
 	}
 	if !took {
 		if cur.ClaimedByOther(l.claim, what, now) {
-			return nil, "Another replica is rolling back.", nil
-		}
-		if d, ferr := l.r.FindDeployment(ctx, env, policy.TaskRollback, l.p.PreviousRef, facts.SameStep(rb)); ferr == nil && d != nil {
-			return d, fmt.Sprintf("Rolling production back automatically: deployment %d.", d.GetID()), nil
+			return nil, "", true, nil
 		}
 		view := cur.View(now, time.Duration(l.cfg.Promote.LockTimeout))
-		return nil, "**Not rolled back automatically:** the production lock is " + view.Describe() + ", and the bot never deploys over someone else's deployment. **Next:** check production now; if it needs it, `/unlock` and `/rollback`.", nil
+		return nil, "**Not rolled back automatically:** the production lock is " + view.Describe() + ", and the bot never deploys over someone else's deployment. **Next:** check production now; if it needs it, `/unlock` and `/rollback`.", false, nil
 	}
 	d, _, err := l.r.CreateDeployment(ctx, facts.DeploymentRequest{SHA: l.p.PreviousRef, Environment: env, Production: true, Task: policy.TaskRollback,
 		Payload: rb, Description: fmt.Sprintf("Automatic rollback after deployment %d failed (hotfix-bot)", l.deployment())})
 	if err != nil {
 		_, _, _ = l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
 		if again := retryNote(ctx, err); again != "" {
-			return nil, "**The automatic rollback could not be created yet:** " + facts.Explain(err) + " " + again + " The lock is released meanwhile. **Next:** if production cannot wait, comment `/rollback` now (the bot's own try then stands aside).", err
+			return nil, "**The automatic rollback could not be created yet:** " + facts.Explain(err) + " " + again + " The lock is released meanwhile. **Next:** if production cannot wait, comment `/rollback` now (the bot's own try then stands aside).", false, err
 		}
-		return nil, "**The automatic rollback could not be created:** " + facts.Explain(err) + " The lock is released. **Next:** comment `/rollback` now.", err
+		return nil, "**The automatic rollback could not be created:** " + facts.Explain(err) + " The lock is released. **Next:** comment `/rollback` now.", false, err
 	}
 	if _, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(lk facts.Lock) facts.Lock {
 		lk.Phase, lk.Deployment, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", d.GetID(), "", "", time.Time{}
 		return lk
 	}); err != nil {
-		return d, fmt.Sprintf("Rolling production back automatically: deployment %d.", d.GetID()), err
+		return d, l.rollingBackNote(d), false, err
 	}
+	return d, l.rollingBackNote(d), false, nil
+}
+
+// rollingBackNote is the failure report's line on the automatic rollback.
+func (l *lifecycle) rollingBackNote(d *facts.BotDeployment) string {
 	prev := l.p.PreviousTag
 	if prev == "" {
 		prev = "`" + policy.Short(l.p.PreviousRef) + "`"
@@ -522,7 +547,7 @@ func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (*facts.BotDeploym
 	if l.cfg.Rollback.IncidentIssue {
 		next += " and opens an incident issue with the post-incident checklist"
 	}
-	return d, fmt.Sprintf("⏪ **Rolling production back to %s automatically** (`rollback.on_failure`): deployment %d. When your CD system reports it done, %s.", prev, d.GetID(), next), nil
+	return fmt.Sprintf("⏪ **Rolling production back to %s automatically** (`rollback.on_failure`): deployment %d. When your CD system reports it done, %s.", prev, d.GetID(), next)
 }
 
 // finishRollback follows a successful rollback: lock, moving tag, the

@@ -207,6 +207,18 @@ func (s *Sim) Violations() []Violation {
 	return append([]Violation(nil), s.violations...)
 }
 
+// Refs lists the refs under a prefix ("refs/hotfix-bot/").
+func (r *Repo) Refs(prefix string) []string {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	refs, _ := r.git.refs(r.refPrefix + prefix)
+	var names []string
+	for _, ref := range refs {
+		names = append(names, strings.TrimPrefix(ref.Name, r.refPrefix))
+	}
+	return names
+}
+
 // Ref returns what a ref (refs/...) points at, unpeeled, or "".
 func (r *Repo) Ref(name string) string {
 	r.sim.mu.Lock()
