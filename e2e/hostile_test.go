@@ -88,9 +88,8 @@ func TestHostileInput(t *testing.T) {
 		}
 		id := must[int64](t)(r.Comment(in.Rob, n, "/promote"))
 		w.h.Sim.DiscardPending()
-		var comment []byte
 		// Rebuild Rob's comment event as the simulator would have sent it.
-		comment = commentPayload(t, w, n, id, "/promote")
+		comment := commentPayload(t, w, n, id, "/promote")
 		for _, event := range []string{"deployment_status", "push", "check_run", "pull_request"} {
 			if code := signed(event, comment); code/100 != 2 {
 				t.Errorf("a comment as %s: status %d", event, code)

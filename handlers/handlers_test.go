@@ -198,7 +198,9 @@ func gitHubWithProduction(extra ...mock.MockBackendOption) []mock.MockBackendOpt
 	var mu sync.Mutex
 	opts := append([]mock.MockBackendOption{}, noPolicy...)
 	opts = append(opts,
-		mock.WithRequestMatch(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, github.ListCheckRunsResults{Total: github.Int(0)}),
+		mock.WithRequestMatchHandler(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(mock.MustMarshal(github.ListCheckRunsResults{Total: github.Int(0)}))
+		})),
 		mock.WithRequestMatchHandler(mock.PostReposCheckRunsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var body github.CreateCheckRunOptions
 			_ = json.NewDecoder(r.Body).Decode(&body)
@@ -227,6 +229,11 @@ func gitHubWithProduction(extra ...mock.MockBackendOption) []mock.MockBackendOpt
 			}))
 		})),
 		mock.WithRequestMatch(mock.EndpointPattern{Pattern: "/repos/{owner}/{repo}/git/matching-refs/{ref:.+}", Method: "GET"}, []github.Reference{}),
+		// The claim on creating a new commit's check runs: taken, released.
+		mock.WithRequestMatch(mock.PostReposGitRefsByOwnerByRepo, github.Reference{Ref: github.String("refs/hotfix-bot/checks/" + headSHA)}),
+		mock.WithRequestMatchHandler(mock.DeleteReposGitRefsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		})),
 	)
 	return append(opts, extra...)
 }
