@@ -134,7 +134,8 @@ func (s *Sim) routes() http.Handler {
 		for _, m := range paramName.FindAllStringSubmatch(pattern, -1) {
 			rt.args = append(rt.args, m[1])
 		}
-		mux.Handle(pattern, s.serve(rt))
+		method, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(method+" "+s.opts.APIPrefix+path, s.serve(rt))
 	}
 	repo := func(method, path, op, perm string, h handlerFunc) {
 		add(method+" /repos/{owner}/{repo}"+path, op, perm, authInstallation, h)
@@ -244,7 +245,11 @@ func (s *Sim) serve(rt *route) http.HandlerFunc {
 		c := &call{s: s, req: r, route: rt, body: body, header: http.Header{}}
 		rec := Call{Op: rt.op, Method: r.Method, Path: r.URL.Path, Write: r.Method != http.MethodGet && r.Method != http.MethodHead}
 		if rec.Write {
-			rec.Body = string(body[:min(len(body), 1024)])
+			limit := s.opts.RecordBodies
+			if limit == 0 {
+				limit = 1024
+			}
+			rec.Body = string(body[:min(len(body), limit)])
 		}
 
 		status, resp, fault := s.answer(c, &rec)

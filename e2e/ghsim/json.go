@@ -21,7 +21,7 @@ func ts(t time.Time) any {
 }
 
 func (s *Sim) api(format string, args ...any) string {
-	return s.srv.URL + "/" + fmt.Sprintf(format, args...)
+	return s.URL() + fmt.Sprintf(format, args...)
 }
 
 func (s *Sim) web(format string, args ...any) string {

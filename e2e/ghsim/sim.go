@@ -38,6 +38,13 @@ type Options struct {
 	Latency time.Duration
 	// NoContract turns the OpenAPI request check off (never in tests).
 	NoContract bool
+	// APIPrefix serves the REST API under a path, as GitHub Enterprise
+	// Server does ("/api/v3"); web pages (html_url links, the app
+	// manifest flow) stay at the root. "" is github.com's layout.
+	APIPrefix string
+	// RecordBodies is how much of each write's body Calls keeps (default
+	// 1024 bytes).
+	RecordBodies int
 }
 
 // Sim is a running simulator. All its state is guarded by one lock.
@@ -70,8 +77,12 @@ type Sim struct {
 }
 
 // URL is the simulator's API root (with a trailing slash), for
-// GITHUB_V3_API_URL; it also serves as the web URL.
-func (s *Sim) URL() string { return s.srv.URL + "/" }
+// GITHUB_V3_API_URL.
+func (s *Sim) URL() string { return s.srv.URL + s.opts.APIPrefix + "/" }
+
+// WebURL is the simulator's web root (no trailing slash), for
+// GITHUB_WEB_URL: where html_url links and the app registration pages are.
+func (s *Sim) WebURL() string { return s.srv.URL }
 
 // Clock is the simulator's time, shared with the bot under test.
 func (s *Sim) Clock() *Clock { return s.clock }
@@ -94,6 +105,7 @@ func New(opts Options) (*Sim, error) {
 	if err := checkGit(); err != nil {
 		return nil, err
 	}
+	opts.APIPrefix = strings.TrimSuffix(opts.APIPrefix, "/")
 	if opts.Start.IsZero() {
 		opts.Start = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 	}

@@ -35,6 +35,10 @@ type Options struct {
 	// RedeliveryMax bounds the redeliveries one sweep asks for (default
 	// the server's).
 	RedeliveryMax int
+	// GHES lays the simulator out as GitHub Enterprise Server does (the
+	// API under /api/v3, the web pages at the root) and configures the
+	// bots with both URLs; writes are recorded whole, to be searched.
+	GHES bool
 }
 
 // Harness is a running simulator with bots attached.
@@ -65,7 +69,11 @@ func New(opts Options) (*Harness, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	sim, err := ghsim.New(ghsim.Options{Latency: opts.Latency})
+	simOpts := ghsim.Options{Latency: opts.Latency}
+	if opts.GHES {
+		simOpts.APIPrefix, simOpts.RecordBodies = "/api/v3", 1<<20
+	}
+	sim, err := ghsim.New(simOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -78,7 +86,7 @@ func New(opts Options) (*Harness, error) {
 
 	cfg := app.Defaults()
 	cfg.GitHub.V3APIURL = sim.URL()
-	cfg.GitHub.WebURL = sim.URL()
+	cfg.GitHub.WebURL = sim.WebURL()
 	cfg.GitHub.App.IntegrationID = ghApp.ID
 	cfg.GitHub.App.PrivateKey = ghApp.PrivateKeyPEM
 	cfg.GitHub.App.WebhookSecret = ghApp.WebhookSecret
