@@ -13,7 +13,8 @@ import "embed"
 //go:embed webhooks/*.json
 var Webhooks embed.FS
 
-// OpenAPI holds openapi/github-subset.json.
+// OpenAPI holds openapi/github-subset.json (github.com) and
+// openapi/ghes-3.19-subset.json (GitHub Enterprise Server 3.19).
 //
-//go:embed openapi/github-subset.json
+//go:embed openapi/github-subset.json openapi/ghes-3.19-subset.json
 var OpenAPI embed.FS

@@ -40,7 +40,9 @@ type Options struct {
 	NoContract bool
 	// APIPrefix serves the REST API under a path, as GitHub Enterprise
 	// Server does ("/api/v3"); web pages (html_url links, the app
-	// manifest flow) stay at the root. "" is github.com's layout.
+	// manifest flow) stay at the root, and requests are checked against
+	// GitHub Enterprise Server 3.19's own API description. "" is
+	// github.com's layout and description.
 	APIPrefix string
 	// RecordBodies is how much of each write's body Calls keeps (default
 	// 1024 bytes).
@@ -126,7 +128,11 @@ func New(opts Options) (*Sim, error) {
 		lastETag: map[string]string{},
 	}
 	if !opts.NoContract {
-		c, err := loadContract()
+		file := "github-subset.json"
+		if opts.APIPrefix != "" {
+			file = "ghes-3.19-subset.json" // GitHub Enterprise Server's own description
+		}
+		c, err := loadContract(file)
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
