@@ -1,7 +1,8 @@
 // Command hotfix-bot is the GitHub App that makes production hotfixes in
-// git-flow repositories safe: `serve` runs it, `validate` checks policy
-// files offline, `demo` plays a whole hotfix against the embedded GitHub
-// simulator, `version` prints the build.
+// git-flow repositories safe: `register` creates the app on GitHub,
+// `serve` runs it, `validate` checks policy files offline, `demo` plays a
+// whole hotfix against the embedded GitHub simulator, `version` prints
+// the build.
 package main
 
 import (
@@ -23,6 +24,8 @@ import (
 const usage = `hotfix-bot makes production hotfixes in git-flow repositories safe.
 
 Usage:
+  hotfix-bot register --webhook-url URL [--org ORG] [--github-url URL] [--out DIR] [--force]
+                                     create the GitHub App from its manifest and write its credentials
   hotfix-bot serve [--config FILE]   run the GitHub App (configuration: README.md)
   hotfix-bot validate FILE...        check .github/hotfix-bot.yml files offline
   hotfix-bot demo                    play a hotfix against the embedded GitHub simulator
@@ -42,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "register":
+		return registerCmd(args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
 	case "demo":

@@ -76,3 +76,21 @@ func TestVersionAndUsage(t *testing.T) {
 		t.Errorf("no command: %d %q", code, errOut)
 	}
 }
+
+func TestRegisterCommandLine(t *testing.T) {
+	code, _, errOut := runCmd("register")
+	if code != 2 || !strings.Contains(errOut, "--webhook-url is required") {
+		t.Errorf("register without a webhook URL: exit %d, stderr %q", code, errOut)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "private-key.pem"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runCmd("register", "--webhook-url", "https://bot.example.com/api/github/hook", "--out", dir)
+	if code != 2 || !strings.Contains(errOut, "--force") {
+		t.Errorf("register over existing credentials: exit %d, stderr %q", code, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "private-key.pem")); string(b) != "old" {
+		t.Error("existing credentials were touched")
+	}
+}

@@ -51,6 +51,7 @@ const (
 	authInstallation authKind = iota // installation token, repository in scope
 	authApp                          // app JWT
 	authOrg                          // installation token, organisation route
+	authNone                         // no credentials (the manifest exchange)
 )
 
 type route struct {
@@ -141,6 +142,7 @@ func (s *Sim) routes() http.Handler {
 		add(method+" /repos/{owner}/{repo}"+path, op, perm, authInstallation, h)
 	}
 	add("GET /app", "apps/get-authenticated", "", authApp, s.getApp)
+	add("POST /app-manifests/{code}/conversions", "apps/create-from-manifest", "", authNone, s.createFromManifest)
 	add("POST /app/installations/{installation_id}/access_tokens", "apps/create-installation-access-token", "", authApp, s.createToken)
 	add("GET /app/hook/deliveries", "apps/list-webhook-deliveries", "", authApp, s.listHookDeliveries)
 	add("GET /app/hook/deliveries/{delivery_id}", "apps/get-webhook-delivery", "", authApp, s.getHookDelivery)
@@ -209,6 +211,10 @@ func (s *Sim) routes() http.Handler {
 	repo("POST", "/deployments/{deployment_id}/statuses", "repos/create-deployment-status", "deployments:write", s.createDeploymentStatus)
 
 	add("GET /orgs/{org}/teams/{team_slug}/memberships/{username}", "teams/get-membership-for-user-in-org", "members:read", authOrg, s.getTeamMembership)
+
+	// Web pages (not the API): the app manifest flow.
+	mux.HandleFunc("POST /settings/apps/new", s.newAppFromManifest)
+	mux.HandleFunc("POST /organizations/{org}/settings/apps/new", s.newAppFromManifest)
 
 	mux.HandleFunc("/", s.unknownPath)
 	return mux
@@ -428,6 +434,8 @@ func (s *Sim) authenticate(c *call) (int, any) {
 	auth := c.req.Header.Get("Authorization")
 	scheme, cred, _ := strings.Cut(auth, " ")
 	switch c.route.auth {
+	case authNone:
+		return 0, nil
 	case authApp:
 		if !strings.EqualFold(scheme, "Bearer") {
 			return fail(http.StatusUnauthorized, "A JSON web token could not be decoded")

@@ -76,6 +76,9 @@ type Sim struct {
 
 	outbox    []*Delivery
 	delivered []*Delivery
+
+	webUser   string                 // signed in to the web pages
+	manifests map[string]*pendingApp // manifest code → app to create
 }
 
 // URL is the simulator's API root (with a trailing slash), for
@@ -284,6 +287,15 @@ func (s *Sim) RegisterApp(o AppOptions) (*App, error) {
 	a.Bot = s.userLocked(o.Slug+"[bot]", "Bot")
 	s.apps[a.ID] = a
 	return a, nil
+}
+
+// appKeyPEM is the private key every simulated app shares, PEM-encoded.
+func (s *Sim) appKeyPEM() string {
+	keyOnce.Do(func() { appKey, keyErr = rsa.GenerateKey(rand.Reader, 2048) })
+	if keyErr != nil {
+		return ""
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(appKey)}))
 }
 
 // AddWebhookTarget adds a URL that receives the app's deliveries (one per

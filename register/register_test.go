@@ -1,0 +1,63 @@
+package register
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/hotfix-bot/hotfix-bot/app"
+)
+
+func TestAPIURLIsDerivedFromTheWebURL(t *testing.T) {
+	for web, api := range map[string]string{
+		"":                            "https://api.github.com/",
+		"https://github.com/":         "https://api.github.com/",
+		"https://github.example.com":  "https://github.example.com/api/v3/",
+		"https://github.example.com/": "https://github.example.com/api/v3/",
+	} {
+		o := Options{WebURL: web, WebhookURL: "https://bot.example.com/api/github/hook"}
+		if err := o.defaults(); err != nil {
+			t.Fatal(err)
+		}
+		if o.APIURL != api {
+			t.Errorf("--github-url %q: API %q, want %q", web, o.APIURL, api)
+		}
+	}
+	for _, bad := range []Options{{}, {WebhookURL: "bot.example.com/hook"}, {WebhookURL: "https://x/h", WebURL: "github.example.com"}} {
+		if err := bad.defaults(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// The manifest posted is app.yml's, with this registration's name,
+// webhook and redirect: the app asks for exactly app.Permissions and
+// app.Events.
+func TestManifestIsAppYML(t *testing.T) {
+	o := Options{WebhookURL: "https://bot.example.com/api/github/hook", Org: "acme"}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := o.manifest("http://127.0.0.1:9/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Name           string            `json:"name"`
+		RedirectURL    string            `json:"redirect_url"`
+		Public         bool              `json:"public"`
+		HookAttributes map[string]any    `json:"hook_attributes"`
+		Permissions    map[string]string `json:"default_permissions"`
+		Events         []string          `json:"default_events"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "hotfix-bot-acme" || m.RedirectURL != "http://127.0.0.1:9/callback" || m.Public ||
+		m.HookAttributes["url"] != o.WebhookURL || m.HookAttributes["active"] != true {
+		t.Errorf("manifest %+v", m)
+	}
+	if !reflect.DeepEqual(m.Permissions, app.Permissions) || !reflect.DeepEqual(m.Events, app.Events) {
+		t.Errorf("manifest asks for %v %v, want %v %v", m.Permissions, m.Events, app.Permissions, app.Events)
+	}
+}
