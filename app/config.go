@@ -63,6 +63,10 @@ type ServerConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds draining the queue on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// PublicURL is where people reach this server (behind its load
+	// balancer): check runs link to its details pages. Empty: they link to
+	// the pull request instead.
+	PublicURL string `yaml:"public_url"`
 }
 
 // QueueConfig sizes the asynchronous event queue.
@@ -164,6 +168,7 @@ var settings = []setting{
 		c.Server.MaxBodyBytes = n
 		return nil
 	}},
+	{"HOTFIX_BOT_PUBLIC_URL", "server.public_url", func(c *Config, v string) error { c.Server.PublicURL = v; return nil }},
 	{"HOTFIX_BOT_SHUTDOWN_TIMEOUT", "server.shutdown_timeout", durationSetter(func(c *Config) *Duration { return &c.Server.ShutdownTimeout })},
 	{"LOG_LEVEL", "log_level", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"HOTFIX_BOT_QUEUE_SIZE", "queue.size", intSetter(func(c *Config) *int { return &c.Queue.Size })},
@@ -369,6 +374,13 @@ func (c *Config) validate() error {
 	default:
 		return bad("github.app.private_key", "required: the app's private key as PEM text (or set GITHUB_APP_PRIVATE_KEY_PATH to its file)")
 	}
+	if pu := c.Server.PublicURL; pu != "" {
+		parsed, err := url.Parse(pu)
+		if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" || parsed.RawQuery != "" {
+			return bad("server.public_url", "%q is not an http(s) URL like https://hotfix-bot.example.com", pu)
+		}
+		c.Server.PublicURL = strings.TrimSuffix(pu, "/")
+	}
 	for _, u := range []struct{ key, val string }{
 		{"github.web_url", c.GitHub.WebURL},
 		{"github.v3_api_url", c.GitHub.V3APIURL},
@@ -478,6 +490,7 @@ func (c Config) Summary() map[string]any {
 		"github_web":      c.GitHub.WebURL,
 		"integration_id":  c.GitHub.App.IntegrationID,
 		"address":         fmt.Sprintf("%s:%d", c.Server.Address, c.Server.Port),
+		"public_url":      c.Server.PublicURL,
 		"queue_size":      c.Queue.Size,
 		"queue_workers":   c.Queue.Workers,
 		"redelivery":      time.Duration(c.Redelivery.Interval).String(),

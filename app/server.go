@@ -51,6 +51,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Identity, when set, skips discovery (tests).
 	Identity *Identity
+	// Pages builds the read-only web pages served under /details/ (the
+	// details page check runs link to); nil serves none.
+	Pages func(Deps) http.Handler
 }
 
 // Server is one hotfix-bot replica.
@@ -136,6 +139,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	s.mux.HandleFunc("/readyz", s.serveReady)
+	if opts.Pages != nil {
+		s.mux.Handle("/details/", opts.Pages(s.deps))
+	}
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return s, nil
 }

@@ -59,8 +59,9 @@ func TestGitHubEnterpriseServerEndToEnd(t *testing.T) {
 		t.Error("no installation token was fetched through the configured API URL")
 	}
 
-	// Nothing written links to github.com; links point at the web URL.
-	web := w.h.Sim.WebURL()
+	// Nothing written links to github.com; links point at the web URL,
+	// or at the bot's own details pages (server.public_url).
+	web, pages := w.h.Sim.WebURL(), w.h.PublicURL()+"/details/"
 	link := regexp.MustCompile(`https?://[^\s)"'\]>|\\` + "`" + `]+`)
 	writes, links := 0, 0
 	for _, c := range calls {
@@ -73,12 +74,21 @@ func TestGitHubEnterpriseServerEndToEnd(t *testing.T) {
 		}
 		for _, u := range link.FindAllString(c.Body, -1) {
 			links++
-			if !strings.HasPrefix(u, web) && !strings.HasPrefix(u, "https://ci.example.com/") {
+			if !strings.HasPrefix(u, web) && !strings.HasPrefix(u, pages) && !strings.HasPrefix(u, "https://ci.example.com/") {
 				t.Errorf("%s %s writes a link outside the web URL %s: %s", c.Method, c.Path, web, u)
 			}
 		}
 	}
 	if writes < 20 || links < 5 {
 		t.Errorf("only %d writes searched, %d links found in them", writes, links)
+	}
+
+	// The details page the checks link to links to the web URL too.
+	code, page := get(t, w.check(head, policy.CheckBase).DetailsURL)
+	if code != 200 || !strings.Contains(page, web+"/acme/payments") {
+		t.Fatalf("details page: %d\n%s", code, page)
+	}
+	if strings.Contains(strings.ToLower(page), "github.com") {
+		t.Errorf("the details page links to github.com:\n%s", page)
 	}
 }

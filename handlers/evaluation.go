@@ -44,7 +44,12 @@ type evaluation struct {
 	housekeeping func(context.Context) error
 }
 
-func (e *evaluation) detailsURL() string {
+// detailsURL is where the gates' check runs link: the bot's details page
+// of the commit, or (without a public URL) the pull request.
+func (g *Gatekeeper) detailsURL(e *evaluation) string {
+	if link := g.detailsLink(e.repo.Owner, e.repo.Name, e.head); link != "" {
+		return link
+	}
 	if e.pr != nil {
 		return e.pr.GetHTMLURL()
 	}
@@ -95,7 +100,7 @@ func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, e
 	logger := zerolog.Ctx(ctx)
 	if e.policy.Broken() {
 		for _, name := range e.checks {
-			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, e.detailsURL()); err != nil {
+			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
 				return nil, err
 			}
 		}
@@ -154,7 +159,7 @@ func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, e
 		if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
 			res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
 		}
-		if err := r.CompleteCheck(ctx, e.head, res, stamp, e.detailsURL()); err != nil {
+		if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
 			return nil, err
 		}
 		if dependsOnLabels && res.Passed() && e.pr != nil {

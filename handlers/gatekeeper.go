@@ -42,7 +42,10 @@ type Gatekeeper struct {
 	policies *facts.PolicyCache
 	clock    app.Clock
 	notifier notify.Notifier
-	webURL   string
+	// publicURL is where people reach the server ("" when not set);
+	// detailsKey signs the details pages' addresses.
+	publicURL  string
+	detailsKey []byte
 	// instance names this process in lock claims: a claim is this
 	// process's work on one delivery, so an event put back in the queue
 	// (or redelivered here) continues its own work, and another replica
@@ -73,10 +76,11 @@ func NewGatekeeper(d app.Deps) *Gatekeeper {
 	}
 	return &Gatekeeper{
 		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
-		webURL:   strings.TrimSuffix(d.Config.GitHub.WebURL, "/"),
-		policies: facts.NewPolicyCache(PolicyTTL, clock.Now),
-		locks:    map[string]*headLock{},
-		instance: newInstance(),
+		publicURL:  strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
+		detailsKey: detailsKey(d.Config.GitHub.App.WebhookSecret),
+		policies:   facts.NewPolicyCache(PolicyTTL, clock.Now),
+		locks:      map[string]*headLock{},
+		instance:   newInstance(),
 	}
 }
 

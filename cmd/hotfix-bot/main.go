@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/handlers"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/rs/zerolog"
 )
@@ -79,7 +80,7 @@ func serve(args []string, stderr io.Writer) int {
 		Str("service", "hotfix-bot").Str("version", app.Version).Logger()
 	logger.Info().Fields(cfg.Summary()).Msg("Starting")
 
-	srv, err := app.New(cfg, app.Options{Logger: logger, Handlers: newHandlers})
+	srv, err := app.New(cfg, app.Options{Logger: logger, Handlers: newHandlers, Pages: handlers.Pages})
 	if err != nil {
 		fmt.Fprintf(stderr, "hotfix-bot: %v\n", err)
 		return 1

@@ -36,6 +36,31 @@ func (s *Sim) createToken(c *call) (int, any) {
 
 func (s *Sim) getRepo(c *call) (int, any) { return http.StatusOK, s.repoJSON(c.repo) }
 
+// getRepoInstallation finds the calling app's installation on a
+// repository (404 when the app is not installed there).
+func (s *Sim) getRepoInstallation(c *call) (int, any) {
+	full := c.param("owner") + "/" + c.param("repo")
+	for _, in := range s.installs {
+		if in.App != c.app {
+			continue
+		}
+		for name := range in.Repos {
+			if strings.EqualFold(name, full) {
+				return http.StatusOK, obj{
+					"id": in.ID, "app_id": c.app.ID, "app_slug": c.app.Slug, "target_type": in.Account.Type,
+					"account":           s.userJSON(in.Account),
+					"access_tokens_url": s.api("app/installations/%d/access_tokens", in.ID),
+					"repositories_url":  s.api("installation/repositories"),
+					"html_url":          s.web("settings/installations/%d", in.ID),
+					"permissions":       c.app.Permissions, "events": c.app.Events,
+					"repository_selection": "selected", "created_at": ts(s.clock.Now()), "updated_at": ts(s.clock.Now()),
+				}
+			}
+		}
+	}
+	return notFound()
+}
+
 func (s *Sim) getContent(c *call) (int, any) {
 	r := c.repo
 	ref := c.query("ref")

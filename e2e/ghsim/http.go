@@ -142,6 +142,7 @@ func (s *Sim) routes() http.Handler {
 		add(method+" /repos/{owner}/{repo}"+path, op, perm, authInstallation, h)
 	}
 	add("GET /app", "apps/get-authenticated", "", authApp, s.getApp)
+	add("GET /repos/{owner}/{repo}/installation", "apps/get-repo-installation", "", authApp, s.getRepoInstallation)
 	add("POST /app-manifests/{code}/conversions", "apps/create-from-manifest", "", authNone, s.createFromManifest)
 	add("POST /app/installations/{installation_id}/access_tokens", "apps/create-installation-access-token", "", authApp, s.createToken)
 	add("GET /app/hook/deliveries", "apps/list-webhook-deliveries", "", authApp, s.listHookDeliveries)

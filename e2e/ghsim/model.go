@@ -635,6 +635,22 @@ func (r *Repo) openPRLocked(actor *User, head, base, title, body string, draft b
 	return is, nil
 }
 
+// EditPR changes a pull request's title as actor (an `edited` event).
+func (r *Repo) EditPR(actor *User, number int, title string) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if number < 1 || number > len(r.issues) || r.issues[number-1].PR == nil {
+		return s.errorf("no pull request #%d", number)
+	}
+	is := r.issues[number-1]
+	old := is.Title
+	is.Title, is.UpdatedAt = title, s.clock.tick()
+	s.emit(r, "pull_request", "edited", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is),
+		"changes": map[string]any{"title": map[string]any{"from": old}}})
+	return nil
+}
+
 // ClosePR closes a pull request without merging; ReopenPR reopens it.
 func (r *Repo) ClosePR(actor *User, number int) error { return r.setPRState(actor, number, "closed") }
 

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"time"
 
@@ -121,13 +123,25 @@ func (h *Harness) Restart() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	var urls []string
-	for i := 0; i < h.opts.Replicas; i++ {
-		logger := zerolog.New(h.opts.Log).With().Timestamp().Int("replica", i).Logger()
-		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Clock: h.Sim.Clock()})
+	// Each replica's address is known before it is built: the first is
+	// the public URL (server.public_url) the details pages are linked by.
+	listeners := make([]net.Listener, h.opts.Replicas)
+	for i := range listeners {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return err
 		}
-		ts := httptest.NewServer(srv.Handler())
+		listeners[i] = l
+	}
+	h.cfg.Server.PublicURL = "http://" + listeners[0].Addr().String()
+	for i := 0; i < h.opts.Replicas; i++ {
+		logger := zerolog.New(h.opts.Log).With().Timestamp().Int("replica", i).Logger()
+		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Clock: h.Sim.Clock()})
+		if err != nil {
+			return err
+		}
+		ts := &httptest.Server{Listener: listeners[i], Config: &http.Server{Handler: srv.Handler()}}
+		ts.Start()
 		h.servers = append(h.servers, ts)
 		h.Bots = append(h.Bots, srv)
 		srv.Start(ctx)
@@ -202,6 +216,12 @@ func (h *Harness) Kill() {
 		b.Kill()
 	}
 }
+
+// Config is the bots' server configuration.
+func (h *Harness) Config() app.Config { return h.cfg }
+
+// PublicURL is where the bots' pages are served (the first replica).
+func (h *Harness) PublicURL() string { return h.cfg.Server.PublicURL }
 
 // Targets are the replicas' webhook URLs.
 func (h *Harness) Targets() []string {

@@ -1,0 +1,177 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+	"github.com/hotfix-bot/hotfix-bot/handlers"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+)
+
+// released hotfix with its details page address (from its check run).
+func (w *world) detailsOfReleased(t *testing.T) (link string, n int, head string) {
+	t.Helper()
+	n, head = w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(w.in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	w.report(d.ID, "success")
+	link = w.check(head, policy.CheckBase).DetailsURL
+	if !strings.HasPrefix(link, w.h.PublicURL()+"/details/acme/payments/"+head+"?t=") {
+		t.Fatalf("the check run links to %q, want the bot's details page", link)
+	}
+	return link, n, head
+}
+
+func get(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestDetailsPage(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	link, n, head := w.detailsOfReleased(t)
+	// A title with markup, which the page must show as text.
+	noErr(t, r.EditPR(in.Dana, n, "Raise the timeout <script>alert(1)</script>"))
+	w.settle()
+
+	w.h.Sim.ResetCalls()
+	code, page := get(t, link)
+	if code != http.StatusOK {
+		t.Fatalf("status %d:\n%s", code, page)
+	}
+	for _, want := range []string{
+		"hotfix-bot/base", "Starts at production", "hotfix-bot/schema", "hotfix-bot/approval", "Approved",
+		"v1.4.3", "production", "success", "Sync v1.4.3 into develop", "Sync v1.4.3 into release/1.5",
+		"merged into main", "opened by @dana", "lock", "free", "&lt;script&gt;",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>") {
+		t.Error("a pull request title was rendered as markup")
+	}
+	// Reading the page wrote nothing to GitHub.
+	calls := w.h.Sim.Calls()
+	for _, c := range calls {
+		if c.Write && !strings.HasSuffix(c.Path, "/access_tokens") {
+			t.Errorf("a GET of the page wrote: %s %s", c.Method, c.Path)
+		}
+	}
+	// Served again from memory.
+	w.h.Sim.ResetCalls()
+	if code, again := get(t, link); code != http.StatusOK || again != page {
+		t.Error("the page changed within its cache time")
+	}
+	if n := len(w.h.Sim.Calls()); n != 0 {
+		t.Errorf("%d GitHub calls for a page read moments ago", n)
+	}
+
+	// Nothing but the exact signed address shows anything.
+	other := ghsim.Files{"x.go": "package x\n"}
+	elsewhere := must[*ghsim.Repo](t)(w.h.Sim.CreateRepo("acme", "elsewhere")) // the app is not installed there
+	must[string](t)(elsewhere.Push(in.Dana, "main", "init", other))
+	cfg := w.h.Config()
+	for name, u := range map[string]string{
+		"no token":               strings.SplitN(link, "?", 2)[0],
+		"another commit's token": strings.Replace(link, head, in.V142, 1),
+		"a commit without checks": handlers.DetailsLink(cfg, "acme", "payments", in.V142),
+		"a repository the app is not installed on": handlers.DetailsLink(cfg, "acme", "elsewhere", head),
+		"a bad path":             w.h.PublicURL() + "/details/acme/../payments/" + head,
+	} {
+		if code, body := get(t, u); code != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404:\n%s", name, code, body)
+		}
+	}
+	resp, err := http.Post(link, "text/plain", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
+}
+
+// TestDetailsPageInABrowser renders the page in headless Chromium, as
+// people see it, on a phone-sized screen, and writes a screenshot for
+// review (HOTFIX_BOT_SCREENSHOTS names the directory; default the test's
+// temporary directory, logged).
+func TestDetailsPageInABrowser(t *testing.T) {
+	browserPath := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			browserPath = p
+			break
+		}
+	}
+	if browserPath == "" {
+		t.Skip("no Chromium on this machine (install Debian's chromium package; .ci/run does): the details page is not checked in a browser")
+	}
+	w := start(t, harness.Options{})
+	link, _, _ := w.detailsOfReleased(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.WindowSize(412, 915))
+	actx, cancel := chromedp.NewExecAllocator(w.ctx, opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
+		t.Fatal(err)
+	}
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(title, "acme/payments") {
+		t.Errorf("title %q", title)
+	}
+	for _, want := range []string{"Gates", "hotfix-bot/base", "Starts at production", "hotfix-bot/approval", "Deployments", "Sync-back", "Timeline", "v1.4.3"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the rendered page lacks %q:\n%s", want, text)
+		}
+	}
+	if overflow {
+		t.Error("the page is wider than a phone's screen")
+	}
+	dir := os.Getenv("HOTFIX_BOT_SCREENSHOTS")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "details-page.png")
+	if err := os.WriteFile(path, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the details page: %s", path)
+}
