@@ -68,6 +68,14 @@ func TestDetailsPage(t *testing.T) {
 	if strings.Contains(page, "<script>") {
 		t.Error("a pull request title was rendered as markup")
 	}
+	for row, want := range map[string]int{`<tr class="gate">`: 3, `<tr class="deployment">`: 1, `<tr class="sync">`: 2} {
+		if got := strings.Count(page, row); got != want {
+			t.Errorf("%d rows %s, want %d", got, row, want)
+		}
+	}
+	if strings.Contains(page, "could not be read") {
+		t.Error("the page says facts are missing when GitHub answered every read")
+	}
 	// Reading the page wrote nothing to GitHub.
 	calls := w.h.Sim.Calls()
 	for _, c := range calls {
@@ -107,6 +115,38 @@ func TestDetailsPage(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
+}
+
+// A fact GitHub will not give is shown as missing, never guessed; GitHub
+// down for the commit's own checks is a 503 that says to reload, and the
+// failure is not kept: the next read, GitHub back, renders the page.
+func TestDetailsPageWhenGitHubFails(t *testing.T) {
+	w := start(t, harness.Options{})
+	link, _, _ := w.detailsOfReleased(t)
+
+	w.h.Sim.Inject(&ghsim.Fault{Op: "repos/list-deployments", Status: http.StatusBadGateway})
+	code, page := get(t, link)
+	if code != http.StatusOK {
+		t.Fatalf("status %d:\n%s", code, page)
+	}
+	for _, want := range []string{"Some facts could not be read from GitHub", "production:", "the deployments:", "Reload in a minute", "Starts at production"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `<tr class="deployment">`) || strings.Contains(page, "None yet") {
+		t.Error("deployments it could not read are shown as known")
+	}
+	// A page with gaps is not kept: the next read asks GitHub again.
+	w.h.Sim.ClearFaults()
+	w.h.Sim.Inject(&ghsim.Fault{Op: "checks/list-for-ref", Status: http.StatusBadGateway})
+	if code, body := get(t, link); code != http.StatusServiceUnavailable || !strings.Contains(body, "reload in a minute") {
+		t.Errorf("GitHub down: status %d, want 503 saying to reload:\n%s", code, body)
+	}
+	w.h.Sim.ClearFaults()
+	if code, body := get(t, link); code != http.StatusOK || !strings.Contains(body, `<tr class="deployment">`) {
+		t.Errorf("GitHub back: status %d, want the whole page:\n%s", code, body)
 	}
 }
 

@@ -147,11 +147,13 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 			defer cancel()
-			page, err := s.render(ctx, owner, repo, sha)
+			page, complete, err := s.render(ctx, owner, repo, sha)
 			if err != nil {
 				return nil, err
 			}
-			s.keep(key, cachedPage{html: page, at: s.g.clock.Now()})
+			if complete { // a page with gaps is read again next time
+				s.keep(key, cachedPage{html: page, at: s.g.clock.Now()})
+			}
 			return page, nil
 		})
 		switch {
@@ -198,6 +200,9 @@ type detailsView struct {
 	Tag                                   string
 	Chain                                 []deploymentView
 	Syncs                                 []prView
+	// ChainRead and SyncsRead say the lists were read: an empty list
+	// GitHub would not give is "not read", never "none".
+	ChainRead, SyncsRead bool
 	Timeline                              []eventView
 	Missing                               []string
 	Generated                             time.Time
@@ -227,39 +232,40 @@ type eventView struct {
 	What, Link string
 }
 
-// render reads the commit's story from GitHub and renders the page; an
-// uninstalled repository or an unknown commit is errNotFound.
-func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) ([]byte, error) {
+// render reads the commit's story from GitHub and renders the page, and
+// says whether every fact was read; an uninstalled repository or an
+// unknown commit is errNotFound.
+func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (page []byte, complete bool, err error) {
 	appClient, err := s.g.cc.NewAppClient()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	inst, resp, err := appClient.Apps.FindRepositoryInstallation(ctx, owner, repo)
 	if resp != nil && resp.StatusCode == http.StatusNotFound {
-		return nil, errNotFound
+		return nil, false, errNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	client, err := s.g.cc.NewInstallationClient(inst.GetID())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	gh, _, err := client.Repositories.Get(ctx, owner, repo)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	r := facts.NewRepo(client, owner, repo, gh.GetDefaultBranch(), s.g.identity.AppID())
 	r.BotLogin, r.Clock = s.g.identity.BotLogin(), s.g.clock
 	runs, err := r.CheckRuns(ctx, sha)
 	if err != nil {
 		if facts.IsNotFound(err) || facts.KindOf(err) == facts.Validation {
-			return nil, errNotFound
+			return nil, false, errNotFound
 		}
-		return nil, err
+		return nil, false, err
 	}
 	if len(runs) == 0 {
-		return nil, errNotFound // not a commit the bot checked
+		return nil, false, errNotFound // not a commit the bot checked
 	}
 	v := detailsView{Repo: owner + "/" + repo, RepoURL: gh.GetHTMLURL(), SHA: sha, Short: policy.Short(sha),
 		CommitURL: gh.GetHTMLURL() + "/commit/" + sha, Generated: s.g.clock.Now()}
@@ -285,30 +291,35 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) ([]
 		}
 	}
 
-	pol, err := r.Policy(ctx, s.g.policies)
-	if err != nil {
-		missing("the policy", err)
-	}
-	cfg := pol.Config
-	if prod, err := r.Production(ctx, cfg); err != nil {
-		missing("production", err)
-	} else if prod.Known {
-		v.Production = fmt.Sprintf("%s (%s, %s)", prod.Name(), policy.Short(prod.SHA), prod.Source)
+	// Production and the lock are read under the repository's policy;
+	// without it they are not guessed from defaults.
+	if pol, err := r.Policy(ctx, s.g.policies); err != nil {
+		missing("the policy (production and the lock are read under it)", err)
+	} else if pol.Broken() {
+		v.Missing = append(v.Missing, "the policy: "+pol.Source+" is broken (the checks above quote the error), so production and the lock are not read under it")
 	} else {
-		v.Production = "unknown: no successful deployment to " + cfg.Production.Environment + " and no release tag"
-	}
-	if lock, err := r.ReadLock(ctx); err != nil {
-		missing("the production lock", err)
-	} else if view := lock.View(s.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)); view.Held {
-		v.Lock = "held by " + view.Describe()
-	} else {
-		v.Lock = "free"
+		cfg := pol.Config
+		if prod, err := r.Production(ctx, cfg); err != nil {
+			missing("production", err)
+		} else if prod.Known {
+			v.Production = fmt.Sprintf("%s (%s, %s)", prod.Name(), policy.Short(prod.SHA), prod.Source)
+		} else {
+			v.Production = "unknown: no successful deployment to " + cfg.Production.Environment + " and no release tag"
+		}
+		if lock, err := r.ReadLock(ctx); err != nil {
+			missing("the production lock", err)
+		} else if view := lock.View(s.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)); view.Held {
+			v.Lock = "held by " + view.Describe()
+		} else {
+			v.Lock = "free"
+		}
 	}
 
 	deps, err := r.HotfixDeployments(ctx, sha, prNumber)
 	if err != nil {
 		missing("the deployments", err)
 	}
+	v.ChainRead = err == nil
 	for _, d := range deps {
 		if prNumber == 0 && d.Payload.PR != 0 && d.Payload.Kind == "hotfix" {
 			prNumber = d.Payload.PR
@@ -360,6 +371,7 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) ([]
 		if err != nil {
 			missing("the sync-back pull requests", err)
 		}
+		v.SyncsRead = err == nil
 		for _, pr := range syncs {
 			v.Syncs = append(v.Syncs, *viewPR(pr))
 			v.Timeline = append(v.Timeline, eventView{At: pr.GetCreatedAt().Time, What: fmt.Sprintf("sync-back #%d into %s opened", pr.GetNumber(), pr.GetBase().GetRef()), Link: pr.GetHTMLURL()})
@@ -369,9 +381,9 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) ([]
 
 	var b bytes.Buffer
 	if err := detailsTmpl.Execute(&b, v); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return b.Bytes(), nil
+	return b.Bytes(), len(v.Missing) == 0, nil
 }
 
 func viewPR(pr *github.PullRequest) *prView {

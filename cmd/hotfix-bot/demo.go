@@ -5,7 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
@@ -19,6 +23,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "also print the bot's JSON log")
+	keep := fs.Bool("keep", false, "keep the simulator and the bot running afterwards, to open the details page in a browser (Ctrl-C ends)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -40,7 +45,14 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hotfix-bot demo: %v\n", err)
 		return 1
 	}
-	return d.verdict()
+	code := d.verdict()
+	if *keep && d.details != "" {
+		fmt.Fprintf(stdout, "\nStill running (Ctrl-C ends): open %s\n", d.details)
+		stop, cancelStop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer cancelStop()
+		<-stop.Done()
+	}
+	return code
 }
 
 type demoRun struct {
@@ -49,6 +61,8 @@ type demoRun struct {
 	out    io.Writer
 	ctx    context.Context
 	failed []string
+	// details is the details page of the first hotfix (for -keep).
+	details string
 }
 
 func (d *demoRun) say(who, format string, args ...any) {
@@ -169,6 +183,9 @@ func (d *demoRun) play() error {
 	d.expect(d.showCheck(wrong, policy.CheckSchema) == policy.ActionRequired, "hotfix-bot/schema flags develop's migration riding along")
 
 	if err := d.promoteAct(n, head); err != nil {
+		return err
+	}
+	if err := d.detailsAct(head); err != nil {
 		return err
 	}
 	return d.failureAct()
@@ -296,6 +313,48 @@ func (d *demoRun) promoteAct(n int, head string) error {
 		conflicting = ok && cr.Conclusion == policy.Failure
 	}
 	d.expect(conflicting, "the release/1.5 sync conflicts: a draft, labelled sync-conflict, with the commands to resolve it and a failing hotfix-bot/sync check")
+	return nil
+}
+
+// detailsAct: the page every check run links to, read as a person would
+// open it from the check's "Details" link.
+func (d *demoRun) detailsAct(head string) error {
+	fmt.Fprintln(d.out, "\n— The details page —")
+	cr, ok := d.in.Repo.CheckRun(head, policy.CheckBase)
+	if !ok {
+		d.expect(false, "the checks link to the bot's details page")
+		return nil
+	}
+	d.details = cr.DetailsURL
+	d.say("rob", "opens Details on hotfix-bot/base: %s", cr.DetailsURL)
+	d.h.Sim.ResetCalls()
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, cr.DetailsURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	page := string(b)
+	wrote := 0
+	for _, c := range d.h.Sim.Calls() {
+		if c.Write && !strings.HasSuffix(c.Path, "/access_tokens") {
+			wrote++
+		}
+	}
+	d.say("hotfix-bot", "serves the page (%d, %d bytes): %d gates, %d deployment(s), %d sync-back pull request(s), %d timeline entries",
+		resp.StatusCode, len(b), strings.Count(page, `<tr class="gate">`), strings.Count(page, `<tr class="deployment">`),
+		strings.Count(page, `<tr class="sync">`), strings.Count(page, `<li class="event">`))
+	d.expect(resp.StatusCode == http.StatusOK && strings.Contains(page, "Starts at production") && strings.Contains(page, "v1.4.3") &&
+		strings.Contains(page, "Sync v1.4.3 into develop") && strings.Contains(page, "merged into main"),
+		"the details page shows the gates, the release v1.4.3, its deployment, the sync-back pull requests and the timeline")
+	d.expect(wrote == 0, "reading the page wrote nothing to GitHub")
 	return nil
 }
 
