@@ -98,11 +98,11 @@ func TestDetailsPage(t *testing.T) {
 	must[string](t)(elsewhere.Push(in.Dana, "main", "init", other))
 	cfg := w.h.Config()
 	for name, u := range map[string]string{
-		"no token":               strings.SplitN(link, "?", 2)[0],
-		"another commit's token": strings.Replace(link, head, in.V142, 1),
-		"a commit without checks": handlers.DetailsLink(cfg, "acme", "payments", in.V142),
+		"no token":                                 strings.SplitN(link, "?", 2)[0],
+		"another commit's token":                   strings.Replace(link, head, in.V142, 1),
+		"a commit without checks":                  handlers.DetailsLink(cfg, "acme", "payments", in.V142),
 		"a repository the app is not installed on": handlers.DetailsLink(cfg, "acme", "elsewhere", head),
-		"a bad path":             w.h.PublicURL() + "/details/acme/../payments/" + head,
+		"a bad path":                               w.h.PublicURL() + "/details/acme/../payments/" + head,
 	} {
 		if code, body := get(t, u); code != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404:\n%s", name, code, body)

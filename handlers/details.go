@@ -192,20 +192,20 @@ func (s *detailsServer) keep(key string, p cachedPage) {
 // detailsView is what the template shows.
 type detailsView struct {
 	Repo, RepoURL, SHA, Short, CommitURL string
-	Branch                                string
-	PR                                    *prView
-	Gates                                 []gateView
-	Production                            string
-	Lock                                  string
-	Tag                                   string
-	Chain                                 []deploymentView
-	Syncs                                 []prView
+	Branch                               string
+	PR                                   *prView
+	Gates                                []gateView
+	Production                           string
+	Lock                                 string
+	Tag                                  string
+	Chain                                []deploymentView
+	Syncs                                []prView
 	// ChainRead and SyncsRead say the lists were read: an empty list
 	// GitHub would not give is "not read", never "none".
 	ChainRead, SyncsRead bool
-	Timeline                              []eventView
-	Missing                               []string
-	Generated                             time.Time
+	Timeline             []eventView
+	Missing              []string
+	Generated            time.Time
 }
 
 type prView struct {
