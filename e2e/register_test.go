@@ -147,6 +147,9 @@ func TestRegisterThenServe(t *testing.T) {
 			if cfg.GitHub.V3APIURL != sim.URL() {
 				t.Errorf("the configuration's API URL %s, want %s", cfg.GitHub.V3APIURL, sim.URL())
 			}
+			if cfg.Server.PublicURL != "https://hotfix-bot.example.com" {
+				t.Errorf("public_url %q, want the webhook URL's server", cfg.Server.PublicURL)
+			}
 			cfg.Redelivery.Interval = 0
 			srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: handlers.New})
 			if err != nil {

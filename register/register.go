@@ -296,6 +296,9 @@ func (o *Options) write(cfg *github.AppConfig) ([]string, error) {
 			"webhook_secret":   cfg.GetWebhookSecret(),
 		},
 	}}
+	if pub := publicURL(o.WebhookURL); pub != "" {
+		server["server"] = map[string]any{"public_url": pub}
+	}
 	config, err := yaml.Marshal(server)
 	if err != nil {
 		return nil, err
@@ -320,6 +323,16 @@ func (o *Options) write(cfg *github.AppConfig) ([]string, error) {
 		written = append(written, path)
 	}
 	return written, nil
+}
+
+// publicURL is where people reach the server, when the webhook URL is its
+// /api/github/hook: the check runs then link to its details pages.
+func publicURL(webhookURL string) string {
+	base, ok := strings.CutSuffix(strings.TrimSuffix(webhookURL, "/"), "/api/github/hook")
+	if !ok {
+		return ""
+	}
+	return base
 }
 
 // writeFile writes through a temporary file and a rename, so a file is

@@ -61,3 +61,18 @@ func TestManifestIsAppYML(t *testing.T) {
 		t.Errorf("manifest asks for %v %v, want %v %v", m.Permissions, m.Events, app.Permissions, app.Events)
 	}
 }
+
+// The server's public address comes from the webhook URL when it is the
+// server's own /api/github/hook (a proxy's address elsewhere says
+// nothing about where people reach the details pages).
+func TestPublicURLFromTheWebhookURL(t *testing.T) {
+	for hook, want := range map[string]string{
+		"https://bot.example.com/api/github/hook":         "https://bot.example.com",
+		"https://bot.example.com/hotfix/api/github/hook/": "https://bot.example.com/hotfix",
+		"https://smee.io/abc":                             "",
+	} {
+		if got := publicURL(hook); got != want {
+			t.Errorf("publicURL(%q) = %q, want %q", hook, got, want)
+		}
+	}
+}
