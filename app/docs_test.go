@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestServerSettingsDocs keeps the README's server configuration table
@@ -67,6 +69,64 @@ func TestServerSettingsDocs(t *testing.T) {
 	for _, s := range settings {
 		if !documented[s.env] {
 			t.Errorf("%s (%s) is not in the README's server configuration table", s.env, s.key)
+		}
+	}
+}
+
+// TestMetricsDocs keeps the README's metrics table true: every metric of
+// the bot's own is documented, and every documented one is exported.
+// (go-githubapp's, bridged under hotfixbot_github_*, are named by what
+// go-githubapp records and documented in one row.)
+func TestMetricsDocs(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	in := false
+	// A name, then either its labels ({event,outcome}) or, mid-name,
+	// alternatives (hotfixbot_github_requests_{2xx,3xx}_total).
+	name := regexp.MustCompile("`(hotfixbot_[a-z0-9_]+)(?:\\{([^}]*)\\}([a-z0-9_]*))?")
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "| metric | what |"):
+			in = true
+		case in && !strings.HasPrefix(line, "|"):
+			in = false
+		case in:
+			cell := strings.Split(strings.Trim(line, "|"), " | ")[0]
+			for _, m := range name.FindAllStringSubmatch(cell, -1) {
+				if m[3] == "" {
+					documented[m[1]] = true
+					continue
+				}
+				for _, alt := range strings.Split(m[2], ",") {
+					documented[m[1]+alt+m[3]] = true
+				}
+			}
+		}
+	}
+	if len(documented) < 15 {
+		t.Fatalf("only %d metrics documented: the scan is broken", len(documented))
+	}
+	m := NewMetrics()
+	descs := make(chan *prometheus.Desc, 100)
+	go func() { m.Registry.Describe(descs); close(descs) }()
+	fq := regexp.MustCompile(`fqName: "([^"]+)"`)
+	exported := map[string]bool{}
+	for d := range descs {
+		if s := fq.FindStringSubmatch(d.String()); s != nil && strings.HasPrefix(s[1], "hotfixbot_") {
+			exported[s[1]] = true
+		}
+	}
+	for n := range exported {
+		if !documented[n] {
+			t.Errorf("%s is exported but not in the README's metrics table", n)
+		}
+	}
+	for n := range documented {
+		if !exported[n] && !strings.HasPrefix(n, "hotfixbot_github_requests") && n != "hotfixbot_github_rate_remaining" && n != "hotfixbot_github_handler_error_total" {
+			t.Errorf("the README documents %s, which is not exported", n)
 		}
 	}
 }
