@@ -114,9 +114,14 @@ func fenceOf(line string) string {
 	return ""
 }
 
+// truncateUTF8 cuts s to at most n bytes, not inside a rune: it steps back
+// at most to the start of the rune at n (a valid rune is at most 4
+// bytes), so bytes that start no rune at all still leave n bytes.
 func truncateUTF8(s string, n int) string {
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	for back := 0; back < utf8.UTFMax && n-back > 0; back++ {
+		if utf8.RuneStart(s[n-back]) {
+			return s[:n-back]
+		}
 	}
 	return s[:n]
 }
@@ -125,6 +130,9 @@ func truncateUTF8(s string, n int) string {
 // of the bot's.
 func parseLine(line string) (Command, bool) {
 	fields := strings.Fields(line)
+	if len(fields) == 0 {
+		return Command{}, false
+	}
 	word := strings.ToLower(strings.TrimPrefix(fields[0], "/"))
 	args := fields[1:]
 	c := Command{Text: line}

@@ -284,3 +284,23 @@ func TestSyncTargets(t *testing.T) {
 		t.Error("sync branch naming")
 	}
 }
+
+func TestTruncateUTF8(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 2, "ab"},
+		{"aé", 2, "a"},  // not inside é
+		{"a€x", 3, "a"}, // nor inside a 3-byte rune
+		{"\xb6\xb6\xb6\xb6\xb6\xb6", 5, "\xb6\xb6\xb6\xb6\xb6"}, // no rune start at all: n bytes (the fuzzer's find)
+	} {
+		if got := truncateUTF8(tt.s, tt.n); got != tt.want {
+			t.Errorf("truncateUTF8(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+	if cmds, _ := ParseCommands("/" + strings.Repeat("\xb6", 2*maxLine)); len(cmds) != 0 {
+		t.Errorf("a line of stray bytes parsed as %+v", cmds)
+	}
+}
