@@ -14,7 +14,9 @@ import "embed"
 var Webhooks embed.FS
 
 // OpenAPI holds openapi/github-subset.json (github.com) and
-// openapi/ghes-3.19-subset.json (GitHub Enterprise Server 3.19).
+// openapi/ghes-3.19-subset.json (GitHub Enterprise Server 3.19), and
+// openapi/webhooks-subset.json.gz: the payload schemas of the webhook
+// events the simulator sends.
 //
-//go:embed openapi/github-subset.json openapi/ghes-3.19-subset.json
+//go:embed openapi/github-subset.json openapi/ghes-3.19-subset.json openapi/webhooks-subset.json.gz
 var OpenAPI embed.FS

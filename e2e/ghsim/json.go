@@ -324,10 +324,16 @@ func (s *Sim) checkRunJSON(r *Repo, cr *CheckRun) obj {
 			})
 		}
 	}
+	// Without a details_url of its own, GitHub links a run's Details to
+	// its app's public page (the webhook schema has it always a string).
+	details := cr.DetailsURL
+	if details == "" && cr.App != nil {
+		details = s.web("apps/%s", cr.App.Slug)
+	}
 	return obj{
 		"id": cr.ID, "head_sha": cr.HeadSHA, "node_id": nodeID("CheckRun", cr.ID),
 		"external_id": cr.ExternalID, "url": s.api("repos/%s/check-runs/%d", full, cr.ID),
-		"html_url": s.web("%s/runs/%d", full, cr.ID), "details_url": nilIfEmpty(cr.DetailsURL),
+		"html_url": s.web("%s/runs/%d", full, cr.ID), "details_url": nilIfEmpty(details),
 		"status": cr.Status, "conclusion": nilIfEmpty(cr.Conclusion),
 		"started_at": ts(cr.StartedAt), "completed_at": ts(cr.CompletedAt),
 		"output": obj{

@@ -194,6 +194,9 @@ func (s *Sim) queue(in *Installation, r *Repo, event, action string, sender *Use
 	}
 	overlay(p, top)
 	payload, _ := json.Marshal(p)
+	for _, problem := range checkWebhook(event, action, payload) {
+		s.violations = append(s.violations, Violation{Operation: "webhook " + event, Method: "POST", Path: "(delivery of " + event + "." + action + ")", Problem: problem})
+	}
 	s.outbox = append(s.outbox, &Delivery{
 		ID: newGUID(), Event: event, Action: action, Repo: r.FullName(), RepoID: r.ID, Installation: in.ID, Payload: payload, App: in.App,
 	})
