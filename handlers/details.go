@@ -113,6 +113,7 @@ var (
 	shaPattern  = regexp.MustCompile(`^[0-9a-f]{40}$`)
 	namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 	errNotFound = errors.New("not found")
+	errNotReady = errors.New("the server does not know the app's identity yet")
 )
 
 func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -159,6 +160,9 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, errNotFound):
 			http.NotFound(w, r)
+			return
+		case errors.Is(err, errNotReady):
+			http.Error(w, "hotfix-bot is starting; reload in a minute.", http.StatusServiceUnavailable)
 			return
 		case err != nil:
 			zerolog.Ctx(r.Context()).Warn().Err(err).Str("repository", owner+"/"+repo).Msg("Details page could not be read from GitHub")
@@ -236,6 +240,11 @@ type eventView struct {
 // says whether every fact was read; an uninstalled repository or an
 // unknown commit is errNotFound.
 func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (page []byte, complete bool, err error) {
+	if s.g.identity.BotLogin() == "" {
+		// Before GitHub has told the server who it is, the bot's own
+		// comments and deployments cannot be told from others'.
+		return nil, false, errNotReady
+	}
 	appClient, err := s.g.cc.NewAppClient()
 	if err != nil {
 		return nil, false, err
