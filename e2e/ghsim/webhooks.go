@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -345,7 +346,7 @@ func (s *Sim) DeliverRaw(ctx context.Context, a *App, event string, payload []by
 	s.mu.Unlock()
 	var codes []int
 	for _, t := range targets {
-		code, err := post(ctx, t, event, newGUID(), payload, signature, "")
+		code, err := post(ctx, t, a.ID, event, newGUID(), payload, signature, "")
 		if err != nil {
 			return nil, err
 		}
@@ -377,7 +378,7 @@ func (s *Sim) send(ctx context.Context, d *Delivery) error {
 		code := 0
 		if t != "" {
 			var err error
-			code, err = post(ctx, t, d.Event, d.ID, d.Payload, sign256(d.Payload, secret), sign1(d.Payload, secret))
+			code, err = post(ctx, t, a.ID, d.Event, d.ID, d.Payload, sign256(d.Payload, secret), sign1(d.Payload, secret))
 			if err != nil && ctx.Err() != nil {
 				return err
 			}
@@ -415,7 +416,7 @@ var hookClient = &http.Client{Timeout: 30 * time.Second}
 
 // post delivers one payload with GitHub's headers. A target that cannot
 // be reached is status 0, not an error (GitHub records a failed delivery).
-func post(ctx context.Context, url, event, id string, payload []byte, sig256, sig1 string) (int, error) {
+func post(ctx context.Context, url string, appID int64, event, id string, payload []byte, sig256, sig1 string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
 		return 0, err
@@ -425,7 +426,9 @@ func post(ctx context.Context, url, event, id string, payload []byte, sig256, si
 	req.Header.Set("X-GitHub-Event", event)
 	req.Header.Set("X-GitHub-Delivery", id)
 	req.Header.Set("X-GitHub-Hook-ID", "1")
+	// The hook of a GitHub App: its target is the app.
 	req.Header.Set("X-GitHub-Hook-Installation-Target-Type", "integration")
+	req.Header.Set("X-GitHub-Hook-Installation-Target-ID", strconv.FormatInt(appID, 10))
 	if sig256 != "" {
 		req.Header.Set("X-Hub-Signature-256", sig256)
 	}
