@@ -48,13 +48,16 @@ func browser(t *testing.T, page string) (*http.Response, string) {
 }
 
 func TestRegisterThenServe(t *testing.T) {
+	const hook = "https://hotfix-bot.example.com/api/github/hook"
 	for _, tc := range []struct {
 		name string
 		sim  ghsim.Options
 		org  string
+		hook string
 	}{
-		{"github.com, a user's app", ghsim.Options{}, ""},
-		{"GitHub Enterprise Server, an organisation's app", ghsim.Options{APIPrefix: "/api/v3"}, "acme"},
+		{"github.com, a user's app", ghsim.Options{}, "", hook},
+		{"GitHub Enterprise Server, an organisation's app", ghsim.Options{APIPrefix: "/api/v3"}, "acme", hook},
+		{"no webhook URL yet: the webhook is off", ghsim.Options{}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim, err := ghsim.New(tc.sim)
@@ -65,10 +68,11 @@ func TestRegisterThenServe(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			out := filepath.Join(t.TempDir(), "creds")
+			var said strings.Builder
 			opts := register.Options{
 				WebURL: sim.WebURL(), Org: tc.org, Out: out,
-				WebhookURL: "https://hotfix-bot.example.com/api/github/hook",
-				Stdout:     io.Discard,
+				WebhookURL: tc.hook,
+				Stdout:     &said,
 			}
 			if tc.sim.APIPrefix == "" {
 				opts.APIURL = sim.URL() // the simulator's API at its root, as api.github.com
@@ -147,8 +151,15 @@ func TestRegisterThenServe(t *testing.T) {
 			if cfg.GitHub.V3APIURL != sim.URL() {
 				t.Errorf("the configuration's API URL %s, want %s", cfg.GitHub.V3APIURL, sim.URL())
 			}
-			if cfg.Server.PublicURL != "https://hotfix-bot.example.com" {
-				t.Errorf("public_url %q, want the webhook URL's server", cfg.Server.PublicURL)
+			wantPublic := strings.TrimSuffix(tc.hook, "/api/github/hook")
+			if cfg.Server.PublicURL != wantPublic {
+				t.Errorf("public_url %q, want the webhook URL's server %q", cfg.Server.PublicURL, wantPublic)
+			}
+			if got := sim.WebhookTargets(ghApp); tc.hook == "" && len(got) != 0 || tc.hook != "" && (len(got) != 1 || got[0] != tc.hook) {
+				t.Errorf("GitHub posts events to %v, want %q", got, tc.hook)
+			}
+			if tc.hook == "" && !strings.Contains(said.String(), "set Webhook URL to https://<where serve runs>/api/github/hook and tick Active") {
+				t.Errorf("without a webhook URL the next steps do not say to set one:\n%s", said.String())
 			}
 			cfg.Redelivery.Interval = 0
 			srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: handlers.New})

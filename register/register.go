@@ -45,7 +45,8 @@ type Options struct {
 	// hotfix-bot-ORG); GitHub requires it unique.
 	Name string
 	// WebhookURL is where GitHub will post events: the public address of
-	// serve's /api/github/hook. Required.
+	// serve's /api/github/hook. Empty: the app is registered with its
+	// webhook off, to be pointed at the server in its settings later.
 	WebhookURL string
 	// Out is the directory the credentials go to (default hotfix-bot-app).
 	Out string
@@ -71,6 +72,9 @@ type Result struct {
 	SettingsURL string
 	InstallURL  string
 	Files       []string
+	// SecretGenerated: GitHub sent no webhook secret, so the command made
+	// the one it wrote, and it must be entered in the app's settings.
+	SecretGenerated bool
 }
 
 // The files Run writes, in Out.
@@ -83,6 +87,9 @@ const (
 
 // ErrExists refuses to overwrite credentials without Force.
 var ErrExists = errors.New("credentials exist")
+
+// ErrUsage marks options that make no registration: nothing was tried.
+var ErrUsage = errors.New("bad option")
 
 func (o *Options) defaults() error {
 	if o.WebURL == "" {
@@ -102,11 +109,8 @@ func (o *Options) defaults() error {
 	if !strings.HasSuffix(o.APIURL, "/") {
 		o.APIURL += "/"
 	}
-	if o.WebhookURL == "" {
-		return errors.New("--webhook-url is required: the public address GitHub will post events to, ending in /api/github/hook (you can change it later in the app's settings)")
-	}
-	if u, err := url.Parse(o.WebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("--webhook-url %q is not an absolute http(s) URL", o.WebhookURL)
+	if u, err := url.Parse(o.WebhookURL); o.WebhookURL != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+		return fmt.Errorf("--webhook-url %q is not an absolute http(s) URL like https://hotfix-bot.example.com/api/github/hook", o.WebhookURL)
 	}
 	if o.Name == "" {
 		o.Name = "hotfix-bot"
@@ -136,7 +140,7 @@ func (o *Options) defaults() error {
 // the context ends, or the timeout passes.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := o.defaults(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if !o.Force {
 		for _, f := range []string{ConfigFile, KeyFile, SecretFile, AppIDFile} {
@@ -198,7 +202,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			w.WriteHeader(http.StatusBadGateway)
 			_ = failPage.Execute(w, err.Error())
 		} else {
-			_ = donePage.Execute(w, map[string]string{"Slug": res.Slug, "Install": res.InstallURL, "Config": filepath.Join(o.Out, ConfigFile)})
+			_ = donePage.Execute(w, map[string]any{"Slug": res.Slug, "Steps": o.nextSteps(res)})
 		}
 		select {
 		case done <- outcome{res, err}:
@@ -246,7 +250,14 @@ func (o *Options) manifest(redirect string) (string, error) {
 	}
 	m["name"] = o.Name
 	m["redirect_url"] = redirect
-	m["hook_attributes"] = map[string]any{"url": o.WebhookURL, "active": true}
+	if o.WebhookURL != "" {
+		m["hook_attributes"] = map[string]any{"url": o.WebhookURL, "active": true}
+	} else if hook, ok := m["hook_attributes"].(map[string]any); ok {
+		// GitHub wants a URL whenever there are hook attributes (and
+		// generates the webhook secret with them): app.yml's placeholder,
+		// with the webhook off until someone points it at the server.
+		hook["active"] = false
+	}
 	b, err := json.Marshal(m)
 	return string(b), err
 }
@@ -263,8 +274,18 @@ func (o *Options) exchange(ctx context.Context, code string) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("GitHub did not hand over the new app's credentials (%v); the code is valid for an hour and only once: start again", err)
 	}
-	if cfg.GetID() == 0 || cfg.GetPEM() == "" || cfg.GetWebhookSecret() == "" {
-		return nil, errors.New("GitHub's answer lacks the app's id, private key or webhook secret")
+	if cfg.GetID() == 0 || cfg.GetPEM() == "" {
+		return nil, errors.New("GitHub's answer lacks the app's id or private key; delete the app in its settings and start again")
+	}
+	// GitHub generates the webhook secret with the webhook; should it
+	// send none, the bot makes one, and the person sets it on GitHub.
+	generated := false
+	if cfg.GetWebhookSecret() == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return nil, err
+		}
+		cfg.WebhookSecret, generated = github.String(hex.EncodeToString(b)), true
 	}
 	files, err := o.write(cfg)
 	if err != nil {
@@ -272,8 +293,9 @@ func (o *Options) exchange(ctx context.Context, code string) (*Result, error) {
 	}
 	return &Result{
 		AppID: cfg.GetID(), Slug: cfg.GetSlug(), SettingsURL: cfg.GetHTMLURL(),
-		InstallURL: o.WebURL + "/apps/" + url.PathEscape(cfg.GetSlug()) + "/installations/new",
-		Files:      files,
+		InstallURL:      o.WebURL + "/apps/" + url.PathEscape(cfg.GetSlug()) + "/installations/new",
+		Files:           files,
+		SecretGenerated: generated,
 	}, nil
 }
 
@@ -360,7 +382,31 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 func (o *Options) instructions(r *Result) {
 	fmt.Fprintf(o.Stdout, "\nRegistered the GitHub App %q (id %d): %s\n", r.Slug, r.AppID, r.SettingsURL)
 	fmt.Fprintf(o.Stdout, "Credentials written to %s (the private key and the webhook secret readable by you only).\n\n", filepath.Dir(r.Files[0]))
-	fmt.Fprintf(o.Stdout, "Next:\n  1. Install the app on your repositories: %s\n  2. Start the server: hotfix-bot serve --config %s\n", r.InstallURL, filepath.Join(filepath.Dir(r.Files[0]), ConfigFile))
+	fmt.Fprintln(o.Stdout, "Next:")
+	for i, step := range o.nextSteps(r) {
+		fmt.Fprintf(o.Stdout, "  %d. %s\n", i+1, step)
+	}
+}
+
+// nextSteps are what a person does after registering: point the webhook
+// at the server when no --webhook-url was given, install the app, start
+// the server.
+func (o *Options) nextSteps(r *Result) []string {
+	var steps []string
+	dir := filepath.Dir(r.Files[0])
+	secret := "the secret is set already"
+	if r.SecretGenerated {
+		secret = "and set Webhook secret to the contents of " + filepath.Join(dir, SecretFile)
+	}
+	switch {
+	case o.WebhookURL == "":
+		steps = append(steps, "Point the app's webhook at the server: on "+r.SettingsURL+", set Webhook URL to https://<where serve runs>/api/github/hook and tick Active ("+secret+"), and set server.public_url in "+filepath.Join(dir, ConfigFile)+" to that server's address")
+	case r.SecretGenerated:
+		steps = append(steps, "On "+r.SettingsURL+", set Webhook secret to the contents of "+filepath.Join(dir, SecretFile))
+	}
+	return append(steps,
+		"Install the app on your repositories: "+r.InstallURL,
+		"Start the server: hotfix-bot serve --config "+filepath.Join(dir, ConfigFile))
 }
 
 var startPage = template.Must(template.New("start").Parse(`<!doctype html>
@@ -384,8 +430,7 @@ var donePage = template.Must(template.New("done").Parse(`<!doctype html>
 </head><body>
 <h1>{{.Slug}} is registered</h1>
 <p>The credentials are written. Next:</p>
-<ol><li><a href="{{.Install}}">Install the app</a> on your repositories.</li>
-<li>Start the server: <code>hotfix-bot serve --config {{.Config}}</code></li></ol>
+<ol>{{range .Steps}}<li>{{.}}</li>{{end}}</ol>
 <p>You can close this page.</p>
 </body></html>
 `))

@@ -3,6 +3,7 @@ package register
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
@@ -23,7 +24,7 @@ func TestAPIURLIsDerivedFromTheWebURL(t *testing.T) {
 			t.Errorf("--github-url %q: API %q, want %q", web, o.APIURL, api)
 		}
 	}
-	for _, bad := range []Options{{}, {WebhookURL: "bot.example.com/hook"}, {WebhookURL: "https://x/h", WebURL: "github.example.com"}} {
+	for _, bad := range []Options{{WebhookURL: "bot.example.com/hook"}, {WebhookURL: "https://x/h", WebURL: "github.example.com"}} {
 		if err := bad.defaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
@@ -73,6 +74,35 @@ func TestPublicURLFromTheWebhookURL(t *testing.T) {
 	} {
 		if got := publicURL(hook); got != want {
 			t.Errorf("publicURL(%q) = %q, want %q", hook, got, want)
+		}
+	}
+}
+
+// Without --webhook-url the app is registered with app.yml's webhook
+// switched off: GitHub wants a URL with any hook attributes, and sends
+// nothing until someone points the webhook at the server.
+func TestManifestWithoutAWebhookURL(t *testing.T) {
+	o := Options{}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := o.manifest("http://127.0.0.1:9/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		HookAttributes map[string]any `json:"hook_attributes"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.HookAttributes["active"] != false || m.HookAttributes["url"] != "https://hotfix-bot.example.com/api/github/hook" {
+		t.Errorf("hook_attributes %v, want app.yml's URL, inactive", m.HookAttributes)
+	}
+	steps := strings.Join(o.nextSteps(&Result{SettingsURL: "https://github.com/settings/apps/x", Files: []string{"/creds/private-key.pem"}}), "\n")
+	for _, want := range []string{"set Webhook URL to https://<where serve runs>/api/github/hook and tick Active", "Install the app", "hotfix-bot serve --config /creds/server.yml"} {
+		if !strings.Contains(steps, want) {
+			t.Errorf("next steps lack %q:\n%s", want, steps)
 		}
 	}
 }

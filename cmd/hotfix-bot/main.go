@@ -25,7 +25,7 @@ import (
 const usage = `hotfix-bot makes production hotfixes in git-flow repositories safe.
 
 Usage:
-  hotfix-bot register --webhook-url URL [--org ORG] [--github-url URL] [--out DIR] [--force]
+  hotfix-bot register [--webhook-url URL] [--org ORG] [--github-url URL] [--out DIR] [--force]
                                      create the GitHub App from its manifest and write its credentials
   hotfix-bot serve [--config FILE]   run the GitHub App (configuration: README.md)
   hotfix-bot validate FILE...        check .github/hotfix-bot.yml files offline

@@ -78,9 +78,13 @@ func TestVersionAndUsage(t *testing.T) {
 }
 
 func TestRegisterCommandLine(t *testing.T) {
-	code, _, errOut := runCmd("register")
-	if code != 2 || !strings.Contains(errOut, "--webhook-url is required") {
-		t.Errorf("register without a webhook URL: exit %d, stderr %q", code, errOut)
+	code, _, errOut := runCmd("register", "--webhook-url", "bot.example.com/hook")
+	if code != 2 || !strings.Contains(errOut, "--webhook-url \"bot.example.com/hook\" is not an absolute http(s) URL") {
+		t.Errorf("register with a relative webhook URL: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCmd("register", "--github-url", "github.example.com")
+	if code != 2 || !strings.Contains(errOut, "--github-url") {
+		t.Errorf("register with a bad GitHub URL: exit %d, stderr %q", code, errOut)
 	}
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "private-key.pem"), []byte("old"), 0o600); err != nil {

@@ -16,7 +16,7 @@ func registerCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("register", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o register.Options
-	fs.StringVar(&o.WebhookURL, "webhook-url", "", "where GitHub posts events: the public URL of serve's /api/github/hook (required)")
+	fs.StringVar(&o.WebhookURL, "webhook-url", "", "where GitHub posts events: the public URL of serve's /api/github/hook (default: the webhook is registered off, to be set in the app's settings)")
 	fs.StringVar(&o.Org, "org", "", "register the app under this organisation (default: your account)")
 	fs.StringVar(&o.WebURL, "github-url", "https://github.com", "GitHub's web address (a GitHub Enterprise Server's, e.g. https://github.example.com)")
 	fs.StringVar(&o.APIURL, "api-url", "", "GitHub's REST API (default: derived from --github-url)")
@@ -37,7 +37,7 @@ func registerCmd(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if _, err := register.Run(ctx, o); err != nil {
 		fmt.Fprintf(stderr, "hotfix-bot register: %v\n", err)
-		if errors.Is(err, register.ErrExists) || o.WebhookURL == "" {
+		if errors.Is(err, register.ErrExists) || errors.Is(err, register.ErrUsage) {
 			return 2 // nothing was tried: fix the command line
 		}
 		return 1

@@ -26,7 +26,7 @@ type appManifest struct {
 	Description    string `json:"description"`
 	Public         bool   `json:"public"`
 	RedirectURL    string `json:"redirect_url"`
-	HookAttributes struct {
+	HookAttributes *struct {
 		URL    string `json:"url"`
 		Active *bool  `json:"active"`
 	} `json:"hook_attributes"`
@@ -67,9 +67,12 @@ func (m appManifest) validate() []string {
 	if u, err := url.Parse(m.RedirectURL); err != nil || u.Scheme == "" || u.Host == "" {
 		problems = append(problems, "redirect_url must be an absolute URL")
 	}
-	active := m.HookAttributes.Active == nil || *m.HookAttributes.Active
-	if u, err := url.Parse(m.HookAttributes.URL); active && (err != nil || u.Scheme == "" || u.Host == "") {
-		problems = append(problems, "hook_attributes.url is required for an active webhook")
+	// GitHub wants hook_attributes.url whenever hook_attributes are
+	// given, even for a webhook that is off ("url" wasn't supplied).
+	if h := m.HookAttributes; h != nil {
+		if u, err := url.Parse(h.URL); err != nil || u.Scheme == "" || u.Host == "" {
+			problems = append(problems, `hook_attributes: "url" wasn't supplied`)
+		}
 	}
 	for p, level := range m.DefaultPermissions {
 		if level != "read" && level != "write" && level != "admin" {
@@ -153,7 +156,12 @@ func (s *Sim) createFromManifest(c *call) (int, any) {
 			return invalid("name", "already_exists")
 		}
 	}
-	secret := randomHex(20)
+	// GitHub generates the webhook secret for a manifest that has a
+	// webhook (on or off); without hook attributes the app has none.
+	secret := ""
+	if m.HookAttributes != nil {
+		secret = randomHex(20)
+	}
 	a := &App{
 		ID: s.newID(), Slug: slug, Name: m.Name,
 		PrivateKeyPEM: s.appKeyPEM(), WebhookSecret: secret,
@@ -161,7 +169,7 @@ func (s *Sim) createFromManifest(c *call) (int, any) {
 		public: &appKey.PublicKey,
 	}
 	a.Bot = s.userLocked(slug+"[bot]", "Bot")
-	if m.HookAttributes.URL != "" && (m.HookAttributes.Active == nil || *m.HookAttributes.Active) {
+	if h := m.HookAttributes; h != nil && (h.Active == nil || *h.Active) {
 		a.targets = []string{m.HookAttributes.URL}
 	}
 	s.apps[a.ID] = a
@@ -175,7 +183,7 @@ func (s *Sim) createFromManifest(c *call) (int, any) {
 		"owner": s.userJSON(p.owner), "external_url": m.URL, "html_url": settings,
 		"created_at": now, "updated_at": now, "permissions": m.DefaultPermissions, "events": m.DefaultEvents,
 		"client_id": "Iv1." + randomHex(8), "client_secret": randomHex(20),
-		"webhook_secret": secret, "pem": a.PrivateKeyPEM,
+		"webhook_secret": nilIfEmpty(secret), "pem": a.PrivateKeyPEM,
 	}
 }
 

@@ -306,6 +306,13 @@ func (s *Sim) AddWebhookTarget(a *App, url string) {
 	a.targets = append(a.targets, url)
 }
 
+// WebhookTargets are where the app's webhook posts (none while it is off).
+func (s *Sim) WebhookTargets(a *App) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), a.targets...)
+}
+
 // SetWebhookTargets replaces the app's targets (replicas restarted).
 func (s *Sim) SetWebhookTargets(a *App, urls ...string) {
 	s.mu.Lock()
