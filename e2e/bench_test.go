@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"runtime"
 	"strings"
 	"testing"
@@ -405,6 +407,89 @@ func BenchmarkSuccessPath(b *testing.B) {
 			b.ReportMetric(float64(total.Calls)/n, "calls/op")
 			b.ReportMetric(float64(total.Charged)/n, "charged/op")
 			b.ReportMetric(float64(total.Writes)/n, "writes/op")
+		})
+	}
+}
+
+// BenchmarkDetailsPage reads a released hotfix's details page as people
+// do: the first read after a start (every fact fresh from GitHub), a
+// re-read once the page's 30 s have passed (GitHub answers what did not
+// change with a free 304), and a read within them (served from memory).
+// It reports GitHub calls and calls charged to the rate limit per read.
+func BenchmarkDetailsPage(b *testing.B) {
+	w := newBench(b, 0)
+	r, in := w.in.Repo, w.in
+	if _, err := r.CreateBranch(in.Dana, "hotfix/page", "v1.4.2"); err != nil {
+		b.Fatal(err)
+	}
+	head, err := r.Push(in.Dana, "hotfix/page", "fix", ghsim.Files{"payments/fix.go": "package p\n"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr, err := r.OpenPR(in.Dana, "hotfix/page", "main", "Fix")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	if err := r.AddLabel(in.Rob, pr, "hotfix-approved"); err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	if _, err := r.Comment(in.Rob, pr, "/promote"); err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	deps := r.Deployments()
+	if err := r.SetDeploymentStatus(in.CD, deps[len(deps)-1].ID, "success", ""); err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	cr, ok := r.CheckRun(head, "hotfix-bot/base")
+	if !ok || cr.DetailsURL == "" {
+		b.Fatal("no details page link")
+	}
+	// The page's path (a restart serves it at a new local address).
+	path := strings.TrimPrefix(cr.DetailsURL, w.h.PublicURL())
+	read := func() {
+		resp, err := http.Get(w.h.PublicURL() + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for _, mode := range []string{"cold", "expired", "cached"} {
+		b.Run(mode, func(b *testing.B) {
+			if mode != "cold" {
+				read() // warm the caches
+			}
+			var total harness.Budget
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				switch mode {
+				case "cold":
+					if err := w.h.Restart(); err != nil {
+						b.Fatal(err)
+					}
+				case "expired":
+					w.h.Sim.Clock().Advance(31 * time.Second)
+				}
+				w.h.Sim.ResetCalls()
+				b.StartTimer()
+				read()
+				b.StopTimer()
+				a := w.h.Account()
+				total.Calls += a.Calls
+				total.Charged += a.Charged
+				b.StartTimer()
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(total.Calls)/n, "calls/read")
+			b.ReportMetric(float64(total.Charged)/n, "charged/read")
 		})
 	}
 }
