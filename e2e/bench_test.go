@@ -59,6 +59,39 @@ func (w *benchWorld) settle(b *testing.B) int {
 	return n
 }
 
+// promoted makes a hotfix branch at base with one new file, opens its
+// pull request, approves and promotes it, and returns its head and the
+// deployment /promote created (not yet reported on).
+func (w *benchWorld) promoted(b *testing.B, branch, base, file string) (head string, deployment int64) {
+	b.Helper()
+	r, in := w.in.Repo, w.in
+	if _, err := r.CreateBranch(in.Dana, branch, base); err != nil {
+		b.Fatal(err)
+	}
+	head, err := r.Push(in.Dana, branch, "fix", ghsim.Files{file: "package p\n"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pr, err := r.OpenPR(in.Dana, branch, "main", "Fix")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	if err := r.AddLabel(in.Rob, pr, "hotfix-approved"); err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	if _, err := r.Comment(in.Rob, pr, "/promote"); err != nil {
+		b.Fatal(err)
+	}
+	w.settle(b)
+	deps := r.Deployments()
+	if len(deps) == 0 || deps[len(deps)-1].SHA != head {
+		b.Fatalf("%s was not deployed", branch)
+	}
+	return head, deps[len(deps)-1].ID
+}
+
 // roundTripLatency is the per-call latency of the critical-path iterations.
 const roundTripLatency = 20 * time.Millisecond
 
@@ -364,29 +397,8 @@ func BenchmarkSuccessPath(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				branch := fmt.Sprintf("hotfix/success-%d", i)
-				if _, err := r.CreateBranch(in.Dana, branch, base); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := r.Push(in.Dana, branch, "fix", ghsim.Files{fmt.Sprintf("payments/fix%d.go", i): "package p\n"}); err != nil {
-					b.Fatal(err)
-				}
-				pr, err := r.OpenPR(in.Dana, branch, "main", "Fix")
-				if err != nil {
-					b.Fatal(err)
-				}
-				w.settle(b)
-				if err := r.AddLabel(in.Rob, pr, "hotfix-approved"); err != nil {
-					b.Fatal(err)
-				}
-				w.settle(b)
-				if _, err := r.Comment(in.Rob, pr, "/promote"); err != nil {
-					b.Fatal(err)
-				}
-				w.settle(b)
-				deps := r.Deployments()
-				d := deps[len(deps)-1]
-				if err := r.SetDeploymentStatus(in.CD, d.ID, "success", ""); err != nil {
+				_, deployment := w.promoted(b, fmt.Sprintf("hotfix/success-%d", i), base, fmt.Sprintf("payments/fix%d.go", i))
+				if err := r.SetDeploymentStatus(in.CD, deployment, "success", ""); err != nil {
 					b.Fatal(err)
 				}
 				w.h.Sim.ResetCalls()
@@ -419,28 +431,8 @@ func BenchmarkSuccessPath(b *testing.B) {
 func BenchmarkDetailsPage(b *testing.B) {
 	w := newBench(b, 0)
 	r, in := w.in.Repo, w.in
-	if _, err := r.CreateBranch(in.Dana, "hotfix/page", "v1.4.2"); err != nil {
-		b.Fatal(err)
-	}
-	head, err := r.Push(in.Dana, "hotfix/page", "fix", ghsim.Files{"payments/fix.go": "package p\n"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pr, err := r.OpenPR(in.Dana, "hotfix/page", "main", "Fix")
-	if err != nil {
-		b.Fatal(err)
-	}
-	w.settle(b)
-	if err := r.AddLabel(in.Rob, pr, "hotfix-approved"); err != nil {
-		b.Fatal(err)
-	}
-	w.settle(b)
-	if _, err := r.Comment(in.Rob, pr, "/promote"); err != nil {
-		b.Fatal(err)
-	}
-	w.settle(b)
-	deps := r.Deployments()
-	if err := r.SetDeploymentStatus(in.CD, deps[len(deps)-1].ID, "success", ""); err != nil {
+	head, deployment := w.promoted(b, "hotfix/page", "v1.4.2", "payments/fix.go")
+	if err := r.SetDeploymentStatus(in.CD, deployment, "success", ""); err != nil {
 		b.Fatal(err)
 	}
 	w.settle(b)

@@ -31,11 +31,9 @@ func TestAPIURLIsDerivedFromTheWebURL(t *testing.T) {
 	}
 }
 
-// The manifest posted is app.yml's, with this registration's name,
-// webhook and redirect: the app asks for exactly app.Permissions and
-// app.Events.
-func TestManifestIsAppYML(t *testing.T) {
-	o := Options{WebhookURL: "https://bot.example.com/api/github/hook", Org: "acme"}
+// manifestOf decodes the manifest o would post into v.
+func manifestOf(t *testing.T, o *Options, v any) {
+	t.Helper()
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +41,16 @@ func TestManifestIsAppYML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The manifest posted is app.yml's, with this registration's name,
+// webhook and redirect: the app asks for exactly app.Permissions and
+// app.Events.
+func TestManifestIsAppYML(t *testing.T) {
+	o := Options{WebhookURL: "https://bot.example.com/api/github/hook", Org: "acme"}
 	var m struct {
 		Name           string            `json:"name"`
 		RedirectURL    string            `json:"redirect_url"`
@@ -51,9 +59,7 @@ func TestManifestIsAppYML(t *testing.T) {
 		Permissions    map[string]string `json:"default_permissions"`
 		Events         []string          `json:"default_events"`
 	}
-	if err := json.Unmarshal([]byte(raw), &m); err != nil {
-		t.Fatal(err)
-	}
+	manifestOf(t, &o, &m)
 	if m.Name != "hotfix-bot-acme" || m.RedirectURL != "http://127.0.0.1:9/callback" || m.Public ||
 		m.HookAttributes["url"] != o.WebhookURL || m.HookAttributes["active"] != true {
 		t.Errorf("manifest %+v", m)
@@ -83,19 +89,10 @@ func TestPublicURLFromTheWebhookURL(t *testing.T) {
 // nothing until someone points the webhook at the server.
 func TestManifestWithoutAWebhookURL(t *testing.T) {
 	o := Options{}
-	if err := o.defaults(); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := o.manifest("http://127.0.0.1:9/callback")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m struct {
 		HookAttributes map[string]any `json:"hook_attributes"`
 	}
-	if err := json.Unmarshal([]byte(raw), &m); err != nil {
-		t.Fatal(err)
-	}
+	manifestOf(t, &o, &m)
 	if m.HookAttributes["active"] != false || m.HookAttributes["url"] != "https://hotfix-bot.example.com/api/github/hook" {
 		t.Errorf("hook_attributes %v, want app.yml's URL, inactive", m.HookAttributes)
 	}

@@ -132,13 +132,9 @@ func main() {
 }
 
 func run(in, out string) error {
-	b, err := os.ReadFile(in)
+	spec, err := readSpec(in)
 	if err != nil {
 		return err
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return fmt.Errorf("%s: %w", in, err)
 	}
 	want := map[string]bool{}
 	for _, op := range Operations {
@@ -219,13 +215,9 @@ func run(in, out string) error {
 // component it references, descriptions and examples dropped (they do not
 // validate anything).
 func runWebhooks(in, out string) error {
-	b, err := os.ReadFile(in)
+	spec, err := readSpec(in)
 	if err != nil {
 		return err
-	}
-	var spec map[string]any
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return fmt.Errorf("%s: %w", in, err)
 	}
 	want := map[string]bool{}
 	for _, e := range WebhookEvents {
@@ -285,6 +277,19 @@ func runWebhooks(in, out string) error {
 		return err
 	}
 	return os.WriteFile(out, gz.Bytes(), 0o644)
+}
+
+// readSpec reads one of GitHub's descriptions.
+func readSpec(in string) (map[string]any, error) {
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return nil, err
+	}
+	var spec map[string]any
+	if err := json.Unmarshal(b, &spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", in, err)
+	}
+	return spec, nil
 }
 
 // dig follows keys through nested objects.
