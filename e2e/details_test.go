@@ -166,52 +166,72 @@ func TestDetailsPageInABrowser(t *testing.T) {
 		t.Skip("no Chromium on this machine (install Debian's chromium package; .ci/run does): the details page is not checked in a browser")
 	}
 	w := start(t, harness.Options{})
-	link, _, _ := w.detailsOfReleased(t)
+	released, _, _ := w.detailsOfReleased(t)
+	// And a hotfix cut from develop, whose base gate fails with its fix.
+	r, in := w.in.Repo, w.in
+	must[string](t)(r.CreateBranch(in.Dana, "hotfix/from-develop", "develop"))
+	bad := must[string](t)(r.Push(in.Dana, "hotfix/from-develop", "Round refunds", ghsim.Files{"payments/refund.go": "package payments\n"}))
+	w.settle()
+	failing := w.check(bad, policy.CheckBase).DetailsURL
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browserPath), chromedp.NoSandbox, chromedp.WindowSize(412, 915))
 	actx, cancel := chromedp.NewExecAllocator(w.ctx, opts...)
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
-		t.Fatal(err)
-	}
-	title, err := chromedp.Run(ctx, chromedp.Title())
-	if err != nil {
-		t.Fatal(err)
-	}
-	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(title, "acme/payments") {
-		t.Errorf("title %q", title)
-	}
-	for _, want := range []string{"Gates", "hotfix-bot/base", "Starts at production", "hotfix-bot/approval", "Deployments", "Sync-back", "Timeline", "v1.4.3"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("the rendered page lacks %q:\n%s", want, text)
-		}
-	}
-	if overflow {
-		t.Error("the page is wider than a phone's screen")
-	}
 	dir := os.Getenv("HOTFIX_BOT_SCREENSHOTS")
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	path := filepath.Join(dir, "details-page.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
+	for _, page := range []struct {
+		file, link string
+		want       []string
+		open       bool // open the gates' details first
+	}{
+		{"details-page.png", released, []string{"Gates", "hotfix-bot/base", "Starts at production", "hotfix-bot/approval", "Deployments", "Sync-back", "Timeline", "v1.4.3"}, false},
+		{"details-page-failing.png", failing, []string{"hotfix-bot/base", "unreleased commits", "git rebase --onto v1.4.3", "None yet"}, true},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(page.link), chromedp.WaitVisible(chromedp.CSS("main"))); err != nil {
+			t.Fatal(err)
+		}
+		if page.open {
+			if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll("details").forEach(d => d.open = true), true`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		title, err := chromedp.Run(ctx, chromedp.Title())
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(title, "acme/payments") {
+			t.Errorf("%s: title %q", page.file, title)
+		}
+		for _, want := range page.want {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: the rendered page lacks %q:\n%s", page.file, want, text)
+			}
+		}
+		if overflow {
+			t.Errorf("%s: the page is wider than a phone's screen", page.file)
+		}
+		path := filepath.Join(dir, page.file)
+		if err := os.WriteFile(path, shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the details page: %s", path)
 	}
-	t.Logf("screenshot of the details page: %s", path)
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/rs/zerolog"
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -48,6 +50,20 @@ const (
 
 //go:embed details.tmpl
 var detailsFS embed.FS
+
+// checkMarkdown renders check-run summaries as GitHub would: GFM tables,
+// and never raw HTML (goldmark drops it unless told it is safe) nor
+// dangerous link schemes.
+var checkMarkdown = goldmark.New(goldmark.WithExtensions(extension.Table, extension.Strikethrough))
+
+// markdownHTML is a check-run summary as HTML that is safe to embed.
+func markdownHTML(md string) template.HTML {
+	var b bytes.Buffer
+	if err := checkMarkdown.Convert([]byte(md), &b); err != nil {
+		return template.HTML("<pre>" + template.HTMLEscapeString(md) + "</pre>")
+	}
+	return template.HTML(b.String()) // goldmark escaped the text and dropped raw HTML
+}
 
 var detailsTmpl = template.Must(template.New("details.tmpl").Funcs(template.FuncMap{
 	"when": func(t time.Time) string {
@@ -220,8 +236,9 @@ type prView struct {
 }
 
 type gateView struct {
-	Name, Conclusion, Icon, Title, Summary string
-	At                                     time.Time
+	Name, Conclusion, Icon, Title string
+	Summary                       template.HTML
+	At                            time.Time
 }
 
 type deploymentView struct {
@@ -283,7 +300,10 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 	prNumber := 0
 	for _, name := range sortedNames(runs) {
 		cr := runs[name]
-		g := gateView{Name: name, Conclusion: cr.GetConclusion(), Title: cr.GetOutput().GetTitle(), Summary: cr.GetOutput().GetSummary()}
+		g := gateView{Name: name, Conclusion: cr.GetConclusion(), Title: cr.GetOutput().GetTitle()}
+		if md := cr.GetOutput().GetSummary(); md != "" {
+			g.Summary = markdownHTML(md)
+		}
 		if g.Conclusion == "" {
 			g.Conclusion = cr.GetStatus()
 		}

@@ -85,3 +85,20 @@ func TestNoDetailsWithoutPublicURL(t *testing.T) {
 		t.Errorf("link %q without a public URL", got)
 	}
 }
+
+// Check-run summaries are Markdown rendered as GitHub does, never with
+// raw HTML or script links, whatever the branch names and commit
+// messages in them say.
+func TestSummaryMarkdownIsSafe(t *testing.T) {
+	got := string(markdownHTML("**3 commits** from `develop`:\n- `abc` <script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>\n\n| label | counts |\n|---|---|\n| `hotfix-approved` | ❌ |\n\n```sh\ngit rebase --onto v1.4.2 a b\n```\n<!-- hotfix-bot:marker -->"))
+	for _, bad := range []string{"<script", "javascript:", "<img", "onerror", "hotfix-bot:marker"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("rendered summary carries %q:\n%s", bad, got)
+		}
+	}
+	for _, want := range []string{"<strong>3 commits</strong>", "<code>develop</code>", "<table>", "<td><code>hotfix-approved</code></td>", "<pre><code class=\"language-sh\">git rebase --onto v1.4.2 a b"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rendered summary lacks %q:\n%s", want, got)
+		}
+	}
+}
