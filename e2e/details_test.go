@@ -60,6 +60,7 @@ func TestDetailsPage(t *testing.T) {
 		"hotfix-bot/base", "Starts at production", "hotfix-bot/schema", "hotfix-bot/approval", "Approved",
 		"v1.4.3", "production", "success", "Sync v1.4.3 into develop", "Sync v1.4.3 into release/1.5",
 		"merged into main", "opened by @dana", "lock", "free", "&lt;script&gt;",
+		"conflicts: needs a person to merge release/1.5 into it",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)

@@ -322,12 +322,14 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 
 	// Production and the lock are read under the repository's policy;
 	// without it they are not guessed from defaults.
+	conflictLabel := policy.Default().Sync.ConflictLabel
 	if pol, err := r.Policy(ctx, s.g.policies); err != nil {
 		missing("the policy (production and the lock are read under it)", err)
 	} else if pol.Broken() {
 		v.Missing = append(v.Missing, "the policy: "+pol.Source+" is broken (the checks above quote the error), so production and the lock are not read under it")
 	} else {
 		cfg := pol.Config
+		conflictLabel = cfg.Sync.ConflictLabel
 		if prod, err := r.Production(ctx, cfg); err != nil {
 			missing("production", err)
 		} else if prod.Known {
@@ -402,7 +404,13 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		}
 		v.SyncsRead = err == nil
 		for _, pr := range syncs {
-			v.Syncs = append(v.Syncs, *viewPR(pr))
+			sv := viewPR(pr)
+			for _, l := range pr.Labels {
+				if sv.State != "merged" && sv.State != "closed" && strings.EqualFold(l.GetName(), conflictLabel) {
+					sv.State = "conflicts: needs a person to merge " + sv.Base + " into it"
+				}
+			}
+			v.Syncs = append(v.Syncs, *sv)
 			v.Timeline = append(v.Timeline, eventView{At: pr.GetCreatedAt().Time, What: fmt.Sprintf("sync-back #%d into %s opened", pr.GetNumber(), pr.GetBase().GetRef()), Link: pr.GetHTMLURL()})
 		}
 	}
