@@ -140,7 +140,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	})
 	s.mux.HandleFunc("/readyz", s.serveReady)
 	if opts.Pages != nil {
-		s.mux.Handle("/details/", opts.Pages(s.deps))
+		s.mux.Handle("/details/", s.withLogger(opts.Pages(s.deps)))
 	}
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return s, nil

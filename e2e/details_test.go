@@ -145,6 +145,9 @@ func TestDetailsPageWhenGitHubFails(t *testing.T) {
 	if code, body := get(t, link); code != http.StatusServiceUnavailable || !strings.Contains(body, "reload in a minute") {
 		t.Errorf("GitHub down: status %d, want 503 saying to reload:\n%s", code, body)
 	}
+	if !strings.Contains(w.log.String(), "Details page could not be read from GitHub") {
+		t.Error("the failed page read is not in the log")
+	}
 	w.h.Sim.ClearFaults()
 	if code, body := get(t, link); code != http.StatusOK || !strings.Contains(body, `<tr class="deployment">`) {
 		t.Errorf("GitHub back: status %d, want the whole page:\n%s", code, body)
