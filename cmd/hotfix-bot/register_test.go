@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -113,18 +112,7 @@ func TestRegisterThenServeCommands(t *testing.T) {
 	if ghApp == nil {
 		t.Fatal("GitHub has no app hotfix-bot")
 	}
-	repo, _ := sim.CreateRepo("acme", "payments")
-	dana := sim.User("dana")
-	if _, err := repo.Push(dana, "main", "init", ghsim.Files{"a.go": "package a\n"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Tag(dana, "v1.0.0", "main"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateBranch(dana, "develop", "main"); err != nil {
-		t.Fatal(err)
-	}
-	sim.Install(ghApp, repo)
+	repo := installedRepo(t, sim, ghApp)
 
 	// serve, with the written configuration and only the listen address
 	// from the environment.
@@ -136,29 +124,8 @@ func TestRegisterThenServeCommands(t *testing.T) {
 	go func() { done <- serve([]string{"--config", filepath.Join(out, "server.yml")}, &stderr) }()
 	waitReady(t, ctx, base, done)
 
-	if _, err := repo.CreateBranch(dana, "hotfix/x", "v1.0.0"); err != nil {
-		t.Fatal(err)
-	}
-	head, err := repo.Push(dana, "hotfix/x", "fix", ghsim.Files{"b.go": "package a\n"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sim.Deliver(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("serve exited %d: %s", code, stderr.String())
-		}
-	case <-ctx.Done():
-		t.Fatal("serve did not stop on SIGTERM")
-	}
-	cr, ok := repo.CheckRun(head, policy.CheckBase)
-	if !ok || cr.Conclusion != policy.Success {
+	head, cr := pushHotfixThenStop(t, ctx, sim, repo, done, &stderr)
+	if cr.Conclusion != policy.Success {
 		t.Errorf("%s = %+v, want success: the delivery signed with the registered secret was not handled", policy.CheckBase, cr)
 	}
 	if !strings.HasPrefix(cr.DetailsURL, base+"/details/acme/payments/"+head+"?t=") {

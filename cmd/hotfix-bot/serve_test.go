@@ -29,18 +29,7 @@ func TestServeAgainstTheSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repo, _ := sim.CreateRepo("acme", "payments")
-	dana := sim.User("dana")
-	if _, err := repo.Push(dana, "main", "init", ghsim.Files{"a.go": "package a\n"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.Tag(dana, "v1.0.0", "main"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := repo.CreateBranch(dana, "develop", "main"); err != nil {
-		t.Fatal(err)
-	}
-	sim.Install(ghApp, repo)
+	repo := installedRepo(t, sim, ghApp)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -75,6 +64,41 @@ func TestServeAgainstTheSimulator(t *testing.T) {
 	if err != nil || codes[0] != http.StatusBadRequest {
 		t.Errorf("forged webhook: %v %v, want 400", codes, err)
 	}
+	// SIGTERM: serve stops accepting, drains the queue, returns 0.
+	head, cr := pushHotfixThenStop(t, ctx, sim, repo, done, &stderr)
+	if cr.Conclusion != policy.Success {
+		t.Errorf("after the drain, %s on %s = %+v, want success", policy.CheckBase, head, cr)
+	}
+	for _, v := range sim.Violations() {
+		t.Errorf("GitHub would reject: %s", v)
+	}
+}
+
+// installedRepo is acme/payments (production v1.0.0, a develop branch)
+// with the app installed.
+func installedRepo(t *testing.T, sim *ghsim.Sim, a *ghsim.App) *ghsim.Repo {
+	t.Helper()
+	repo, _ := sim.CreateRepo("acme", "payments")
+	dana := sim.User("dana")
+	if _, err := repo.Push(dana, "main", "init", ghsim.Files{"a.go": "package a\n"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Tag(dana, "v1.0.0", "main"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.CreateBranch(dana, "develop", "main"); err != nil {
+		t.Fatal(err)
+	}
+	sim.Install(a, repo)
+	return repo
+}
+
+// pushHotfixThenStop pushes a hotfix branch at production, delivers the
+// push to the running serve, stops it with SIGTERM (which drains the
+// queue) and returns the head with its hotfix-bot/base check.
+func pushHotfixThenStop(t *testing.T, ctx context.Context, sim *ghsim.Sim, repo *ghsim.Repo, done <-chan int, stderr *bytes.Buffer) (string, ghsim.CheckRun) {
+	t.Helper()
+	dana := sim.User("dana")
 	if _, err := repo.CreateBranch(dana, "hotfix/x", "v1.0.0"); err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +109,6 @@ func TestServeAgainstTheSimulator(t *testing.T) {
 	if _, err := sim.Deliver(ctx); err != nil {
 		t.Fatal(err)
 	}
-
-	// SIGTERM: serve stops accepting, drains the queue, returns 0.
 	if err := syscall.Kill(syscall.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -99,12 +121,10 @@ func TestServeAgainstTheSimulator(t *testing.T) {
 		t.Fatal("serve did not stop on SIGTERM")
 	}
 	cr, ok := repo.CheckRun(head, policy.CheckBase)
-	if !ok || cr.Conclusion != policy.Success {
-		t.Errorf("after the drain, %s = %+v, want success", policy.CheckBase, cr)
+	if !ok {
+		t.Fatalf("no %s on %s after the drain", policy.CheckBase, head)
 	}
-	for _, v := range sim.Violations() {
-		t.Errorf("GitHub would reject: %s", v)
-	}
+	return head, cr
 }
 
 // waitReady polls /readyz until serve has discovered its identity.
