@@ -179,8 +179,8 @@ func (r *Repo) CompleteCheck(ctx context.Context, sha string, res policy.CheckRe
 	externalID := stamp.String()
 	if existing != nil && existing.GetStatus() == "completed" && existing.GetConclusion() == res.Conclusion &&
 		existing.GetOutput().GetTitle() == res.Title && existing.GetOutput().GetSummary() == summary &&
-		existing.GetExternalID() == externalID {
-		return nil
+		existing.GetExternalID() == externalID && (detailsURL == "" || existing.GetDetailsURL() == detailsURL) {
+		return nil // a new link (public URL set, secret rotated) is worth one write
 	}
 	var annotations []*github.CheckRunAnnotation
 	if existing == nil || existing.GetOutput().GetAnnotationsCount() == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -418,6 +419,46 @@ func TestCompleteCheckFindsWhatALostCreateMade(t *testing.T) {
 	// what the lost create made.
 	if creates != 1 || lists != 3 {
 		t.Errorf("%d creates and %d listings, want 1 create, then a listing that finds it", creates, lists)
+	}
+}
+
+// A run that already shows the result is not written again, unless its
+// Details link changed (the server's public URL was set, or the webhook
+// secret that signs the links rotated): then once.
+func TestCompleteCheckRewritesOnlyAStaleLink(t *testing.T) {
+	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
+	for _, tt := range []struct {
+		name, has, want string
+		writes          int
+	}{
+		{"same result, same link", "https://bot.example.com/details/a", "https://bot.example.com/details/a", 0},
+		{"same result, no link asked", "https://bot.example.com/details/a", "", 0},
+		{"same result, new link", "https://github.com/apps/hotfix-bot", "https://bot.example.com/details/a", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var patched []string
+			r, _ := mockedRepo(
+				mock.WithRequestMatch(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, github.ListCheckRunsResults{Total: github.Int(1), CheckRuns: []*github.CheckRun{{
+					ID: github.Int64(7), Name: github.String(policy.CheckBase), Status: github.String("completed"), Conclusion: github.String(policy.Success),
+					ExternalID: github.String(Stamp{}.String()), DetailsURL: github.String(tt.has),
+					Output: &github.CheckRunOutput{Title: github.String("t"), Summary: github.String("s")},
+				}}}),
+				mock.WithRequestMatchHandler(mock.PatchReposCheckRunsByOwnerByRepoByCheckRunId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+					b, _ := io.ReadAll(req.Body)
+					mu.Lock()
+					patched = append(patched, string(b))
+					mu.Unlock()
+					writeJSON(w, github.CheckRun{ID: github.Int64(7), Name: github.String(policy.CheckBase)})
+				})),
+			)
+			if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, tt.want); err != nil {
+				t.Fatal(err)
+			}
+			if len(patched) != tt.writes || tt.writes == 1 && !strings.Contains(patched[0], tt.want) {
+				t.Errorf("writes %v, want %d with %q", patched, tt.writes, tt.want)
+			}
+		})
 	}
 }
 
