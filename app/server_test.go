@@ -34,7 +34,7 @@ func sign(body []byte, key string) string {
 
 func payload(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "webhooks", name))
+	b, err := os.ReadFile(filepath.Join("..", "internal", "fixtures", "webhooks", name))
 	if err != nil {
 		t.Fatal(err)
 	}

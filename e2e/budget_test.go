@@ -4,8 +4,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 )
 
 func logBudget(t *testing.T, step string, b harness.Budget) {

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 

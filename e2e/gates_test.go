@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
 	"github.com/hotfix-bot/hotfix-bot/handlers"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
@@ -398,7 +398,7 @@ func TestProductionMovingRechecksOpenHotfixes(t *testing.T) {
 	must[int64](t)(r.SeedDeployment(in.CD, "v1.4.3", "production", "success"))
 	w.settle()
 	// The deployments feature calls this on a successful deployment_status.
-	g := handlers.NewGatekeeper(w.h.Bots[0].Deps())
+	g := handlers.NewBot(w.h.Bots[0].Deps())
 	if err := g.RecheckOpenHotfixPRs(w.ctx, in.Inst.ID, "acme", "payments", "main"); err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 )
 
 // Hostile input: each gets a clear refusal or is ignored, and nothing

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 )
 
 // BenchmarkLoad is the load run: the real `hotfix-bot serve` binary, its
@@ -110,7 +110,7 @@ type loadWorld struct {
 	idleRSS  float64
 	log      *syncBuffer // the bot's output (warnings and errors)
 	seq      atomic.Int64
-	// templates are real payloads of GitHub's (testdata/webhooks).
+	// templates are real payloads of GitHub's (internal/fixtures/webhooks).
 	templates map[string]map[string]any
 }
 
@@ -155,7 +155,7 @@ func newLoadWorld(b *testing.B, installations int) *loadWorld {
 	}
 	sim.DiscardPending()
 	for _, name := range []string{"push-with-commits", "pull_request.labeled", "issue_comment.created", "issues.labeled"} {
-		raw, err := os.ReadFile(filepath.Join("..", "testdata", "webhooks", name+".json"))
+		raw, err := os.ReadFile(filepath.Join("..", "internal", "fixtures", "webhooks", name+".json"))
 		if err != nil {
 			b.Fatal(err)
 		}

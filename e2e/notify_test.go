@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 )
 
 // slackReceiver is a local Slack incoming webhook.

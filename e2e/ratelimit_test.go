@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
 	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/handlers"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/register"
 	"github.com/rs/zerolog"
 )

@@ -13,7 +13,7 @@ import (
 // CheckRun re-runs the gates when someone clicks "Re-run" on one of the
 // bot's checks: the way to complete a check GitHub's failures left
 // unfinished.
-type CheckRun struct{ g *Gatekeeper }
+type CheckRun struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*CheckRun)(nil)
 

@@ -11,8 +11,8 @@ import (
 	"github.com/palantir/go-githubapp/githubapp"
 )
 
-func commentHandler(g *Gatekeeper) githubapp.EventHandler { return &IssueComment{g} }
-func statusHandler(g *Gatekeeper) githubapp.EventHandler  { return &DeploymentStatus{g} }
+func commentHandler(g *Bot) githubapp.EventHandler { return &IssueComment{g} }
+func statusHandler(g *Bot) githubapp.EventHandler  { return &DeploymentStatus{g} }
 
 func comment(t *testing.T, body string, change func(map[string]any)) []byte {
 	return payload(t, "issue_comment.created.json", func(m map[string]any) {
@@ -41,7 +41,7 @@ func TestCommandAndDeploymentEventsSkippedWithoutAPICalls(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		handler func(*Gatekeeper) githubapp.EventHandler
+		handler func(*Bot) githubapp.EventHandler
 		event   string
 		payload []byte
 		warm    bool
@@ -77,7 +77,7 @@ func TestCommandAndDeploymentEventsSkippedWithoutAPICalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, rec := newGatekeeper(noPolicy...)
+			g, rec := newBot(noPolicy...)
 			if tt.warm {
 				warm(t, g)
 			}
@@ -129,7 +129,7 @@ func TestRefusedCommandsAnswerOnceAndChangeNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, rec := newGatekeeper(commentBackend(tt.permission)...)
+			g, rec := newBot(commentBackend(tt.permission)...)
 			if err := (&IssueComment{g}).Handle(ctx, "issue_comment", "d-1", comment(t, tt.body, nil)); err != nil {
 				t.Fatal(err)
 			}

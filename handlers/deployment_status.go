@@ -19,7 +19,7 @@ import (
 // report and the automatic rollback; after a rollback the incident issue.
 // Deployments the bot did not create only move production.moving_tag and
 // re-check the open hotfix pull requests.
-type DeploymentStatus struct{ g *Gatekeeper }
+type DeploymentStatus struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*DeploymentStatus)(nil)
 
@@ -149,7 +149,7 @@ func (h *DeploymentStatus) Handle(ctx context.Context, eventType, deliveryID str
 // productionMoved follows a successful production deployment: the moving
 // tag goes to what production now runs, and every open hotfix pull
 // request is checked again (its base may no longer be production).
-func (g *Gatekeeper) productionMoved(ctx context.Context, installation int64, r *facts.Repo, cfg policy.Config, sha string) error {
+func (g *Bot) productionMoved(ctx context.Context, installation int64, r *facts.Repo, cfg policy.Config, sha string) error {
 	var errs []error
 	if tag := cfg.Production.MovingTag; tag != "" {
 		if err := r.MoveTag(ctx, tag, sha); err != nil {

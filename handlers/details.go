@@ -90,7 +90,7 @@ func detailsToken(key []byte, owner, repo, sha string) string {
 
 // detailsLink is the details page of a commit, "" when no public URL is
 // configured.
-func (g *Gatekeeper) detailsLink(owner, repo, sha string) string {
+func (g *Bot) detailsLink(owner, repo, sha string) string {
 	if g.publicURL == "" {
 		return ""
 	}
@@ -102,17 +102,17 @@ func (g *Gatekeeper) detailsLink(owner, repo, sha string) string {
 // configuration, "" without server.public_url (the demo prints it; tests
 // build addresses with it).
 func DetailsLink(cfg app.Config, owner, repo, sha string) string {
-	g := &Gatekeeper{publicURL: strings.TrimSuffix(cfg.Server.PublicURL, "/"), detailsKey: detailsKey(cfg.GitHub.App.WebhookSecret)}
+	g := &Bot{publicURL: strings.TrimSuffix(cfg.Server.PublicURL, "/"), detailsKey: detailsKey(cfg.GitHub.App.WebhookSecret)}
 	return g.detailsLink(owner, repo, sha)
 }
 
 // Pages serves the details pages (app.Options.Pages).
 func Pages(d app.Deps) http.Handler {
-	return &detailsServer{g: NewGatekeeper(d), slots: make(chan struct{}, detailsRenders), pages: map[string]cachedPage{}}
+	return &detailsServer{g: NewBot(d), slots: make(chan struct{}, detailsRenders), pages: map[string]cachedPage{}}
 }
 
 type detailsServer struct {
-	g      *Gatekeeper
+	g      *Bot
 	slots  chan struct{}
 	flight singleflight.Group
 

@@ -46,7 +46,7 @@ type evaluation struct {
 
 // detailsURL is where the gates' check runs link: the bot's details page
 // of the commit, or (without a public URL) the pull request.
-func (g *Gatekeeper) detailsURL(e *evaluation) string {
+func (g *Bot) detailsURL(e *evaluation) string {
 	if link := g.detailsLink(e.repo.Owner, e.repo.Name, e.head); link != "" {
 		return link
 	}
@@ -69,7 +69,7 @@ const verifyRounds = 3
 // pull request's event log moved meanwhile (a label removed on another
 // replica), the evaluation starts over with fresh facts, so the last
 // word is always computed from the newest labels.
-func (g *Gatekeeper) evaluate(ctx context.Context, e *evaluation) error {
+func (g *Bot) evaluate(ctx context.Context, e *evaluation) error {
 	defer g.lock(e.repo.FullName() + "@" + e.head)()
 	for round := 1; ; round++ {
 		newest, err := g.evaluateOnce(ctx, e)
@@ -95,7 +95,7 @@ func (g *Gatekeeper) evaluate(ctx context.Context, e *evaluation) error {
 // evaluateOnce gathers, decides and applies. It returns the newest
 // event-log id the results rest on when it wrote a success that labels
 // decided (to be verified), nil otherwise.
-func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
+func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 	r := e.repo
 	logger := zerolog.Ctx(ctx)
 	if e.policy.Broken() {
@@ -179,7 +179,7 @@ func (g *Gatekeeper) evaluateOnce(ctx context.Context, e *evaluation) (*int64, e
 // hideStaleSuccesses moves this app's successful check runs of the gates
 // about to be re-evaluated back to in progress. On a label event only the
 // results labels decide are touched.
-func (g *Gatekeeper) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
+func (g *Bot) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
 	runs, err := e.repo.CheckRuns(ctx, e.head)
 	if err != nil {
 		return nil // gathering reports it
@@ -201,7 +201,7 @@ func (g *Gatekeeper) hideStaleSuccesses(ctx context.Context, e *evaluation) erro
 
 // resetApprovals removes the approvals a push invalidated (reset_on_push)
 // and says so in one comment; the facts then show them absent.
-func (g *Gatekeeper) resetApprovals(ctx context.Context, e *evaluation, af *policy.ApprovalFacts) error {
+func (g *Bot) resetApprovals(ctx context.Context, e *evaluation, af *policy.ApprovalFacts) error {
 	r, cfg, pr := e.repo, e.policy.Config, e.pr
 	var removed []policy.LabelFact
 	for _, s := range cfg.StaleApprovals(*af) {
@@ -244,7 +244,7 @@ func resetComment(e *evaluation, stale []policy.LabelFact, af *policy.ApprovalFa
 }
 
 // labelSchemaChange keeps the schema-change label in step with the gate.
-func (g *Gatekeeper) labelSchemaChange(ctx context.Context, e *evaluation, flagged bool) error {
+func (g *Bot) labelSchemaChange(ctx context.Context, e *evaluation, flagged bool) error {
 	has := hasLabel(e.pr, policy.LabelSchemaChange)
 	switch {
 	case flagged && !has:

@@ -102,12 +102,12 @@ func deliver(srv *app.Server, event, id string, body []byte) *httptest.ResponseR
 	return w
 }
 
-// Every one of GitHub's recorded webhook examples (testdata/webhooks/
+// Every one of GitHub's recorded webhook examples (internal/fixtures/webhooks/
 // all-examples.json.gz, @octokit/webhooks-examples), delivered through the
 // real server, signed, under its own event name: each is accepted, and
 // handled or ignored without an error and without a write.
 func TestEveryRecordedWebhookIsHandledOrIgnored(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "testdata", "webhooks", "all-examples.json.gz"))
+	f, err := os.Open(filepath.Join("..", "internal", "fixtures", "webhooks", "all-examples.json.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}

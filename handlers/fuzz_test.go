@@ -22,10 +22,10 @@ var fuzzEvents = []string{"push", "pull_request", "issue_comment", "deployment_s
 // a body that is not a JSON object is refused with 400 (or, for an event
 // no handler takes, acknowledged unread) and costs no GitHub request, and
 // everything else is accepted.
-// The seed corpus is GitHub's recorded examples in testdata/webhooks plus
+// The seed corpus is GitHub's recorded examples in internal/fixtures/webhooks plus
 // testdata/fuzz/FuzzWebhook.
 func FuzzWebhook(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("..", "testdata", "webhooks", "*.json"))
+	files, _ := filepath.Glob(filepath.Join("..", "internal", "fixtures", "webhooks", "*.json"))
 	for _, name := range files {
 		b, err := os.ReadFile(name)
 		if err != nil {

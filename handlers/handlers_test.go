@@ -24,7 +24,7 @@ const appID = 42
 // to it (the payloads are GitHub's examples; tests adapt their fields).
 func payload(t *testing.T, name string, change func(map[string]any)) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "testdata", "webhooks", name))
+	b, err := os.ReadFile(filepath.Join("..", "internal", "fixtures", "webhooks", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +92,11 @@ func (c creator) NewInstallationClient(int64) (*github.Client, error) {
 	return github.NewClient(c.http), nil
 }
 
-func newGatekeeper(opts ...mock.MockBackendOption) (*Gatekeeper, *recorder) {
+func newBot(opts ...mock.MockBackendOption) (*Bot, *recorder) {
 	mocked := mock.NewMockedHTTPClient(opts...)
 	rec := &recorder{next: mocked.Transport}
 	mocked.Transport = rec
-	g := NewGatekeeper(app.Deps{ClientCreator: creator{http: mocked}, Identity: app.KnownIdentity(appID, "hotfix-bot")})
+	g := NewBot(app.Deps{ClientCreator: creator{http: mocked}, Identity: app.KnownIdentity(appID, "hotfix-bot")})
 	return g, rec
 }
 
@@ -113,8 +113,8 @@ var (
 )
 
 // warm loads the (default) policy of Codertocat/Hello-World, the
-// examples' repository, into the gatekeeper's cache.
-func warm(t *testing.T, g *Gatekeeper) {
+// examples' repository, into the Bot's cache.
+func warm(t *testing.T, g *Bot) {
 	t.Helper()
 	r, _ := g.repo(1, "Codertocat", "Hello-World", "master")
 	if _, err := g.policy(ctx, r); err != nil {
@@ -125,7 +125,7 @@ func warm(t *testing.T, g *Gatekeeper) {
 func TestEventsSkippedWithoutAPICalls(t *testing.T) {
 	tests := []struct {
 		name    string
-		handler func(*Gatekeeper) githubapp.EventHandler
+		handler func(*Bot) githubapp.EventHandler
 		event   string
 		payload []byte
 		warm    bool
@@ -167,7 +167,7 @@ func TestEventsSkippedWithoutAPICalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, rec := newGatekeeper(noPolicy...)
+			g, rec := newBot(noPolicy...)
 			if tt.warm {
 				warm(t, g)
 			}
@@ -182,9 +182,9 @@ func TestEventsSkippedWithoutAPICalls(t *testing.T) {
 	}
 }
 
-func pushHandler(g *Gatekeeper) githubapp.EventHandler     { return &Push{g} }
-func prHandler(g *Gatekeeper) githubapp.EventHandler       { return &PullRequest{g} }
-func checkRunHandler(g *Gatekeeper) githubapp.EventHandler { return &CheckRun{g} }
+func pushHandler(g *Bot) githubapp.EventHandler     { return &Push{g} }
+func prHandler(g *Bot) githubapp.EventHandler       { return &PullRequest{g} }
+func checkRunHandler(g *Bot) githubapp.EventHandler { return &CheckRun{g} }
 
 const (
 	prodSHA = "1111111111111111111111111111111111111111"
@@ -246,7 +246,7 @@ func hotfixPush(t *testing.T) []byte {
 }
 
 func TestPushToHotfixBranchRunsBaseAndSchema(t *testing.T) {
-	g, rec := newGatekeeper(gitHubWithProduction(mock.WithRequestMatch(mock.GetReposPullsByOwnerByRepo, []github.PullRequest{}))...)
+	g, rec := newBot(gitHubWithProduction(mock.WithRequestMatch(mock.GetReposPullsByOwnerByRepo, []github.PullRequest{}))...)
 	if err := (&Push{g}).Handle(ctx, "push", "d-1", hotfixPush(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestPushToHotfixBranchRunsBaseAndSchema(t *testing.T) {
 }
 
 func TestPushDefersToItsPullRequest(t *testing.T) {
-	g, rec := newGatekeeper(append(noPolicy,
+	g, rec := newBot(append(noPolicy,
 		mock.WithRequestMatch(mock.GetReposPullsByOwnerByRepo, []github.PullRequest{{Number: github.Int(9)}}))...)
 	if err := (&Push{g}).Handle(ctx, "push", "d-1", hotfixPush(t)); err != nil {
 		t.Fatal(err)
@@ -290,7 +290,7 @@ func TestForkPullRequestGetsOnlyAFailingBaseCheck(t *testing.T) {
 		Head: &github.PullRequestBranch{Ref: github.String("hotfix/evil"), SHA: github.String(headSHA), Repo: fork},
 		Base: &github.PullRequestBranch{Ref: github.String("main"), Repo: &github.Repository{FullName: github.String("Codertocat/Hello-World")}},
 	}
-	g, rec := newGatekeeper(gitHubWithProduction(mock.WithRequestMatch(mock.GetReposPullsByOwnerByRepoByPullNumber, pr))...)
+	g, rec := newBot(gitHubWithProduction(mock.WithRequestMatch(mock.GetReposPullsByOwnerByRepoByPullNumber, pr))...)
 	ev := payload(t, "pull_request.opened.json", func(m map[string]any) {
 		set(m, "pull_request.head.ref", "hotfix/evil")
 		set(m, "pull_request.head.sha", headSHA)

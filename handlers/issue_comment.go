@@ -17,7 +17,7 @@ import (
 
 // IssueComment runs the commands reviewers give in issue and pull request
 // comments: /promote, /rollback, /hotfix start, /unlock, /help.
-type IssueComment struct{ g *Gatekeeper }
+type IssueComment struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*IssueComment)(nil)
 
@@ -193,7 +193,7 @@ func outcomeMarker(ok bool) string {
 
 // commandRun is one command of one comment.
 type commandRun struct {
-	g            *Gatekeeper
+	g            *Bot
 	r            *facts.Repo
 	pol          facts.Policy
 	cfg          policy.Config

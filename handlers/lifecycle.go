@@ -17,7 +17,7 @@ import (
 // lifecycle is the handling of one final status of one of the bot's
 // deployments.
 type lifecycle struct {
-	g            *Gatekeeper
+	g            *Bot
 	r            *facts.Repo
 	cfg          policy.Config
 	ev           *deploymentStatusEvent

@@ -6,7 +6,7 @@ import (
 )
 
 func TestHeadLocksSerialiseAndAreDropped(t *testing.T) {
-	g, _ := newGatekeeper()
+	g, _ := newBot()
 	// The first holder keeps the lock until told; the second must not get
 	// in meanwhile, and gets in once it is released.
 	unlock := g.lock("acme/pay@abc")

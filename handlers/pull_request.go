@@ -14,7 +14,7 @@ import (
 // PullRequest runs the gates on hotfix pull requests: all three when one
 // is opened, reopened, pushed to (resetting approvals given before the
 // push) or retargeted; approval and schema when an approval label changes.
-type PullRequest struct{ g *Gatekeeper }
+type PullRequest struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*PullRequest)(nil)
 

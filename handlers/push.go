@@ -15,7 +15,7 @@ import (
 // Push runs hotfix-bot/base and /schema on the head of a pushed hotfix
 // branch that has no pull request yet (a pull request's own event covers
 // the rest).
-type Push struct{ g *Gatekeeper }
+type Push struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*Push)(nil)
 

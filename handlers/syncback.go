@@ -351,7 +351,7 @@ func (l *lifecycle) supersede(ctx context.Context, target, tag string, newer *gi
 // checkSyncBranch runs hotfix-bot/sync on a person's push to a sync
 // branch: green once the branch contains its target and adds no conflict
 // markers.
-func (g *Gatekeeper) checkSyncBranch(ctx context.Context, r *facts.Repo, cfg policy.Config, branch, head string) error {
+func (g *Bot) checkSyncBranch(ctx context.Context, r *facts.Repo, cfg policy.Config, branch, head string) error {
 	prs, err := r.PullRequestsFor(ctx, branch, "", "open")
 	if err != nil || len(prs) == 0 {
 		return err

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Copy the real webhook payloads hotfix-bot's tests use into testdata/webhooks.
+"""Copy the real webhook payloads hotfix-bot's tests use into internal/fixtures/webhooks.
 
 Source: ../shared/github/webhooks-examples.json, i.e. npm
 @octokit/webhooks-examples@7.6.1 (MIT), GitHub's recorded example deliveries.
@@ -35,15 +35,15 @@ PICKS = [
 def main(src):
     examples = {e["name"]: e["examples"] for e in json.load(open(src))}
     for event, index, name in PICKS:
-        with open(f"testdata/webhooks/{name}", "w") as f:
+        with open(f"internal/fixtures/webhooks/{name}", "w") as f:
             json.dump(examples[event][index], f, indent=2, sort_keys=True)
             f.write("\n")
-        print(f"testdata/webhooks/{name}  <- {event}[{index}]")
+        print(f"internal/fixtures/webhooks/{name}  <- {event}[{index}]")
     everything = [{"name": e["name"], "examples": e["examples"]} for e in json.load(open(src))]
     raw = json.dumps(everything, separators=(",", ":")).encode()
-    with open("testdata/webhooks/all-examples.json.gz", "wb") as f:
+    with open("internal/fixtures/webhooks/all-examples.json.gz", "wb") as f:
         f.write(gzip.compress(raw, 9, mtime=0))
-    print(f"testdata/webhooks/all-examples.json.gz  <- {sum(len(e['examples']) for e in everything)} examples")
+    print(f"internal/fixtures/webhooks/all-examples.json.gz  <- {sum(len(e['examples']) for e in everything)} examples")
 
 if __name__ == "__main__":
     main(sys.argv[1] if len(sys.argv) > 1 else "../shared/github/webhooks-examples.json")

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
-	"github.com/hotfix-bot/hotfix-bot/e2e/harness"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 

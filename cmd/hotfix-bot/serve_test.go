@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 

@@ -3,7 +3,7 @@
 // ../shared. Source: @octokit/openapi (MIT), generated/api.github.com.json.
 //
 //	go run ./tools/openapi-subset -in ../shared/github/api.github.com.json \
-//	    -out testdata/openapi/github-subset.json
+//	    -out internal/fixtures/openapi/github-subset.json
 //
 // It keeps each listed operation's parameters and request body with every
 // component they reference, transitively; responses are replaced by a
@@ -16,7 +16,7 @@
 // so the simulator can check every delivery it makes against them:
 //
 //	go run ./tools/openapi-subset -webhooks -in ../shared/github/webhooks.api.github.com.json \
-//	    -out testdata/openapi/webhooks-subset.json.gz
+//	    -out internal/fixtures/openapi/webhooks-subset.json.gz
 package main
 
 import (
@@ -106,7 +106,7 @@ var WebhookEvents = []string{"push", "pull_request", "issue_comment", "issues", 
 
 func main() {
 	in := flag.String("in", "", "GitHub's OpenAPI description (default ../shared/github/api.github.com.json, or webhooks.api.github.com.json with -webhooks)")
-	out := flag.String("out", "", "where to write the subset (default testdata/openapi/github-subset.json, or webhooks-subset.json.gz with -webhooks)")
+	out := flag.String("out", "", "where to write the subset (default internal/fixtures/openapi/github-subset.json, or webhooks-subset.json.gz with -webhooks)")
 	webhooks := flag.Bool("webhooks", false, "write the webhook payload schemas instead of the REST operations")
 	flag.Parse()
 	run := run
@@ -116,14 +116,14 @@ func main() {
 			*in = "../shared/github/webhooks.api.github.com.json"
 		}
 		if *out == "" {
-			*out = "testdata/openapi/webhooks-subset.json.gz"
+			*out = "internal/fixtures/openapi/webhooks-subset.json.gz"
 		}
 	}
 	if *in == "" {
 		*in = "../shared/github/api.github.com.json"
 	}
 	if *out == "" {
-		*out = "testdata/openapi/github-subset.json"
+		*out = "internal/fixtures/openapi/github-subset.json"
 	}
 	if err := run(*in, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "openapi-subset:", err)

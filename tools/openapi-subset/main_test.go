@@ -30,12 +30,12 @@ func TestCommittedSubsetsAreFresh(t *testing.T) {
 				t.Fatal(err)
 			}
 			got, _ := os.ReadFile(out)
-			want, err := os.ReadFile(filepath.Join("..", "..", "testdata", "openapi", tc.committed))
+			want, err := os.ReadFile(filepath.Join("..", "..", "internal", "fixtures", "openapi", tc.committed))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("testdata/openapi/%s is stale: regenerate it with tools/openapi-subset", tc.committed)
+				t.Errorf("internal/fixtures/openapi/%s is stale: regenerate it with tools/openapi-subset", tc.committed)
 			}
 		})
 	}

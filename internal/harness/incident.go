@@ -3,7 +3,7 @@ package harness
 import (
 	"fmt"
 
-	"github.com/hotfix-bot/hotfix-bot/e2e/ghsim"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 )
 
 // Incident is the scenario repository: acme/payments, production at

@@ -1,6 +1,6 @@
 // Package handlers turns webhook events into hotfix-bot's actions: one
 // file per event decodes it, skips what cannot matter before any API call,
-// and hands off to the gatekeeper (the gates), the commands (`/promote`,
+// and hands off to the Bot (the gates and what every handler shares), the commands (`/promote`,
 // `/rollback`...) or the deployment follow-up. Facts come from facts/,
 // decisions from policy/; handlers compute no rule themselves.
 package handlers
@@ -27,16 +27,16 @@ import (
 const PolicyTTL = time.Minute
 
 // New builds the event handlers the server dispatches to, sharing one
-// Gatekeeper.
+// Bot.
 func New(d app.Deps) []githubapp.EventHandler {
-	g := NewGatekeeper(d)
+	g := NewBot(d)
 	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}, &IssueComment{g}, &DeploymentStatus{g}}
 }
 
-// Gatekeeper runs the hotfix gates (hotfix-bot/base, /schema, /approval)
+// Bot is the base of every handler: it runs the hotfix gates (hotfix-bot/base, /schema, /approval)
 // and owns what every handler shares: GitHub clients, the app's identity,
 // the policy cache.
-type Gatekeeper struct {
+type Bot struct {
 	cc       githubapp.ClientCreator
 	identity *app.Identity
 	policies *facts.PolicyCache
@@ -64,8 +64,8 @@ type headLock struct {
 	users int
 }
 
-// NewGatekeeper returns a gatekeeper using the server's dependencies.
-func NewGatekeeper(d app.Deps) *Gatekeeper {
+// NewBot returns the Bot using the server's dependencies.
+func NewBot(d app.Deps) *Bot {
 	clock := d.Clock
 	if clock == nil {
 		clock = app.RealClock()
@@ -74,7 +74,7 @@ func NewGatekeeper(d app.Deps) *Gatekeeper {
 	if notifier == nil {
 		notifier = notify.Discard{}
 	}
-	return &Gatekeeper{
+	return &Bot{
 		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
 		publicURL:  strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
 		detailsKey: detailsKey(d.Config.GitHub.App.WebhookSecret),
@@ -94,7 +94,7 @@ func newInstance() string {
 
 // lock serialises evaluations of one head on this replica, so that two
 // events for the same commit do not race to create the same check run.
-func (g *Gatekeeper) lock(key string) func() {
+func (g *Bot) lock(key string) func() {
 	g.mu.Lock()
 	l, ok := g.locks[key]
 	if !ok {
@@ -115,13 +115,13 @@ func (g *Gatekeeper) lock(key string) func() {
 }
 
 // claim is this process's claim for work on one delivery.
-func (g *Gatekeeper) claim(deliveryID string) string { return g.instance + ":" + deliveryID }
+func (g *Bot) claim(deliveryID string) string { return g.instance + ":" + deliveryID }
 
 // notify posts a chat notification (never blocking, never failing).
-func (g *Gatekeeper) notify(m notify.Message) { g.notifier.Notify(m) }
+func (g *Bot) notify(m notify.Message) { g.notifier.Notify(m) }
 
 // repo opens a repository for one event.
-func (g *Gatekeeper) repo(installationID int64, owner, name, defaultBranch string) (*facts.Repo, error) {
+func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*facts.Repo, error) {
 	client, err := g.cc.NewInstallationClient(installationID)
 	if err != nil {
 		return nil, fmt.Errorf("installation %d client: %w", installationID, err)
@@ -134,11 +134,11 @@ func (g *Gatekeeper) repo(installationID int64, owner, name, defaultBranch strin
 
 // fresh opens the same repository again with nothing remembered: for a
 // second look after something may have changed.
-func (g *Gatekeeper) fresh(installationID int64, r *facts.Repo) (*facts.Repo, error) {
+func (g *Bot) fresh(installationID int64, r *facts.Repo) (*facts.Repo, error) {
 	return r.Fresh(), nil
 }
 
-func (g *Gatekeeper) policy(ctx context.Context, r *facts.Repo) (facts.Policy, error) {
+func (g *Bot) policy(ctx context.Context, r *facts.Repo) (facts.Policy, error) {
 	return r.Policy(ctx, g.policies)
 }
 
@@ -173,7 +173,7 @@ func labelSpecs(cfg policy.Config) []facts.LabelSpec {
 // RecheckOpenHotfixPRs re-runs the gates of every open hotfix pull request
 // of a repository: production moved under them (a successful production
 // deployment), so a branch that started at production may not any more.
-func (g *Gatekeeper) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, owner, name, defaultBranch string) error {
+func (g *Bot) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, owner, name, defaultBranch string) error {
 	r, err := g.repo(installationID, owner, name, defaultBranch)
 	if err != nil {
 		return err
@@ -209,7 +209,7 @@ func (g *Gatekeeper) RecheckOpenHotfixPRs(ctx context.Context, installationID in
 // prEvaluation decides whether a pull request is a hotfix PR (open, from a
 // hotfix branch, into the production branch) and which gates it gets.
 // A fork's hotfix-like PR gets only the base gate, which fails and says why.
-func (g *Gatekeeper) prEvaluation(installationID int64, r *facts.Repo, pol facts.Policy, pr *github.PullRequest) (*evaluation, bool) {
+func (g *Bot) prEvaluation(installationID int64, r *facts.Repo, pol facts.Policy, pr *github.PullRequest) (*evaluation, bool) {
 	cfg := hotfixConfig(pol)
 	head := pr.GetHead()
 	if pr.GetState() != "open" || pr.GetBase().GetRef() != cfg.Branches.Production || !cfg.IsHotfixBranch(head.GetRef()) {

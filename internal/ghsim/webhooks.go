@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/testdata"
+	"github.com/hotfix-bot/hotfix-bot/internal/fixtures"
 )
 
 // Delivery is one webhook delivery (one event, its GUID) and its
@@ -54,7 +54,7 @@ func (d Delivery) Succeeded() bool {
 }
 
 // templates: event[.action] → example payload file, from GitHub's own
-// examples (testdata/webhooks).
+// examples (internal/fixtures/webhooks).
 var templateFiles = map[string]string{
 	"push":                     "push.json",
 	"pull_request":             "pull_request.opened.json",
@@ -83,7 +83,7 @@ func template(event, action string) (map[string]any, error) {
 	templateOnce.Do(func() {
 		templateCache = map[string]map[string]any{}
 		for key, file := range templateFiles {
-			b, err := testdata.Webhooks.ReadFile("webhooks/" + file)
+			b, err := fixtures.Webhooks.ReadFile("webhooks/" + file)
 			if err != nil {
 				templateErr = err
 				return
