@@ -164,7 +164,7 @@ func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.Produc
 		}
 		var p policy.ProductionState
 		if found {
-			p = policy.ProductionState{Known: true, SHA: dep.GetSHA(),
+			p = policy.ProductionState{Known: true, SHA: dep.GetSHA(), Deployment: dep.GetID(),
 				Source: fmt.Sprintf("deployment %d to %s (success at %s)", dep.GetID(), env, dep.Latest.GetCreatedAt().UTC().Format("2006-01-02 15:04 UTC"))}
 			var names []string
 			for _, t := range tags {

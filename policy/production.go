@@ -9,6 +9,9 @@ type ProductionState struct {
 	SHA   string
 	// Tag is the newest release tag on SHA, "" when SHA is untagged.
 	Tag string
+	// Deployment is the successful deployment SHA was found from (0 when
+	// production was found from a tag).
+	Deployment int64
 	// Source says how SHA was found, for people.
 	Source string
 	// Unknown says why production could not be established although the

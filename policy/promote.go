@@ -87,6 +87,14 @@ type PromotionFacts struct {
 	HeadPushedAt time.Time
 	CommentAt    time.Time
 	Emergency    bool
+	// Recheck is the promotion decided again before the next step of a
+	// staged chain: the lock is the chain's own and nobody commented, so
+	// those rows are left out; instead production must still run
+	// PreviousRef, what the chain replaces (a release pipeline that
+	// deployed meanwhile stops it).
+	Recheck     bool
+	PreviousRef string
+	Production  ProductionState
 }
 
 // Row is one line of a command's verdict table.
@@ -184,6 +192,23 @@ func (c Config) DecidePromotion(f PromotionFacts) PromotionDecision {
 		add("required checks", checks.Verdict, checks.Details, &Refusal{Why: checks.Details, Next: checks.Next})
 	}
 
+	if f.Recheck {
+		switch prod := f.Production; {
+		case !prod.Known:
+			why := "the bot cannot tell what production runs now"
+			if prod.Unknown != "" {
+				why += ": " + prod.Unknown
+			}
+			add("production unchanged", "fail", "cannot tell", &Refusal{Why: why, Next: "comment `/promote` again once GitHub answers"})
+		case prod.SHA != f.PreviousRef:
+			add("production unchanged", "fail", fmt.Sprintf("production moved from `%s` to %s", Short(f.PreviousRef), prod.Name()), &Refusal{
+				Why:  fmt.Sprintf("production now runs %s, not `%s`, which this promotion was checked against (another deployment reached production meanwhile)", prod.Name(), Short(f.PreviousRef)),
+				Next: "check that the hotfix still belongs on top of what production runs now (`hotfix-bot/base` says), then comment `/promote` again"})
+		default:
+			add("production unchanged", "pass", prod.Name(), nil)
+		}
+		return d
+	}
 	switch {
 	case f.LockUnknown != "":
 		add("production lock", "fail", "cannot read it", &Refusal{Why: "the production lock could not be read: " + f.LockUnknown, Next: "comment `/promote` again in a minute"})
