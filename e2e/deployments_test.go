@@ -256,10 +256,21 @@ func TestReleasePipelineDeploymentRechecksHotfixes(t *testing.T) {
 func TestStaleLockIsTakenOver(t *testing.T) {
 	w := start(t, harness.Options{})
 	first, _ := w.approvedHotfix("hotfix/abandoned")
-	w.comment(w.in.Rob, first, "/promote") // CD never reports
+	w.comment(w.in.Rob, first, "/promote")
+	d, _ := w.onlyDeployment()
+	// A production deployment still waiting (for the environment's
+	// required reviewers, for a CD system that has not picked it up) keeps
+	// its lock however old.
 	w.h.Sim.Clock().Advance(61 * time.Minute)
 	second, _ := w.approvedHotfix2("hotfix/urgent")
 	id := w.comment(w.in.Rob, second, "/promote")
+	w.reply(second, id, "/promote refused: production lock", "no status yet")
+	// CD reports the end, but the delivery is lost: the lock, an hour old
+	// and waiting for nothing, is stale.
+	noErr(t, w.in.Repo.SetDeploymentStatus(w.in.CD, d.ID, "failure", "deploy failed"))
+	w.h.Sim.DiscardPending()
+	w.h.Sim.Clock().Advance(61 * time.Minute)
+	id = w.comment(w.in.Rob, second, "/promote")
 	w.reply(second, id, "The production lock was stale", "took it over", "Promoting #")
 	if len(w.botDeployments()) != 2 {
 		t.Error("the stale lock was not taken over")

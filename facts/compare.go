@@ -378,3 +378,26 @@ func (r *Repo) commitsBetween(ctx context.Context, base, head string, cmp *githu
 	}
 	return out, nil
 }
+
+// FilesBetween lists the files that differ between two commits, both
+// ways round (a rollback crosses the changes of either side), renames
+// counted under both names; complete is false when GitHub's 300-file
+// limit cut a listing.
+func (r *Repo) FilesBetween(ctx context.Context, a, b string) ([]string, bool, error) {
+	var files []string
+	complete := true
+	for _, pair := range [][2]string{{a, b}, {b, a}} {
+		cmp, err := r.Compare(ctx, pair[0], pair[1])
+		if err != nil {
+			return nil, false, err
+		}
+		for _, f := range cmp.Files {
+			files = append(files, f.GetFilename())
+			if f.GetPreviousFilename() != "" {
+				files = append(files, f.GetPreviousFilename())
+			}
+		}
+		complete = complete && len(cmp.Files) < 300
+	}
+	return files, complete, nil
+}

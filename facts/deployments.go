@@ -3,7 +3,9 @@ package facts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -87,13 +89,43 @@ type DeploymentRequest struct {
 	Payload     policy.DeploymentPayload
 }
 
+// listingLag is how long GitHub's deployment listing can take to show a
+// deployment just created (its listings are eventually consistent): a
+// search for a deployment whose creation may have landed looks again
+// over this long before concluding it does not exist.
+var listingLooks = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}
+
+// FindDeploymentSettled is FindDeployment for a deployment that may have
+// just been created (a lost answer): when it is not listed, it looks
+// again a few times over a few seconds before answering "none".
+func (r *Repo) FindDeploymentSettled(ctx context.Context, env, task, sha string, match func(policy.DeploymentPayload) bool) (*BotDeployment, error) {
+	for i := 0; ; i++ {
+		d, err := r.FindDeployment(ctx, env, task, sha, match)
+		if err != nil || d != nil || i == len(listingLooks) {
+			return d, err
+		}
+		if err := r.Clock.Sleep(ctx, listingLooks[i]); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // CreateDeployment creates the deployment of exactly req.SHA, unless this
 // app already created the one for the same request and step (found by its
 // payload): a repeated command or a lost answer never deploys twice.
 // auto_merge is off and required_contexts empty: the bot gated already.
+//
+// When GitHub's answer was lost (a 5xx, a timeout) the deployment may
+// exist without the listing showing it yet: before trying again, and
+// before giving up, it is looked for over a few seconds, so an error
+// means it was not created (a caller may then free the lock it took),
+// and a found deployment is returned as made.
 func (r *Repo) CreateDeployment(ctx context.Context, req DeploymentRequest) (*BotDeployment, bool, error) {
 	find := func() (*BotDeployment, error) {
 		return r.FindDeployment(ctx, req.Environment, req.Task, req.SHA, SameStep(req.Payload))
+	}
+	settled := func() (*BotDeployment, error) {
+		return r.FindDeploymentSettled(ctx, req.Environment, req.Task, req.SHA, SameStep(req.Payload))
 	}
 	if d, err := find(); err != nil || d != nil {
 		return d, false, err
@@ -111,14 +143,49 @@ func (r *Repo) CreateDeployment(ctx context.Context, req DeploymentRequest) (*Bo
 		made = &BotDeployment{Deployment: d, Payload: req.Payload}
 		return nil
 	}, func() (bool, error) {
-		d, err := find()
+		d, err := settled()
 		made = d
 		return d != nil, err
 	})
+	if err != nil && IsTransient(err) {
+		// The last attempt's answer was lost too: it may have landed.
+		if d, ferr := settled(); ferr != nil {
+			return nil, false, errors.Join(err, ferr)
+		} else if d != nil {
+			return d, true, nil
+		}
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	return made, true, nil
+}
+
+// Statuses lists a deployment's statuses, newest first (up to 100), read
+// afresh.
+func (r *Repo) Statuses(ctx context.Context, id int64) ([]*github.DeploymentStatus, error) {
+	list, _, err := r.client.Repositories.ListDeploymentStatuses(ctx, r.Owner, r.Name, id, &github.ListOptions{PerPage: perPage})
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("read the statuses of deployment %d", id), err)
+	}
+	return list, nil
+}
+
+// NewerDeployment finds the newest deployment to env created after the
+// deployment `after` (ids grow with creation), skipping those skip
+// accepts; 0 when there is none.
+func (r *Repo) NewerDeployment(ctx context.Context, env string, after int64, skip func(*github.Deployment) bool) (int64, error) {
+	list, _, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, &github.DeploymentsListOptions{
+		Environment: env, ListOptions: github.ListOptions{PerPage: 30}})
+	if err != nil {
+		return 0, wrap(fmt.Sprintf("list the %s deployments", env), err)
+	}
+	for _, d := range list { // newest first
+		if d.GetID() > after && !skip(d) {
+			return d.GetID(), nil
+		}
+	}
+	return 0, nil
 }
 
 // Deployment reads one deployment.

@@ -55,6 +55,12 @@ type Lock struct {
 	Claim    string    `json:"claim,omitempty"`
 	ClaimFor string    `json:"claim_for,omitempty"`
 	ClaimAt  time.Time `json:"claim_at,omitempty"`
+
+	// DeploymentState is the latest status of Deployment when the lock
+	// was read, for a held lock old enough to be stale ("" when not read,
+	// "none" when the deployment has no status yet). It is not part of
+	// the record.
+	DeploymentState string `json:"-"`
 }
 
 // ClaimTTL is how long a claim keeps other handlers off the same work:
@@ -83,15 +89,43 @@ func (l Lock) ClaimedByOther(claim, what string, now time.Time) bool {
 	return l.Claim != "" && l.Claim != claim && l.ClaimFor == what && now.Sub(l.ClaimAt) < ClaimTTL
 }
 
-// View turns the record into policy's view, stale after timeout.
+// View turns the record into policy's view. A held lock is stale after
+// timeout (counted from its last change) only when what it waits for is
+// over: its deployment has a final status, or it names no deployment and
+// the claim of the command that took it expired (the command died before
+// deploying). A deployment still waiting (for an environment's required
+// reviewers, for a CD system that has not picked it up) keeps its lock
+// however old: only /unlock frees it.
 func (l Lock) View(now time.Time, timeout time.Duration) policy.LockState {
 	since := l.Updated
 	if since.IsZero() {
 		since = l.At
 	}
+	over := false
+	switch {
+	case l.Deployment != 0:
+		over = finalState(l.DeploymentState)
+	case l.Kind != "unknown":
+		over = now.Sub(l.ClaimAt) >= ClaimTTL
+	}
 	return policy.LockState{Held: l.Held(), Kind: l.Kind, RequestedBy: l.RequestedBy, PR: l.PR, CommentID: l.CommentID,
-		Deployment: l.Deployment, SHA: l.SHA, At: l.At, Stale: l.Held() && now.Sub(since) > timeout}
+		Deployment: l.Deployment, DeploymentState: l.DeploymentState, SHA: l.SHA, At: l.At,
+		Stale: l.Held() && now.Sub(since) > timeout && over}
 }
+
+// finalState reports whether a deployment status ends its deployment.
+func finalState(state string) bool {
+	switch state {
+	case "success", "failure", "error", "inactive":
+		return true
+	}
+	return false
+}
+
+// minLockTimeout is the shortest promote.lock_timeout a policy may set:
+// a lock younger than it cannot be stale, so its deployment's status is
+// not read.
+const minLockTimeout = time.Minute
 
 // lockHead is the lock as read: its record and the commit holding it
 // ("" when the ref does not exist yet).
@@ -118,12 +152,48 @@ func (r *Repo) readLock(ctx context.Context) (lockHead, error) {
 	}
 	var l Lock
 	_, body, _ := strings.Cut(c.GetMessage(), "\n\n")
-	if err := json.Unmarshal([]byte(strings.TrimSpace(body)), &l); err != nil || (l.State != "held" && l.State != "free") {
+	if !r.wroteLock(c) || json.Unmarshal([]byte(strings.TrimSpace(body)), &l) != nil || (l.State != "held" && l.State != "free") {
 		// Not a record the bot wrote: held by nobody known, so nothing
-		// deploys past it until a person looks (or /unlock).
+		// deploys past it until a person looks (or /unlock). Its text is
+		// never read: whoever wrote it could say anything.
 		return lockHead{Lock: Lock{State: "held", Kind: "unknown", RequestedBy: "an unknown writer", Updated: r.Clock.Now()}, Commit: sha}, nil
 	}
+	if l.Held() && l.Deployment != 0 && r.Clock.Now().Sub(l.Updated) > minLockTimeout {
+		// Old enough to be stale: whether it is depends on its deployment.
+		if st, err := r.LatestStatus(ctx, l.Deployment); err == nil {
+			l.DeploymentState = st.GetState()
+			if st == nil {
+				l.DeploymentState = "none"
+			}
+		}
+	}
 	return lockHead{Lock: l, Commit: sha}, nil
+}
+
+// wroteLock reports whether a lock commit is the app's own: authored and
+// committed by the app's bot user (GitHub fills both in for a commit an
+// app creates through the API), and not carrying a signature GitHub
+// rejects. A person with write access could push a commit under the bot's
+// name; docs/operations.md says to protect refs/hotfix-bot/* with a ruleset
+// so nobody but the app can.
+func (r *Repo) wroteLock(c *github.Commit) bool {
+	if r.BotLogin == "" {
+		return false // the bot cannot tell its own commits yet
+	}
+	for _, who := range []*github.CommitAuthor{c.GetAuthor(), c.GetCommitter()} {
+		if who.GetName() != r.BotLogin || !botEmail(who.GetEmail(), r.BotLogin) {
+			return false
+		}
+	}
+	v := c.GetVerification()
+	return v == nil || v.GetVerified() || v.GetReason() == "unsigned"
+}
+
+// botEmail reports whether an email is a bot user's noreply address:
+// login@users.noreply.HOST or ID+login@users.noreply.HOST.
+func botEmail(email, login string) bool {
+	local, domain, ok := strings.Cut(email, "@")
+	return ok && strings.HasPrefix(domain, "users.noreply.") && (local == login || strings.HasSuffix(local, "+"+login))
 }
 
 // lockAttempts bounds how often a lock change is retried after losing a

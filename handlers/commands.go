@@ -86,7 +86,7 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 	}
 
 	// Migrations may not reverse: refuse across schema changes unless told.
-	files, complete, err := c.filesBetween(ctx, target.SHA, prod.SHA)
+	files, complete, err := c.r.FilesBetween(ctx, target.SHA, prod.SHA)
 	if err != nil {
 		return c.failed("compare the rollback target with production", err)
 	}
@@ -160,28 +160,6 @@ func (c *commandRun) rollbackOutcome(d *facts.BotDeployment, note string) outcom
 	next += "; on failure it says so here: production would then need a person."
 	body := strings.TrimSpace(note) + "\n\n**Next:** " + next
 	return done(fmt.Sprintf("Rolling production back from %s to %s: deployment %d created.", prev, target, d.GetID()), strings.TrimSpace(body))
-}
-
-// filesBetween lists the files that differ between two commits, both
-// ways round (a rollback crosses the changes of either side); complete is
-// false when GitHub's 300-file limit cut a listing.
-func (c *commandRun) filesBetween(ctx context.Context, a, b string) ([]string, bool, error) {
-	var files []string
-	complete := true
-	for _, pair := range [][2]string{{a, b}, {b, a}} {
-		cmp, err := c.r.Compare(ctx, pair[0], pair[1])
-		if err != nil {
-			return nil, false, err
-		}
-		for _, f := range cmp.Files {
-			files = append(files, f.GetFilename())
-			if f.GetPreviousFilename() != "" {
-				files = append(files, f.GetPreviousFilename())
-			}
-		}
-		complete = complete && len(cmp.Files) < 300
-	}
-	return files, complete, nil
 }
 
 func fileList(files []string) string {

@@ -17,8 +17,11 @@ import (
 // replica can do it: the next step of a staged chain; on production
 // success the tag, the merge, the sync-back pull requests; on failure the
 // report and the automatic rollback; after a rollback the incident issue.
-// Deployments the bot did not create only move production.moving_tag and
-// re-check the open hotfix pull requests.
+// The event is a hint: what it changes is decided from GitHub as it is
+// now (lifecycle_decide.go), and a late or replayed status changes
+// nothing. Deployments the bot did not create only move
+// production.moving_tag and re-check the open hotfix pull requests, and
+// only while production runs them.
 type DeploymentStatus struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*DeploymentStatus)(nil)
@@ -36,6 +39,7 @@ type deploymentStatusEvent struct {
 		Environment string `json:"environment"`
 		LogURL      string `json:"log_url"`
 		TargetURL   string `json:"target_url"`
+		Creator     ghUser `json:"creator"`
 	} `json:"deployment_status"`
 	Deployment struct {
 		ID          int64           `json:"id"`
@@ -121,7 +125,16 @@ func (h *DeploymentStatus) Handle(ctx context.Context, eventType, deliveryID str
 			return nil
 		}
 		// The normal release pipeline deployed production: production
-		// moved under every open hotfix.
+		// moved under every open hotfix, if this is still what it runs.
+		prod, err := r.Production(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if prod.Deployment != ev.Deployment.ID {
+			logger.Warn().Int64("deployment", ev.Deployment.ID).Int64("production", prod.Deployment).
+				Msg("A late success of a deployment production no longer runs: nothing moved")
+			return nil
+		}
 		return h.g.productionMoved(ctx, installation, r, cfg, ev.Deployment.SHA)
 	}
 	if (p.Kind == "hotfix") != (ev.Deployment.Task == policy.TaskHotfix) || p.Environment() != ev.Deployment.Environment {
@@ -133,17 +146,7 @@ func (h *DeploymentStatus) Handle(ctx context.Context, eventType, deliveryID str
 		logger.Warn().Str("policy", pol.Source).Msg("Policy file is invalid; finishing the deployment with the defaults")
 	}
 	l := &lifecycle{g: h.g, r: r, cfg: cfg, ev: &ev, p: p, claim: h.g.claim(deliveryID), installation: installation}
-	switch {
-	case p.Kind == "hotfix" && state == "success" && !p.Final():
-		return l.advance(ctx)
-	case p.Kind == "hotfix" && state == "success":
-		return l.finishHotfix(ctx)
-	case p.Kind == "hotfix":
-		return l.failHotfix(ctx)
-	case state == "success":
-		return l.finishRollback(ctx)
-	}
-	return l.failRollback(ctx)
+	return l.handle(ctx)
 }
 
 // productionMoved follows a successful production deployment: the moving

@@ -24,69 +24,36 @@ type lifecycle struct {
 	p            policy.DeploymentPayload
 	claim        string
 	installation int64
+
+	// decision and facts are what handle decided from; claimed says this
+	// handler holds the lock's claim for the work.
+	decision policy.StatusDecision
+	facts    policy.StatusFacts
+	claimed  bool
 }
 
 func (l *lifecycle) deployment() int64 { return l.ev.Deployment.ID }
 func (l *lifecycle) sha() string       { return l.ev.Deployment.SHA }
 
-// lockKind is the lock's kind for the payload's kind.
-func (l *lifecycle) lockKind() string {
-	if l.p.Kind == "hotfix" {
-		return "promote"
-	}
-	return "rollback"
+// mine reports whether the lock is held for this deployment (it names it
+// since claimStory) and carries no other handler's claim.
+func (l *lifecycle) mine(lk facts.Lock) bool {
+	return l.relate(lk, false) == policy.LockNamesThis && (lk.Claim == "" || lk.Claim == l.claim)
 }
 
-// ownsLock reports whether the lock is held for this deployment's request.
-func (l *lifecycle) ownsLock(lk facts.Lock) bool {
-	if !lk.Held() || lk.Kind != l.lockKind() {
-		return false
-	}
-	if l.p.CommentID != 0 {
-		return lk.CommentID == l.p.CommentID
-	}
-	return l.p.FailedDeployment != 0 && lk.FailedDeployment == l.p.FailedDeployment
-}
-
-// claimStep claims the lock for `what` on this deployment: only one
-// handler (of the replicas given the same status) does the work. busy is
-// true when another handler is doing it right now; claimed false and busy
-// false mean the lock has moved on (the step was done, or the lock was
-// released or taken over): the work is then finished idempotently without
-// it, so a hotfix that reached production is never lost.
-func (l *lifecycle) claimStep(ctx context.Context, what, phase string) (claimed, busy bool, err error) {
-	now := l.g.clock.Now()
-	moved, cur, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool {
-		return l.ownsLock(lk) && lk.Deployment == l.deployment() && !lk.ClaimedByOther(l.claim, what, now)
-	}, func(lk facts.Lock) facts.Lock {
-		lk.Phase, lk.Claim, lk.ClaimFor, lk.ClaimAt = phase, l.claim, what, now
-		return lk
-	})
-	if err != nil {
-		return false, false, err
-	}
-	// A claim outlives the lock's release (see releaseLock): the work
-	// after it is still this handler's.
-	busy = !moved && cur.ClaimedByOther(l.claim, what, now)
-	return moved, busy, nil
-}
-
-// releaseLock frees the lock if it is still held for this request. The
-// claim stays on the free lock: another replica given the same status
-// sees the work is being done and stays out, while a new promotion may
-// take the lock at once.
+// releaseLock frees the lock if the decision made it this deployment's to
+// release and it still is. The claim stays on the free lock: another
+// replica given the same status sees the work is being done (and waits
+// for the story to be told), while a new promotion may take the lock at
+// once.
 func (l *lifecycle) releaseLock(ctx context.Context) (bool, error) {
-	moved, _, err := l.r.TransitionLock(ctx, l.ownsLock, func(cur facts.Lock) facts.Lock {
-		if cur.Claim == l.claim {
-			return facts.Lock{State: "free", Claim: cur.Claim, ClaimFor: cur.ClaimFor, ClaimAt: cur.ClaimAt}
-		}
-		return facts.Lock{State: "free"}
+	if !l.decision.ReleaseLock {
+		return false, nil
+	}
+	moved, _, err := l.r.TransitionLock(ctx, l.mine, func(cur facts.Lock) facts.Lock {
+		return facts.Lock{State: "free", Claim: l.claim, ClaimFor: l.what(), ClaimAt: cur.ClaimAt}
 	})
 	return moved, err
-}
-
-func (l *lifecycle) what(state string) string {
-	return fmt.Sprintf("status:%d:%s", l.deployment(), state)
 }
 
 // updatePlan rewrites the chain section of the /promote reply in place.
@@ -121,70 +88,89 @@ func (l *lifecycle) chainSteps(ctx context.Context, state string) map[int]stepSt
 }
 
 // advance follows a success in a non-final environment of a staged
-// chain: the next environment's deployment of the same commit, after
-// checking the pull request's head is still that commit.
+// chain, while the lock names it: the /promote decision is made again on
+// the same head (the pull request's state and head, every gate, the
+// required checks, and production still running what the chain replaces),
+// and only then is the next environment's deployment of the same commit
+// created. Any change stops the chain and says why.
 func (l *lifecycle) advance(ctx context.Context) error {
-	claimed, busy, err := l.claimStep(ctx, l.what("success"), "advancing")
-	if err != nil || busy {
-		return err
-	}
 	next := l.p
 	next.ChainIndex++
 	env := next.Environment()
-	if !claimed {
-		// The step was done (or the lock taken away): make sure the next
-		// deployment exists only if it was created; never create it
-		// without the lock.
-		d, err := l.r.FindDeployment(ctx, env, policy.TaskHotfix, l.sha(), facts.SameStep(next))
-		if err != nil || d == nil {
-			return err
-		}
-		steps := l.chainSteps(ctx, "success")
-		steps[next.ChainIndex] = stepState{id: d.GetID(), state: "waiting"}
-		return l.updatePlan(ctx, steps, next.ChainIndex, "")
+	// Made already (this step's handling was cut off after creating it)?
+	if d, err := l.r.FindDeployment(ctx, env, policy.TaskHotfix, l.sha(), facts.SameStep(next)); err != nil {
+		return l.unclaim(ctx, err)
+	} else if d != nil {
+		return l.advanced(ctx, d)
 	}
-	pr, err := l.r.PullRequestNow(ctx, l.p.PR)
+	pr, err := l.g.readPullRequest(ctx, l.r, l.p.PR)
 	if err != nil {
 		return l.unclaim(ctx, err)
 	}
 	if pr.GetState() != "open" || pr.GetHead().GetSHA() != l.sha() {
-		// New commits (or a closed pull request): the chain stops; what
-		// was checked is no longer what would reach production.
-		if _, err := l.releaseLock(ctx); err != nil {
-			return err
-		}
+		// New commits (or a closed pull request): what was checked is no
+		// longer what would reach production.
 		why := fmt.Sprintf("the head of #%d moved to `%s` after `%s` was promoted", l.p.PR, policy.Short(pr.GetHead().GetSHA()), policy.Short(l.sha()))
 		if pr.GetState() != "open" {
 			why = fmt.Sprintf("#%d was closed", l.p.PR)
 		}
-		steps := l.chainSteps(ctx, "success")
-		steps[next.ChainIndex] = stepState{state: "stopped"}
-		result := fmt.Sprintf("⏹️ **The chain stopped before `%s`:** %s. Production was not touched and the lock is released. **Next:** review the new commits and comment `/promote` again.", env, why)
-		if err := l.updatePlan(ctx, steps, next.ChainIndex, result); err != nil {
-			return err
+		return l.stopChain(ctx, env, why+".", "review the new commits and comment `/promote` again")
+	}
+	f, got, _ := l.g.promotionFacts(ctx, l.r, l.cfg, pr, l.p.Emergency)
+	f.Recheck, f.PreviousRef = true, l.p.PreviousRef
+	f.Production = got.Facts.Production
+	if err := got.Err(); err != nil && !got.Facts.Production.Known {
+		return l.unclaim(ctx, err) // GitHub failed: try again, do not stop
+	}
+	if decision := l.cfg.DecidePromotion(f); !decision.Allowed() {
+		var b strings.Builder
+		b.WriteString("the promotion, decided again before this step, is refused:\n\n| rule | why | what to do |\n|---|---|---|\n")
+		for _, r := range decision.Refusals {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Rule, cell(r.Why), cell(r.Next))
 		}
-		marker := facts.Marker(fmt.Sprintf("stopped:%d", l.deployment()))
-		_, _, err := l.r.PostComment(ctx, l.p.PR, marker, result+"\n"+marker, time.Time{})
-		return err
+		return l.stopChain(ctx, env, b.String(), "do what the table says, then comment `/promote` again (the chain starts over)")
 	}
 	d, _, err := l.r.CreateDeployment(ctx, facts.DeploymentRequest{SHA: l.sha(), Environment: env, Production: env == l.cfg.Production.Environment,
 		Task: policy.TaskHotfix, Payload: next, Description: fmt.Sprintf("Hotfix #%d as %s, step %d of %d (hotfix-bot)", l.p.PR, l.p.NextTag, next.ChainIndex+1, len(l.p.Chain))})
 	if err != nil {
 		return l.unclaim(ctx, errors.Join(err, l.reportStuck(ctx, env, err)))
 	}
-	if err := l.resolveStuck(ctx, env, d.GetID()); err != nil {
+	return l.advanced(ctx, d)
+}
+
+// advanced records the next step's deployment on the lock (it then names
+// it: this step's statuses are history) and moves the plan on.
+func (l *lifecycle) advanced(ctx context.Context, d *facts.BotDeployment) error {
+	next := d.Payload.ChainIndex
+	if err := l.resolveStuck(ctx, d.Payload.Environment(), d.GetID()); err != nil {
 		return err
 	}
-	if _, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return l.ownsLock(lk) && lk.Claim == l.claim },
-		func(lk facts.Lock) facts.Lock {
-			lk.Phase, lk.Deployment, lk.Step, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", d.GetID(), next.ChainIndex, "", "", time.Time{}
-			return lk
-		}); err != nil {
+	if _, _, err := l.r.TransitionLock(ctx, l.mine, func(lk facts.Lock) facts.Lock {
+		lk.Phase, lk.Deployment, lk.Step, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", d.GetID(), next, "", "", time.Time{}
+		return lk
+	}); err != nil {
 		return err
 	}
 	steps := l.chainSteps(ctx, "success")
-	steps[next.ChainIndex] = stepState{id: d.GetID(), state: "waiting"}
-	return l.updatePlan(ctx, steps, next.ChainIndex, "")
+	steps[next] = stepState{id: d.GetID(), state: "waiting"}
+	return l.updatePlan(ctx, steps, next, "")
+}
+
+// stopChain ends a staged chain before `env`: the lock is released, the
+// plan and a reply say why and what to do. Production is not touched.
+func (l *lifecycle) stopChain(ctx context.Context, env, why, next string) error {
+	if _, err := l.releaseLock(ctx); err != nil {
+		return err
+	}
+	steps := l.chainSteps(ctx, "success")
+	steps[l.p.ChainIndex+1] = stepState{state: "stopped"}
+	result := fmt.Sprintf("⏹️ **The chain stopped before `%s`:** %s\n\nProduction was not touched and the lock is released. **Next:** %s.", env, strings.TrimSpace(why), next)
+	if err := l.updatePlan(ctx, steps, l.p.ChainIndex+1, strings.SplitN(result, "\n", 2)[0]); err != nil {
+		return err
+	}
+	marker := facts.Marker(fmt.Sprintf("stopped:%d", l.deployment()))
+	_, _, err := l.r.PostComment(ctx, l.p.PR, marker, result+"\n"+marker, time.Time{})
+	return err
 }
 
 // stuckMarker marks the reply saying a chain could not move on after
@@ -221,9 +207,15 @@ func (l *lifecycle) resolveStuck(ctx context.Context, next string, id int64) err
 // unclaim gives the claim back after a failure, so a retry can take it at
 // once, and returns err.
 func (l *lifecycle) unclaim(ctx context.Context, err error) error {
-	_, _, _ = l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return l.ownsLock(lk) && lk.Claim == l.claim },
+	if !l.claimed {
+		return err
+	}
+	_, _, _ = l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Claim == l.claim },
 		func(lk facts.Lock) facts.Lock {
-			lk.Phase, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", "", "", time.Time{}
+			if lk.Held() {
+				lk.Phase = "deploying"
+			}
+			lk.Claim, lk.ClaimFor, lk.ClaimAt = "", "", time.Time{}
 			return lk
 		})
 	return err
@@ -244,16 +236,13 @@ type summaryRow struct {
 
 // finishHotfix follows a successful production deployment of a hotfix:
 // tag, moving tag, merge, lock, sync-back, re-checks, one summary.
+//
+// It runs only while the deployment is what production runs (the status
+// is not late). Every step is find-or-create, so running it again (a
+// redelivery, a retry, a replica that finds the lock released) finishes
+// what an interrupted run left undone and changes nothing else; the
+// summary is edited in place.
 func (l *lifecycle) finishHotfix(ctx context.Context) error {
-	claimed, busy, err := l.claimStep(ctx, l.what("success"), "finishing")
-	if err != nil || busy {
-		return err
-	}
-	// Not claimed: handled before, or the lock was released or taken
-	// over meanwhile. Every step below is find-or-create, so running them
-	// again finishes what an interrupted run left undone and changes
-	// nothing else; the summary is edited in place.
-	_ = claimed
 	marker := facts.Marker(fmt.Sprintf("deployed:%d", l.deployment()))
 	log := zerolog.Ctx(ctx)
 	pr, err := l.r.PullRequestNow(ctx, l.p.PR)
@@ -395,15 +384,17 @@ func syncSlack(rows []summaryRow) string {
 	return " Sync-back: " + strings.Join(parts, "; ") + "."
 }
 
-// failHotfix follows a failed or errored deployment of a hotfix: the lock
-// is released (or handed to the automatic rollback), the failure reported
-// with its log, and, in production with rollback.on_failure, production
-// rolled back to what ran before.
+// failHotfix follows a failed or errored deployment of a hotfix, as
+// decided: a chain step before production stops the chain; a production
+// deployment is rolled back automatically (StatusRollback, unless the
+// schema guard stops it), or reported with why it was not. The lock is
+// released (or handed to the rollback) only when it names this
+// deployment.
 func (l *lifecycle) failHotfix(ctx context.Context) error {
 	state := l.ev.DeploymentStatus.State
 	marker := facts.Marker(fmt.Sprintf("failed:%d", l.deployment()))
-	autoRollback := l.p.Final() && l.cfg.Rollback.OnFailure && l.p.PreviousRef != "" && l.p.PreviousRef != l.sha()
 	env := l.ev.Deployment.Environment
+	failed := map[string]string{"failure": "failed", "error": "errored"}[state]
 	logLine := ""
 	if u := l.ev.logURL(); u != "" {
 		logLine = fmt.Sprintf(" [Deployment log](%s).", u)
@@ -412,7 +403,10 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 	if d := l.ev.DeploymentStatus.Description; d != "" {
 		desc = " Your CD system says: “" + userText(d, 300) + "”."
 	}
-	headline := fmt.Sprintf("❌ **Deployment %d of `%s` to `%s` %s.**%s%s", l.deployment(), policy.Short(l.sha()), env, map[string]string{"failure": "failed", "error": "errored"}[state], desc, logLine)
+	if who := l.ev.DeploymentStatus.Creator.Login; who != "" {
+		desc = fmt.Sprintf(" Reported by @%s.", who) + desc
+	}
+	headline := fmt.Sprintf("❌ **Deployment %d of `%s` to `%s` %s.**%s%s", l.deployment(), policy.Short(l.sha()), env, failed, desc, logLine)
 	steps := l.chainSteps(ctx, state)
 	for i := l.p.ChainIndex + 1; i < len(l.p.Chain); i++ {
 		steps[i] = stepState{state: "stopped"}
@@ -420,13 +414,21 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 
 	var result string
 	var errs []error
-	var chat notify.Message // sent once, with the report's first writing
-	switch {
-	case autoRollback:
-		rb, note, busy, err := l.rollbackAfterFailure(ctx)
-		if busy {
-			return nil // another replica handles this failure and reports it
+	chat := notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s.", l.r.FullName(), l.deployment(), l.p.PR, env, failed)}
+	why := l.decision.Why
+	rollback := l.decision.Action == policy.StatusRollback
+	if rollback {
+		blockedWhy, blocked, err := l.schemaGuard(ctx)
+		if err != nil {
+			errs = append(errs, err)
 		}
+		if blocked {
+			rollback, why = false, blockedWhy
+		}
+	}
+	switch {
+	case rollback:
+		rb, note, err := l.rollbackAfterFailure(ctx)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -437,28 +439,27 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 				prev = "`" + policy.Short(l.p.PreviousRef) + "`"
 			}
 			chat = notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d (%s) to %s %s; rolling back to %s (deployment %d).",
-				l.r.FullName(), l.deployment(), l.p.PR, l.p.NextTag, env, map[string]string{"failure": "failed", "error": "errored"}[state], prev, rb.GetID())}
+				l.r.FullName(), l.deployment(), l.p.PR, l.p.NextTag, env, failed, prev, rb.GetID())}
 		} else {
-			chat = notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s, and production was not rolled back automatically: see the pull request.",
-				l.r.FullName(), l.deployment(), l.p.PR, env, map[string]string{"failure": "failed", "error": "errored"}[state])}
+			chat.Text += " Production was not rolled back automatically: see the pull request."
 		}
-	default:
-		claimed, busy, err := l.claimStep(ctx, l.what(state), "finishing")
-		if err != nil || busy {
-			return err
-		}
-		_ = claimed
+	case !l.p.Final():
 		if _, err := l.releaseLock(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		switch {
-		case !l.p.Final():
-			result = headline + fmt.Sprintf("\n\nThe chain stopped: production was not touched, and the production lock is released. **Next:** find out why `%s` failed (the log above), fix it on the branch, and comment `/promote` again.", env)
-		default:
-			result = headline + "\n\nThe production lock is released. Automatic rollback is off (`rollback.on_failure: false`): **production may be running a broken or partial deploy.** **Next:** check production now; to go back, comment `/rollback`."
+		result = headline + fmt.Sprintf("\n\nThe chain stopped: production was not touched, and the production lock is released. **Next:** find out why `%s` failed (the log above), fix it on the branch, and comment `/promote` again.", env)
+	default:
+		released, err := l.releaseLock(ctx)
+		if err != nil {
+			errs = append(errs, err)
 		}
-		chat = notify.Message{Text: fmt.Sprintf(":x: *%s*: deployment %d of #%d to %s %s.", l.r.FullName(), l.deployment(), l.p.PR, env,
-			map[string]string{"failure": "failed", "error": "errored"}[state])}
+		lock := "The production lock is released."
+		if !released {
+			lock = "The production lock was not this deployment's to release."
+		}
+		result = headline + "\n\n**Not rolled back automatically:** " + why + ". " + lock +
+			" **Production may be running a broken or partial deploy.** **Next:** " + l.rollbackAdvice()
+		chat.Text += " Production was not rolled back automatically: see the pull request."
 	}
 	if posted, err := l.upsert(ctx, l.p.PR, marker, result+"\n"+marker); err != nil {
 		errs = append(errs, err)
@@ -471,10 +472,36 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// rollbackAdvice says who decides, and how, when production was not
+// rolled back automatically: the promoter and the hotfix's author are
+// asked by name.
+func (l *lifecycle) rollbackAdvice() string {
+	people := "@" + l.p.RequestedBy
+	if l.p.Author != "" && !strings.EqualFold(l.p.Author, l.p.RequestedBy) {
+		people += " and @" + l.p.Author
+	}
+	return people + ": check production now. To go back to what ran before, comment `/rollback` (it refuses across schema changes; `/rollback --force` rolls back anyway once you have checked the schema works with it)."
+}
+
+// schemaGuard is the automatic rollback's schema check: files under
+// schema.paths changed between what production ran before and the failed
+// hotfix, or a listing that could not be read whole, stop it (migrations
+// may not reverse: a person decides). A comparison GitHub would not give
+// stops it too, saying so.
+func (l *lifecycle) schemaGuard(ctx context.Context) (why string, blocked bool, err error) {
+	files, complete, err := l.r.FilesBetween(ctx, l.p.PreviousRef, l.sha())
+	if err != nil {
+		return "the bot could not compare the failed deployment with what production ran before (" + facts.Explain(err) + "), so it cannot rule out a schema change", true, err
+	}
+	why, blocked = l.cfg.AutomaticRollbackSchema(files, complete)
+	return why, blocked, nil
+}
+
 // rollbackAfterFailure hands the lock from the failed hotfix to a rollback
 // in one compare-and-swap and deploys what production ran before. It
-// never rolls back over someone else's deployment.
-func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (rbd *facts.BotDeployment, note string, busy bool, err error) {
+// never rolls back over someone else's deployment, nor past a deployment
+// created since the decision.
+func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (rbd *facts.BotDeployment, note string, err error) {
 	env := l.cfg.Production.Environment
 	rb := policy.DeploymentPayload{HotfixBot: 1, Kind: "rollback", PR: l.p.PR, RequestedBy: l.p.RequestedBy, Author: l.p.Author,
 		PreviousRef: l.sha(), Target: l.p.PreviousTag, FailedDeployment: l.deployment(), Automatic: true,
@@ -483,7 +510,7 @@ func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (rbd *facts.BotDep
 	// before it noted the deployment on the lock)? Never take the lock
 	// again for a rollback that exists: it may have finished.
 	if d, err := l.r.FindDeployment(ctx, env, policy.TaskRollback, l.p.PreviousRef, facts.SameStep(rb)); err != nil {
-		return nil, "The bot could not check whether the automatic rollback exists: " + facts.Explain(err) + " **Next:** check the deployments; if there is no rollback, comment `/rollback`.", false, err
+		return nil, "The bot could not check whether the automatic rollback exists: " + facts.Explain(err) + " **Next:** check the deployments; if there is no rollback, comment `/rollback`.", err
 	} else if d != nil {
 		_, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool {
 			return lk.Held() && lk.Kind == "rollback" && lk.FailedDeployment == l.deployment() && lk.Phase == "rolling-back"
@@ -491,50 +518,52 @@ func (l *lifecycle) rollbackAfterFailure(ctx context.Context) (rbd *facts.BotDep
 			lk.Phase, lk.Deployment, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", d.GetID(), "", "", time.Time{}
 			return lk
 		})
-		return d, l.rollingBackNote(d), false, err
+		return d, l.rollingBackNote(d), err
 	}
 	now := l.g.clock.Now()
-	what := l.what("rollback")
 	took, cur, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool {
-		switch {
-		case !lk.Held():
-			return true // released meanwhile: production still needs the rollback
-		case l.ownsLock(lk) && lk.Deployment == l.deployment():
-			return !lk.ClaimedByOther(l.claim, what, now)
-		case lk.Kind == "rollback" && lk.FailedDeployment == l.deployment():
-			return !lk.ClaimedByOther(l.claim, what, now) // a repeated delivery, after the hand-over
-		}
-		return false
+		return l.mine(lk) || (!lk.Held() && (lk.Claim == "" || lk.Claim == l.claim))
 	}, func(lk facts.Lock) facts.Lock {
 		return facts.Lock{State: "held", Phase: "rolling-back", Kind: "rollback", PR: l.p.PR, RequestedBy: l.p.RequestedBy,
-			SHA: l.p.PreviousRef, FailedDeployment: l.deployment(), At: lk.At, Claim: l.claim, ClaimFor: what, ClaimAt: now}
+			SHA: l.p.PreviousRef, FailedDeployment: l.deployment(), At: lk.At, Claim: l.claim, ClaimFor: l.what(), ClaimAt: now}
 	})
 	if err != nil {
-		return nil, "The automatic rollback could not take the production lock: " + facts.Explain(err) + " **Next:** comment `/rollback` now.", false, err
+		return nil, "The automatic rollback could not take the production lock: " + facts.Explain(err) + " **Next:** comment `/rollback` now.", err
 	}
 	if !took {
-		if cur.ClaimedByOther(l.claim, what, now) {
-			return nil, "", true, nil
-		}
 		view := cur.View(now, time.Duration(l.cfg.Promote.LockTimeout))
-		return nil, "**Not rolled back automatically:** the production lock is " + view.Describe() + ", and the bot never deploys over someone else's deployment. **Next:** check production now; if it needs it, `/unlock` and `/rollback`.", false, nil
+		return nil, "**Not rolled back automatically:** the production lock is " + view.Describe() + ", and the bot never deploys over someone else's deployment. **Next:** check production now; if it needs it, `/unlock` and `/rollback`.", nil
+	}
+	free := func() {
+		_, _, _ = l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+	}
+	// Time of check, time of use: a deployment created between the
+	// decision and the lock (a promotion that came and went) wins.
+	if newer, err := l.r.Fresh().NewerDeployment(ctx, env, l.deployment(), l.ownRollback); err != nil || newer != 0 {
+		free()
+		if err != nil {
+			return nil, "The automatic rollback could not check for newer deployments: " + facts.Explain(err) + " The lock is released. **Next:** check production now; if it needs it, comment `/rollback`.", err
+		}
+		return nil, fmt.Sprintf("**Not rolled back automatically:** deployment %d to `%s` was created after this one, so this failure no longer describes production. **Next:** check production now; if it needs it, comment `/rollback`.", newer, env), nil
 	}
 	d, _, err := l.r.CreateDeployment(ctx, facts.DeploymentRequest{SHA: l.p.PreviousRef, Environment: env, Production: true, Task: policy.TaskRollback,
 		Payload: rb, Description: fmt.Sprintf("Automatic rollback after deployment %d failed (hotfix-bot)", l.deployment())})
 	if err != nil {
-		_, _, _ = l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+		// Not created (CreateDeployment looked for it over a few seconds
+		// before giving up): nothing deploys, so the lock goes.
+		free()
 		if again := retryNote(ctx, err); again != "" {
-			return nil, "**The automatic rollback could not be created yet:** " + facts.Explain(err) + " " + again + " The lock is released meanwhile. **Next:** if production cannot wait, comment `/rollback` now (the bot's own try then stands aside).", false, err
+			return nil, "**The automatic rollback could not be created yet:** " + facts.Explain(err) + " " + again + " The lock is released meanwhile. **Next:** if production cannot wait, comment `/rollback` now (the bot's own try then stands aside).", err
 		}
-		return nil, "**The automatic rollback could not be created:** " + facts.Explain(err) + " The lock is released. **Next:** comment `/rollback` now.", false, err
+		return nil, "**The automatic rollback could not be created:** " + facts.Explain(err) + " The lock is released. **Next:** comment `/rollback` now.", err
 	}
 	if _, _, err := l.r.TransitionLock(ctx, func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim }, func(lk facts.Lock) facts.Lock {
 		lk.Phase, lk.Deployment, lk.Claim, lk.ClaimFor, lk.ClaimAt = "deploying", d.GetID(), "", "", time.Time{}
 		return lk
 	}); err != nil {
-		return d, l.rollingBackNote(d), false, err
+		return d, l.rollingBackNote(d), err
 	}
-	return d, l.rollingBackNote(d), false, nil
+	return d, l.rollingBackNote(d), nil
 }
 
 // rollingBackNote is the failure report's line on the automatic rollback.
@@ -553,11 +582,6 @@ func (l *lifecycle) rollingBackNote(d *facts.BotDeployment) string {
 // finishRollback follows a successful rollback: lock, moving tag, the
 // incident issue, re-checks, and the reply.
 func (l *lifecycle) finishRollback(ctx context.Context) error {
-	claimed, busy, err := l.claimStep(ctx, l.what("success"), "finishing")
-	if err != nil || busy {
-		return err
-	}
-	_ = claimed // not claimed: finish idempotently what is left (see finishHotfix)
 	marker := facts.Marker(fmt.Sprintf("rolledback:%d", l.deployment()))
 	var errs []error
 	var rows []summaryRow
@@ -673,11 +697,6 @@ func (l *lifecycle) incidentIssue(ctx context.Context) (facts.Issue, error) {
 
 // failRollback follows a failed rollback: production needs a person.
 func (l *lifecycle) failRollback(ctx context.Context) error {
-	claimed, busy, err := l.claimStep(ctx, l.what(l.ev.DeploymentStatus.State), "finishing")
-	if err != nil || busy {
-		return err
-	}
-	_ = claimed
 	var errs []error
 	if _, err := l.releaseLock(ctx); err != nil {
 		errs = append(errs, err)

@@ -19,14 +19,14 @@ const mergeableReads = 4
 
 // readPullRequest reads the pull request afresh, asking again (1 s, 2 s,
 // 4 s apart) while GitHub has not computed `mergeable` yet.
-func (c *commandRun) readPullRequest(ctx context.Context) (*github.PullRequest, error) {
+func (g *Bot) readPullRequest(ctx context.Context, r *facts.Repo, number int) (*github.PullRequest, error) {
 	wait := time.Second
 	for i := 1; ; i++ {
-		pr, err := c.r.PullRequestNow(ctx, c.ev.Issue.Number)
+		pr, err := r.PullRequestNow(ctx, number)
 		if err != nil || pr.Mergeable != nil || pr.GetState() != "open" || i == mergeableReads {
 			return pr, err
 		}
-		if err := c.g.clock.Sleep(ctx, wait); err != nil {
+		if err := g.clock.Sleep(ctx, wait); err != nil {
 			return pr, err
 		}
 		wait *= 2
@@ -43,16 +43,12 @@ type promotion struct {
 	nextTag  string
 }
 
-// evaluatePromotion re-evaluates the pull request's current head with the
-// same gather and decide the check runs use, adds what only /promote
-// checks, and decides. It changes nothing.
-func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) {
-	r, cfg := c.r, c.cfg
-	pr, err := c.readPullRequest(ctx)
-	if err != nil {
-		return nil, err
-	}
-	p := &promotion{pr: pr}
+// promotionFacts reads what every promotion decision rests on about the
+// pull request's current head: its state, every gate (the same gather and
+// decide the check runs use) and the other checks on the head. /promote
+// adds the lock and the push time; a staged chain's re-check adds
+// production.
+func (g *Bot) promotionFacts(ctx context.Context, r *facts.Repo, cfg policy.Config, pr *github.PullRequest, emergency bool) (policy.PromotionFacts, facts.Gathered, policy.GateTable) {
 	head := pr.GetHead().GetSHA()
 	fork := ""
 	if full := pr.GetHead().GetRepo().GetFullName(); full != r.FullName() {
@@ -64,19 +60,43 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 	f := policy.PromotionFacts{
 		PR: policy.PullRequestState{Number: pr.GetNumber(), Open: pr.GetState() == "open", Draft: pr.GetDraft(), Mergeable: pr.Mergeable,
 			Fork: fork, HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), HeadSHA: head},
-		Emergency: c.cmd.Emergency, CommentAt: c.ev.Comment.CreatedAt,
+		Emergency: emergency,
 	}
+	var (
+		wg       sync.WaitGroup
+		checkErr error
+	)
+	wg.Add(1)
+	go func() { defer wg.Done(); f.Checks, checkErr = r.OtherChecks(ctx, head) }()
+	got := r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
+	wg.Wait()
+	if checkErr != nil {
+		f.ChecksUnknown = facts.Explain(checkErr)
+	}
+	table := cfg.Decide(got.Facts)
+	f.Gates = table
+	return f, got, table
+}
+
+// evaluatePromotion re-evaluates the pull request's current head with the
+// same gather and decide the check runs use, adds what only /promote
+// checks, and decides. It changes nothing.
+func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) {
+	r, cfg := c.r, c.cfg
+	pr, err := c.g.readPullRequest(ctx, r, c.ev.Issue.Number)
+	if err != nil {
+		return nil, err
+	}
+	p := &promotion{pr: pr}
+	head := pr.GetHead().GetSHA()
 	// What only /promote checks is read alongside the gates' facts.
 	var (
 		wg       sync.WaitGroup
-		checks   []policy.CheckState
-		checkErr error
 		lockErr  error
 		pushedAt time.Time
 		tagNames []string
 	)
-	wg.Add(4)
-	go func() { defer wg.Done(); checks, checkErr = r.OtherChecks(ctx, head) }()
+	wg.Add(3)
 	go func() { defer wg.Done(); p.lock, lockErr = r.ReadLock(ctx) }()
 	go func() {
 		defer wg.Done()
@@ -92,14 +112,10 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 			}
 		}
 	}()
-	p.got = r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
+	f, got, table := c.g.promotionFacts(ctx, r, cfg, pr, c.cmd.Emergency)
 	wg.Wait()
-	p.table = cfg.Decide(p.got.Facts)
-	f.Gates = p.table
-	f.Checks = checks
-	if checkErr != nil {
-		f.ChecksUnknown = facts.Explain(checkErr)
-	}
+	p.got, p.table = got, table
+	f.CommentAt = c.ev.Comment.CreatedAt
 	if lockErr != nil {
 		f.LockUnknown = facts.Explain(lockErr)
 	} else if !c.ownOrOrphaned(ctx, p.lock) {

@@ -144,6 +144,10 @@ func (c Config) DecideStatus(f StatusFacts) StatusDecision {
 		if names {
 			return StatusDecision{Action: StatusStopChain, ReleaseLock: true}
 		}
+		if f.Lock == LockMovedOn && f.State == "success" {
+			// The chain moved on past this step, as this success asked.
+			return StatusDecision{Action: StatusIgnore, Why: "the chain moved on to its next step already"}
+		}
 		return late(fmt.Sprintf("the promotion of #%d is not waiting on this deployment: %s", p.PR, c.lockWords(f)))
 	case p.Kind == "hotfix" && f.State == "success":
 		if f.Production.Known && f.Production.Deployment == f.Deployment {

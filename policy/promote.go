@@ -41,11 +41,15 @@ type LockState struct {
 	RequestedBy string
 	PR          int
 	CommentID   int64
-	// Deployment is the deployment the holder created, when known.
-	Deployment int64
+	// Deployment is the deployment the holder created, when known, and
+	// DeploymentState its latest status when it was read ("" otherwise).
+	Deployment      int64
+	DeploymentState string
 	SHA        string
 	At         time.Time
-	// Stale: held longer than promote.lock_timeout.
+	// Stale: held longer than promote.lock_timeout, and what it waited
+	// for is over (its deployment has a final status, or the command that
+	// took it died before deploying).
 	Stale bool
 }
 
@@ -61,6 +65,13 @@ func (l LockState) Describe() string {
 	}
 	if l.Deployment != 0 {
 		fmt.Fprintf(&b, ", deployment %d", l.Deployment)
+		switch {
+		case !l.Held || l.Stale || l.DeploymentState == "":
+		case l.DeploymentState == "none":
+			b.WriteString(" (no status yet: waiting for your CD system or the environment's reviewers)")
+		default:
+			fmt.Fprintf(&b, " (%s)", l.DeploymentState)
+		}
 	}
 	if !l.At.IsZero() {
 		fmt.Fprintf(&b, ", since %s", l.At.UTC().Format("2006-01-02 15:04 UTC"))
