@@ -115,7 +115,10 @@ func (l *lifecycle) gather(ctx context.Context) (policy.StatusFacts, error) {
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) { statuses, err = r.Statuses(gctx, id); return err })
-	g.Go(func() (err error) { f.NewerDeployment, err = r.NewerDeployment(gctx, env, id, l.ownRollback); return err })
+	g.Go(func() (err error) {
+		f.NewerDeployment, err = r.NewerDeployment(gctx, env, id, l.ownRollback)
+		return err
+	})
 	g.Go(func() (err error) { lk, err = r.ReadLock(gctx); return err })
 	g.Go(func() error {
 		f.Production, prodErr = r.Production(gctx, l.cfg)

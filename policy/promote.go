@@ -45,8 +45,8 @@ type LockState struct {
 	// DeploymentState its latest status when it was read ("" otherwise).
 	Deployment      int64
 	DeploymentState string
-	SHA        string
-	At         time.Time
+	SHA             string
+	At              time.Time
 	// Stale: held longer than promote.lock_timeout, and what it waited
 	// for is over (its deployment has a final status, or the command that
 	// took it died before deploying).
