@@ -343,8 +343,16 @@ func (l *lifecycle) merge(ctx context.Context, pr *github.PullRequest, errs *[]e
 		return summaryRow{"merge", fmt.Sprintf("❌ GitHub refused to merge #%d: the hotfix changes a workflow file, and the app does not have the `workflows` permission. Merge #%d yourself (with a merge commit).", pr.GetNumber(), pr.GetNumber()), true}
 	case k == facts.Conflict:
 		return summaryRow{"merge", fmt.Sprintf("❌ not merged: the head of #%d moved after `%s` was deployed. The bot never merges what it did not deploy: review the new commits, then merge by hand.", pr.GetNumber(), policy.Short(l.sha())), true}
-	case k == facts.NotAllowed:
+	case k == facts.NotAllowed && strings.Contains(strings.ToLower(facts.Explain(err)), "not mergeable"):
 		return summaryRow{"merge", fmt.Sprintf("❌ not merged: GitHub says #%d cannot be merged (%s). Resolve it and merge by hand; the bot never forces.", pr.GetNumber(), facts.Explain(err)), true}
+	case k == facts.NotAllowed:
+		// A rule of the branch's protection (required reviews, required
+		// checks, a ruleset) that the app does not pass.
+		base := pr.GetBase().GetRef()
+		return summaryRow{"merge", fmt.Sprintf("❌ not merged: GitHub refused to merge #%d into `%s` under its branch protection (%s). "+
+			"The fix is live: merge #%d yourself, with a merge commit. To let the bot merge hotfixes, add the app to the bypass list of the rule protecting `%s` "+
+			"(a ruleset's \"Bypass list\", or branch protection's \"Allow specified actors to bypass required pull requests\"); see the README's install steps.",
+			pr.GetNumber(), base, facts.Explain(err), pr.GetNumber(), base), true}
 	default:
 		*errs = append(*errs, err)
 		return summaryRow{"merge", fmt.Sprintf("❌ not merged: %s", facts.Explain(err)), true}
@@ -703,8 +711,11 @@ func (l *lifecycle) failRollback(ctx context.Context) error {
 	}
 	marker := facts.Marker(fmt.Sprintf("rollbackfailed:%d", l.deployment()))
 	logLine := ""
+	if who := l.ev.DeploymentStatus.Creator.Login; who != "" {
+		logLine = fmt.Sprintf(" Reported by @%s.", who)
+	}
 	if u := l.ev.logURL(); u != "" {
-		logLine = fmt.Sprintf(" [Deployment log](%s).", u)
+		logLine += fmt.Sprintf(" [Deployment log](%s).", u)
 	}
 	if l.p.PR != 0 {
 		body := fmt.Sprintf("🚨 **The rollback failed** (deployment %d of `%s` to `%s`).%s\n\nProduction may be down or half-deployed. The production lock is released. **Next:** a person takes over now: check production, redeploy a known-good release through your CD system, or comment `/rollback TAG` with another tag that ran in production.\n%s",

@@ -184,14 +184,20 @@ func (l *lifecycle) storyMarker() string {
 	return facts.Marker(fmt.Sprintf("rollbackfailed:%d", l.deployment()))
 }
 
-// told reports whether this status's story was told already (its reply
-// exists): a staging success's story is the next step, which the lock
-// shows instead.
+// told reports whether this status's story was told already: its reply
+// exists, or, for a chain step's success, the next step's deployment.
 func (l *lifecycle) told(ctx context.Context) (bool, error) {
-	if l.p.PR == 0 || (l.p.Kind == "hotfix" && !l.p.Final() && l.ev.DeploymentStatus.State == "success") {
+	r := l.r.Fresh()
+	if l.p.Kind == "hotfix" && !l.p.Final() && l.ev.DeploymentStatus.State == "success" {
+		next := l.p
+		next.ChainIndex++
+		d, err := r.FindDeployment(ctx, next.Environment(), policy.TaskHotfix, l.sha(), facts.SameStep(next))
+		return d != nil, err
+	}
+	if l.p.PR == 0 {
 		return false, nil
 	}
-	c, err := l.r.Fresh().FindComment(ctx, l.p.PR, l.storyMarker(), time.Time{})
+	c, err := r.FindComment(ctx, l.p.PR, l.storyMarker(), time.Time{})
 	return c != nil, err
 }
 

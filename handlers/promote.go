@@ -214,7 +214,7 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 	prod := p.got.Facts.Production
 	took, prev, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
 		return !l.Held() || l.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Stale ||
-			(l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && !l.ClaimedByOther(c.claim, "promote", c.g.clock.Now())) ||
+			(l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && l.Deployment == 0 && !l.ClaimedByOther(c.claim, "promote", c.g.clock.Now())) ||
 			c.orphaned(ctx, l)
 	}, func(l facts.Lock) facts.Lock {
 		return facts.Lock{State: "held", Phase: "promoting", Kind: "promote", PR: p.pr.GetNumber(), CommentID: c.ev.Comment.ID,
@@ -225,6 +225,11 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 	}
 	if !took {
 		if prev.Held() && prev.Kind == "promote" && prev.CommentID == c.ev.Comment.ID {
+			if prev.Deployment != 0 {
+				// An earlier delivery deployed (the listing may not show it
+				// yet): the lock names it.
+				return c.existingPlan(ctx, prev.Deployment)
+			}
 			return outcome{silent: true} // the same comment, being handled by another replica
 		}
 		return refuse(cmd, []policy.Refusal{{Rule: "production lock", Why: "a promotion is in progress: the lock is " + prev.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Describe(),
@@ -259,6 +264,20 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 	c.g.notify(notify.Message{Text: fmt.Sprintf(":rocket: *%s*: @%s promoted <%s|#%d %s> (`%s`) as %s; deployment %d to %s is waiting for CD.",
 		r.FullName(), c.ev.Comment.User.Login, p.pr.GetHTMLURL(), p.pr.GetNumber(), slackText(p.pr.GetTitle()), policy.Short(head), p.nextTag, d.GetID(), env)})
 	return c.planOutcome(ctx, d, p, tookOver)
+}
+
+// existingPlan answers a command whose deployment an earlier delivery
+// created: the plan, as the first answer would have given it.
+func (c *commandRun) existingPlan(ctx context.Context, id int64) outcome {
+	dep, err := c.r.Deployment(ctx, id)
+	if err != nil {
+		return c.failed("read the deployment this comment created", err)
+	}
+	p, ok := facts.DecodePayload(dep.Payload)
+	if !ok || !c.r.ByApp(dep) {
+		return c.failed("read the deployment this comment created", fmt.Errorf("deployment %d is not one of the bot's", id))
+	}
+	return c.planOutcome(ctx, &facts.BotDeployment{Deployment: dep, Payload: p}, nil, "")
 }
 
 // recordOnLock notes on the lock the deployment this comment created

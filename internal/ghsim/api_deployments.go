@@ -13,7 +13,7 @@ func (s *Sim) listDeployments(c *call) (int, any) {
 	items := []any{}
 	for i := len(r.deployments) - 1; i >= 0; i-- { // newest first
 		d := r.deployments[i]
-		if (sha != "" && d.SHA != sha) || (ref != "" && d.Ref != ref) || (task != "" && d.Task != task) || (env != "" && d.Environment != env) {
+		if (sha != "" && d.SHA != sha) || (ref != "" && d.Ref != ref) || (task != "" && d.Task != task) || (env != "" && d.Environment != env) || !r.listedLocked(d) {
 			continue
 		}
 		items = append(items, s.deploymentJSON(r, d))
@@ -94,6 +94,7 @@ func (s *Sim) createDeployment(c *call) (int, any) {
 	}
 	r.deployments = append(r.deployments, d)
 	s.emit(r, "deployment", "created", c.actor(), map[string]any{"deployment": s.deploymentJSON(r, d)})
+	r.deployedLocked(d)
 	return http.StatusCreated, s.deploymentJSON(r, d)
 }
 

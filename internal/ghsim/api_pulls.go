@@ -216,6 +216,9 @@ func (s *Sim) mergePull(c *call) (int, any) {
 			return st, body
 		}
 	}
+	if st, body, refused := r.refuseProtectedMerge(c, pr.BaseRef, pr.HeadSHA); refused {
+		return st, body
+	}
 	bot := c.actor()
 	when := s.clock.tick()
 	var sha string

@@ -43,6 +43,7 @@ type Repo struct {
 	// mergeableDelay is how many reads of a pull request answer
 	// `mergeable: null` after its head or base moved.
 	mergeableDelay int
+	lifecycle      repoLifecycle
 }
 
 // SetMergeableDelay sets how many reads of a pull request say mergeable is

@@ -1,0 +1,176 @@
+package ghsim
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// repoLifecycle is what the simulator models of a deployment's life
+// beyond plain records: the deployments listing's lag, a CD system that
+// reports at once, branch protection on merges.
+type repoLifecycle struct {
+	// listLag hides deployments younger than it from listings (GitHub's
+	// listings are eventually consistent); reading one by id sees it.
+	listLag time.Duration
+	// onCreate runs (in its own goroutine) when the app creates a
+	// deployment: a CD system that reports within a second.
+	onCreate func(id int64)
+	// protected are branches whose merges GitHub refuses unless their
+	// rules are met or the app may bypass them.
+	protected map[string]Protection
+}
+
+// Protection is a branch's protection (a ruleset or classic branch
+// protection) as a merge through the API meets it.
+type Protection struct {
+	// RequiredReviews is how many approving reviews a pull request needs;
+	// the simulator models no reviews, so any number above 0 refuses.
+	RequiredReviews int
+	// RequiredChecks must each be a successful check run or commit status
+	// on the head.
+	RequiredChecks []string
+	// Bypass lists the app slugs allowed past the rules (a ruleset's
+	// bypass list).
+	Bypass []string
+}
+
+// SetDeploymentListLag makes the deployments listing eventually
+// consistent: a deployment shows there only once it is older than lag
+// (simulated time); GET /deployments/{id} sees it at once.
+func (r *Repo) SetDeploymentListLag(lag time.Duration) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.lifecycle.listLag = lag
+}
+
+// OnDeploymentCreated runs f, in its own goroutine and while the app's
+// request is still being answered, each time the app creates a
+// deployment: a CD system that reports within a second.
+func (r *Repo) OnDeploymentCreated(f func(id int64)) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.lifecycle.onCreate = f
+}
+
+// Protect protects a branch: merges through the API are refused (405,
+// with GitHub's message) unless p's rules are met or the app is on its
+// bypass list.
+func (r *Repo) Protect(branch string, p Protection) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	if r.lifecycle.protected == nil {
+		r.lifecycle.protected = map[string]Protection{}
+	}
+	r.lifecycle.protected[branch] = p
+}
+
+// listedLocked reports whether a deployment shows in listings yet.
+func (r *Repo) listedLocked(d *Deployment) bool {
+	return r.lifecycle.listLag == 0 || !d.CreatedAt.After(r.sim.clock.Now().Add(-r.lifecycle.listLag))
+}
+
+// deployedLocked runs the on-create hook for a deployment the app made.
+func (r *Repo) deployedLocked(d *Deployment) {
+	if f := r.lifecycle.onCreate; f != nil {
+		go f(d.ID)
+	}
+}
+
+// refuseProtectedMerge is GitHub refusing a merge into a protected branch:
+// 405 and the rule's message.
+func (r *Repo) refuseProtectedMerge(c *call, base, head string) (int, any, bool) {
+	p, ok := r.lifecycle.protected[base]
+	if !ok || (c.app != nil && slices.Contains(p.Bypass, c.app.Slug)) {
+		return 0, nil, false
+	}
+	if p.RequiredReviews > 0 {
+		st, body := fail(http.StatusMethodNotAllowed, fmt.Sprintf("At least %d approving review is required by reviewers with write access.", p.RequiredReviews))
+		return st, body, true
+	}
+	for _, name := range p.RequiredChecks {
+		state := ""
+		for _, cr := range r.checkRuns {
+			if cr.HeadSHA == head && cr.Name == name {
+				state = cr.Conclusion
+			}
+		}
+		for _, st := range r.statuses {
+			if st.SHA == head && st.Context == name {
+				state = st.State
+			}
+		}
+		if state != "success" {
+			st, body := fail(http.StatusMethodNotAllowed, fmt.Sprintf("Required status check %q is expected.", name))
+			return st, body, true
+		}
+	}
+	return 0, nil, false
+}
+
+// ForgeRef points ref at a new commit with an empty tree whose author and
+// committer are who (any name, as git lets anyone write), on top of the
+// ref's current commit: what a person with write access can push to a ref
+// outside branches and tags. It sends no webhook (GitHub sends none for
+// such refs).
+func (r *Repo) ForgeRef(ref, message string, who Identity) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !strings.HasPrefix(ref, "refs/") {
+		return "", s.errorf("ForgeRef: %q is not a full ref", ref)
+	}
+	var parents []string
+	if cur, _, err := r.git.objectName(ref); err == nil {
+		parents = []string{cur}
+	}
+	who.When = s.clock.tick()
+	sha, err := r.git.commitTree(emptyTree, parents, message, who, who)
+	if err != nil {
+		return "", err
+	}
+	return sha, r.git.updateRef(ref, sha)
+}
+
+// HoldPending takes every waiting delivery out of the outbox without
+// sending it and returns their ids: deliveries GitHub is slow to make.
+// SendHeld sends one later, as its first attempt.
+func (s *Sim) HoldPending() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = map[string]*Delivery{}
+	}
+	var ids []string
+	for _, d := range s.outbox {
+		s.held[d.ID] = d
+		ids = append(ids, d.ID)
+	}
+	s.outbox = nil
+	return ids
+}
+
+// SendHeld sends a delivery HoldPending took, now (late).
+func (s *Sim) SendHeld(ctx context.Context, id string) error {
+	s.mu.Lock()
+	d, ok := s.held[id]
+	delete(s.held, id)
+	s.mu.Unlock()
+	if !ok {
+		return s.errorf("no held delivery %s", id)
+	}
+	return s.send(ctx, d)
+}
+
+// HeldEvent is the event name and payload of a held delivery.
+func (s *Sim) HeldEvent(id string) (event string, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.held[id]; ok {
+		return d.Event, d.Payload
+	}
+	return "", nil
+}
