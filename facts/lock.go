@@ -172,10 +172,12 @@ func (r *Repo) readLock(ctx context.Context) (lockHead, error) {
 
 // wroteLock reports whether a lock commit is the app's own: authored and
 // committed by the app's bot user (GitHub fills both in for a commit an
-// app creates through the API), and not carrying a signature GitHub
-// rejects. A person with write access could push a commit under the bot's
-// name; docs/operations.md says to protect refs/hotfix-bot/* with a ruleset
-// so nobody but the app can.
+// app creates through the API) and, where GitHub signs such commits
+// (github.com), carrying the signature GitHub verified; nowhere a
+// signature GitHub rejects. git lets anyone with write access push a
+// commit under the bot's name: on github.com it would not be signed; on
+// GitHub Enterprise Server without web commit signing the name is all
+// there is (docs/operations.md says what that means).
 func (r *Repo) wroteLock(c *github.Commit) bool {
 	if r.BotLogin == "" {
 		return false // the bot cannot tell its own commits yet
@@ -186,6 +188,9 @@ func (r *Repo) wroteLock(c *github.Commit) bool {
 		}
 	}
 	v := c.GetVerification()
+	if r.SignedCommits {
+		return v.GetVerified()
+	}
 	return v == nil || v.GetVerified() || v.GetReason() == "unsigned"
 }
 

@@ -60,7 +60,11 @@ type Repo struct {
 	AppID int64
 	// BotLogin is the app's bot user ("slug[bot]"), "" when unknown.
 	BotLogin string
-	Clock    Clock
+	// SignedCommits: this GitHub signs the commits an app creates through
+	// the API (github.com does), so the app's own commits carry a
+	// signature GitHub verified.
+	SignedCommits bool
+	Clock         Clock
 
 	memo   memo
 	claims *checkClaims
@@ -80,7 +84,7 @@ func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int
 // event's.
 func (r *Repo) Fresh() *Repo {
 	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
-		BotLogin: r.BotLogin, Clock: r.Clock, claims: r.claims}
+		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, claims: r.claims}
 }
 
 // FullName is "owner/name".

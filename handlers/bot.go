@@ -46,6 +46,10 @@ type Bot struct {
 	// detailsKey signs the details pages' addresses.
 	publicURL  string
 	detailsKey []byte
+	// signedCommits: GitHub (github.com) signs the commits the app
+	// creates through the API, so a lock commit must carry GitHub's
+	// verified signature to be the app's.
+	signedCommits bool
 	// instance names this process in lock claims: a claim is this
 	// process's work on one delivery, so an event put back in the queue
 	// (or redelivered here) continues its own work, and another replica
@@ -76,11 +80,12 @@ func NewBot(d app.Deps) *Bot {
 	}
 	return &Bot{
 		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
-		publicURL:  strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
-		detailsKey: detailsKey(d.Config.GitHub.App.WebhookSecret),
-		policies:   facts.NewPolicyCache(PolicyTTL, clock.Now),
-		locks:      map[string]*headLock{},
-		instance:   newInstance(),
+		publicURL:     strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
+		detailsKey:    detailsKey(d.Config.GitHub.App.WebhookSecret),
+		signedCommits: strings.HasPrefix(d.Config.GitHub.V3APIURL, "https://api.github.com"),
+		policies:      facts.NewPolicyCache(PolicyTTL, clock.Now),
+		locks:         map[string]*headLock{},
+		instance:      newInstance(),
 	}
 }
 
@@ -128,6 +133,7 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	}
 	r := facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())
 	r.BotLogin = g.identity.BotLogin()
+	r.SignedCommits = g.signedCommits
 	r.Clock = g.clock
 	return r, nil
 }

@@ -37,6 +37,9 @@ func (s *Sim) createCommit(c *call) (int, any) {
 	if err != nil {
 		return failErr(err)
 	}
+	if req.Author == nil {
+		r.signLocked(sha) // GitHub signs what an app commits as itself
+	}
 	return http.StatusCreated, s.gitCommitJSON(r, sha)
 }
 
@@ -70,7 +73,7 @@ func (s *Sim) gitCommitJSON(r *Repo, sha string) obj {
 		"author":   person(in.Author), "committer": person(in.Committer), "message": in.Message,
 		"tree":         obj{"sha": in.Tree, "url": s.api("repos/%s/git/trees/%s", full, in.Tree)},
 		"parents":      parents,
-		"verification": obj{"verified": false, "reason": "unsigned", "signature": nil, "payload": nil, "verified_at": nil},
+		"verification": r.verificationJSON(in.SHA),
 	}
 }
 
