@@ -188,7 +188,10 @@ func (d *demoRun) play() error {
 	if err := d.detailsAct(head); err != nil {
 		return err
 	}
-	return d.failureAct()
+	if err := d.failureAct(); err != nil {
+		return err
+	}
+	return d.lateAct(n)
 }
 
 // comment posts a comment as who, lets the bot answer, and prints the
@@ -421,6 +424,38 @@ func (d *demoRun) failureAct() error {
 		"the rollback's success opens an incident issue with the post-incident checklist, assigned to the hotfix's author")
 	pr, _ := r.PR(n)
 	d.expect(r.TagCommit("v1.4.4") == "" && pr.PR != nil && !pr.PR.Merged, "the failed hotfix is neither tagged nor merged")
+	return nil
+}
+
+// lateAct: an hour later the first hotfix's CD job is re-run and fails.
+// The status is about a deployment production no longer runs: the bot
+// decides from GitHub as it is now, rolls nothing back and says so.
+func (d *demoRun) lateAct(first int) error {
+	r := d.in.Repo
+	fmt.Fprintln(d.out, "\n— An hour later: a CD job re-run on an old deployment —")
+	var old ghsim.Deployment
+	for _, dep := range d.botDeployments() {
+		if dep.Task == policy.TaskHotfix {
+			old = dep
+			break
+		}
+	}
+	d.h.Sim.Clock().Advance(time.Hour)
+	before := len(d.botDeployments())
+	d.say("deploy-bot", "re-runs the job of deployment %d (v1.4.3, shipped an hour ago) and reports failure", old.ID)
+	if err := d.report(old.ID, "failure"); err != nil {
+		return err
+	}
+	late := ""
+	for _, c := range r.Comments(first) {
+		if c.User.Type == "Bot" && strings.Contains(c.Body, "hotfix-bot:late:") {
+			late = c.Body
+			d.showComment(c.Body, 4)
+		}
+	}
+	d.expect(len(d.botDeployments()) == before, "a failure on a deployment older than production's newest rolls nothing back")
+	d.expect(strings.Contains(late, "Nothing was changed") && strings.Contains(late, "production now runs"),
+		"the first pull request is told what arrived late, what production runs and that nothing changed")
 	return nil
 }
 
