@@ -212,3 +212,25 @@ func TestLockWrittenByAnotherIsNeverParsed(t *testing.T) {
 	w.reply(n, id, "Promoting #")
 	w.noHandlerErrors()
 }
+
+func TestLateStagingFailureLeavesTheProductionStepsLock(t *testing.T) {
+	w := start(t, harness.Options{})
+	staging, n := w.promoted(stagedPolicy)
+	w.report(staging, "success")
+	ds := w.botDeployments()
+	if len(ds) != 2 {
+		t.Fatalf("%d deployments after staging succeeded", len(ds))
+	}
+	// The staging job is re-run while production deploys, and fails.
+	w.report(staging, "failure")
+	if !w.lockHeld() || !strings.Contains(w.in.Repo.CommitMessage(w.in.Repo.Ref("refs/hotfix-bot/production-lock")), `"deployment":`+itoa(ds[1].ID)) {
+		t.Fatal("a late staging failure moved the production step's lock")
+	}
+	w.oneComment(n, "hotfix-bot:late:", "A late failure on deployment "+itoa(staging), "moved on", "Nothing was changed")
+	// Production's own success still finishes the story.
+	w.report(ds[1].ID, "success")
+	if w.in.Repo.TagCommit("v1.4.3") != ds[1].SHA || w.lockHeld() {
+		t.Error("the production step did not finish after a late staging failure")
+	}
+	w.noHandlerErrors()
+}
