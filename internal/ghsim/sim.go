@@ -75,6 +75,7 @@ type Sim struct {
 	teams      map[string]map[string]string // "org/team" → login → membership state
 
 	outbox    []*Delivery
+	postponed []*Delivery // taken out of the outbox by Postpone
 	delivered []*Delivery
 
 	webUser   string                 // signed in to the web pages
