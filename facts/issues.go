@@ -106,6 +106,21 @@ type Comment struct {
 	} `json:"performed_via_github_app"`
 }
 
+// CommentNow reads a comment as GitHub has it now (its current body and
+// author; created_at never changes), whatever an event said about it. A
+// deleted comment is a NotFound error.
+func (r *Repo) CommentNow(ctx context.Context, id int64) (*Comment, error) {
+	req, err := r.client.NewRequest("GET", fmt.Sprintf("repos/%s/%s/issues/comments/%d", r.Owner, r.Name, id), nil)
+	if err != nil {
+		return nil, err
+	}
+	var c Comment
+	if _, err := r.client.Do(ctx, req, &c); err != nil {
+		return nil, wrap(fmt.Sprintf("read comment %d", id), err)
+	}
+	return &c, nil
+}
+
 // Marker is the hidden line that identifies what a bot comment or issue
 // is about ("reply:1234:1"), so a repeated step finds it instead of
 // writing another. Only the app's own comments are trusted to carry it:
