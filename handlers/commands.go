@@ -11,11 +11,12 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
-// rollback is `/rollback [TAG] [--force]`: deploy the named tag (it must
-// have run in production before), what production ran before this pull
-// request was promoted, or the release before the current one. It
-// refuses across schema changes unless --force. Permission is its gate:
-// a rollback never waits behind approval labels.
+// rollback is `/rollback [TAG] [--force]`: deploy the named tag (a
+// release production ran and still stands on), what production ran before
+// this pull request was promoted, or the release before the current one,
+// all by production's lineage (policy.ChooseRollbackTarget). It refuses
+// across schema changes unless --force. Permission is its gate: a
+// rollback never waits behind approval labels.
 func (c *commandRun) rollback(ctx context.Context) outcome {
 	cfg, r, cmd := c.cfg, c.r, c.cmd
 	if _, o := c.authorize(ctx, cfg.Commands.Permission); o != nil {
@@ -35,19 +36,12 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 	if err != nil {
 		return c.failed("find what production runs", err)
 	}
-	f := policy.RollbackFacts{Production: prod, RequestedTag: cmd.Tag}
+	// The target comes from production's lineage as GitHub has it now:
+	// what production ran and still stands on.
+	f := policy.RollbackFacts{Production: prod, RequestedTag: cmd.Tag, Force: cmd.Force, WrittenAt: c.writtenAt}
 	if cmd.Tag != "" {
 		if f.RequestedSHA, err = r.TagCommit(ctx, cmd.Tag); err != nil {
 			return c.failed("read the tags", err)
-		}
-		if f.RequestedSHA != "" {
-			id, ok, err := r.RanInProduction(ctx, env, f.RequestedSHA)
-			if err != nil {
-				return c.failed("look up the production deployments of "+cmd.Tag, err)
-			}
-			if ok {
-				f.History = append(f.History, policy.DeployedRef{SHA: f.RequestedSHA, Tag: cmd.Tag, Deployment: id})
-			}
 		}
 	}
 	author := ""
@@ -59,26 +53,11 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 			return c.failed("find this pull request's deployment", err)
 		}
 		if d != nil {
-			f.Promoted, author = &d.Payload, d.Payload.Author
+			f.Promoted, author = &policy.PromotedHotfix{Deployment: d.GetID(), SHA: d.GetSHA(), Payload: d.Payload}, d.Payload.Author
 		}
 	}
-	history, incomplete, err := r.ProductionHistory(ctx, cfg, 5)
-	if err != nil {
+	if f.Deployments, f.DeploymentsComplete, err = r.ProductionHistory(ctx, cfg); err != nil {
 		return c.failed("read what production ran", err)
-	}
-	if cmd.Tag == "" {
-		f.History, f.HistoryIncomplete = history, incomplete
-	} else if len(f.History) == 0 {
-		f.HistoryIncomplete = false
-		f.History = append(f.History, history...)
-		// A tag found nowhere in the history is refused below; keep the
-		// recent ones to suggest.
-		for i := range f.History {
-			if f.History[i].SHA == f.RequestedSHA {
-				f.History = f.History[:0]
-				break
-			}
-		}
 	}
 	target, refusal := cfg.ChooseRollbackTarget(f)
 	if refusal != nil {
