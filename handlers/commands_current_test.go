@@ -134,3 +134,56 @@ func posted(rec *recorder) []string {
 	}
 	return out
 }
+
+// /unlock frees only a lock taken before its comment was written, and
+// names the lock it frees; a newer lock is refused, named, and left.
+func TestUnlockFreesOnlyALockTakenBeforeItsComment(t *testing.T) {
+	lockAt := func(at time.Time) []mock.MockBackendOption {
+		record, _ := json.Marshal(map[string]any{"state": "held", "phase": "deploying", "kind": "promote", "pr": 7, "comment_id": 5,
+			"requested_by": "dana", "deployment": 99, "at": at, "updated": at})
+		return []mock.MockBackendOption{
+			mock.WithRequestMatch(mock.GetReposGitRefByOwnerByRepoByRef, github.Reference{Ref: github.String("refs/hotfix-bot/production-lock"),
+				Object: &github.GitObject{SHA: github.String("lock1")}}),
+			mock.WithRequestMatch(mock.GetReposGitCommitsByOwnerByRepoByCommitSha, github.Commit{SHA: github.String("lock1"),
+				Message: github.String("hotfix-bot production lock: held by @dana\n\n" + string(record) + "\n")}),
+			mock.WithRequestMatch(mock.PostReposGitCommitsByOwnerByRepo, github.Commit{SHA: github.String("lock2")}),
+			mock.WithRequestMatch(mock.PatchReposGitRefsByOwnerByRepoByRef, github.Reference{Ref: github.String("refs/hotfix-bot/production-lock")}),
+		}
+	}
+	tests := []struct {
+		name  string
+		at    time.Duration // when the lock was taken, from the comment
+		reply []string
+		freed bool
+	}{
+		{"a lock taken before the comment", -5 * time.Minute, []string{"Released the production lock held by @dana for a promote of #7 (deployment 99).", "deployment 99"}, true},
+		{"a lock taken after the comment", time.Minute, []string{"/unlock refused: lock taken before this command", "held by @dana for a promote of #7", "taken after this `/unlock` was written", "comment `/unlock` again"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			written := time.Now().UTC().Truncate(time.Second)
+			opts := append(lockAt(written.Add(tt.at)),
+				mock.WithRequestMatchHandler(mock.GetReposIssuesCommentsByOwnerByRepoByCommentId, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					_, _ = w.Write(mock.MustMarshal(map[string]any{"id": 492700400, "body": "/unlock", "created_at": written,
+						"user": map[string]any{"login": "Codertocat", "type": "User"}}))
+				})))
+			g, rec := newBot(append(opts, commentBackend("maintain", "/unlock")...)...)
+			if err := (&IssueComment{g}).Handle(ctx, "issue_comment", "d-1", comment(t, "/unlock", nil)); err != nil {
+				t.Fatal(err)
+			}
+			replies := posted(rec)
+			if len(replies) != 1 {
+				t.Fatalf("replies = %v, want one", replies)
+			}
+			for _, f := range tt.reply {
+				if !strings.Contains(replies[0], f) {
+					t.Errorf("reply lacks %q:\n%s", f, replies[0])
+				}
+			}
+			commits := rec.body["POST /repos/Codertocat/Hello-World/git/commits"]
+			if freed := len(commits) == 1 && strings.Contains(commits[0], `\"state\":\"free\"`) && strings.Contains(commits[0], `\"kind\":\"unlock\"`); freed != tt.freed {
+				t.Errorf("lock writes %v, want freed %v", commits, tt.freed)
+			}
+		})
+	}
+}
