@@ -98,6 +98,7 @@ type Comment struct {
 	HTMLURL   string    `json:"html_url"`
 	CreatedAt time.Time `json:"created_at"`
 	User      struct {
+		ID    int64  `json:"id"`
 		Login string `json:"login"`
 		Type  string `json:"type"`
 	} `json:"user"`

@@ -18,10 +18,16 @@ import (
 // runs not and answers nothing; too old, it answers and runs not; if the
 // comment cannot be read, it refuses (fail closed).
 func TestCommandsRunOnTheCommentAsItIsNow(t *testing.T) {
+	// now answers the comment as GitHub has it; the example's author is
+	// Codertocat, account 21031067.
 	now := func(body, login string, age time.Duration, app bool) http.HandlerFunc {
+		id := map[string]int64{"Codertocat": 21031067, "Codertocat-renamed": 21031067}[login]
+		if id == 0 {
+			id = 666
+		}
 		return func(w http.ResponseWriter, _ *http.Request) {
 			c := map[string]any{"id": 492700400, "body": body, "created_at": time.Now().UTC().Add(-age),
-				"user": map[string]any{"login": login, "type": "User"}}
+				"user": map[string]any{"login": login, "id": id, "type": "User"}}
 			if app {
 				c["performed_via_github_app"] = map[string]any{"id": 99}
 			}
@@ -47,6 +53,8 @@ func TestCommandsRunOnTheCommentAsItIsNow(t *testing.T) {
 		{name: "edited: the line moved", body: "/hotfix start x", now: now("Please:\n/hotfix start x", "Codertocat", 0, false), reason: "edited"},
 		{name: "another author by GitHub's account", body: "/promote", now: now("/promote", "mallory", 0, false), reason: "other_author"},
 		{name: "an app's comment by GitHub's account", body: "/unlock", now: now("/unlock", "Codertocat", 0, true), reason: "other_author"},
+		{name: "a renamed account is the same author", body: "/rollback", now: now("/rollback", "Codertocat-renamed", time.Hour, false), reason: "too_old",
+			reply: []string{"this /rollback is 60 minutes old"}},
 		{name: "47 minutes old", body: "/rollback", now: now("/rollback", "Codertocat", 47*time.Minute+10*time.Second, false), reason: "too_old",
 			reply: []string{"👎 **/rollback refused: too old.**", "this /rollback is 47 minutes old and was not run", "**What to do:** comment it again if you still want it."}},
 		{name: "hours old, replayed by the sweep", body: "/unlock", now: now("/unlock", "Codertocat", 3*time.Hour, false), reason: "too_old",

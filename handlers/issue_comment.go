@@ -26,6 +26,7 @@ func (h *IssueComment) Handles() []string { return []string{"issue_comment"} }
 
 // ghUser is a user as the events carry it.
 type ghUser struct {
+	ID    int64  `json:"id"`
 	Login string `json:"login"`
 	Type  string `json:"type"`
 }
@@ -272,8 +273,14 @@ func (c *commandRun) asGivenNow(now commentNow) (reason string, o *outcome) {
 		out := c.failed("re-read your comment", now.err)
 		return "", &out
 	}
-	was := c.ev.Comment.User.Login
-	if !strings.EqualFold(now.c.User.Login, was) || now.c.User.Type == "Bot" || now.c.App != nil {
+	// The same account: by its id (a login can be renamed), or by login
+	// when either side lacks the id.
+	was := c.ev.Comment.User
+	same := now.c.User.ID == was.ID
+	if now.c.User.ID == 0 || was.ID == 0 {
+		same = strings.EqualFold(now.c.User.Login, was.Login)
+	}
+	if !same || now.c.User.Type == "Bot" || now.c.App != nil {
 		return "other_author", nil
 	}
 	if !policy.StillGiven(c.cmd, commandText(now.c.Body)) {
