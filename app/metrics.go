@@ -36,6 +36,9 @@ type Metrics struct {
 	PacedWrites prometheus.Counter
 	// The redelivery sweep.
 	Redelivered *prometheus.CounterVec
+	// Commands set aside: their comment no longer gives them, or they
+	// are too old.
+	CommandsNotRun *prometheus.CounterVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
@@ -98,11 +101,15 @@ func NewMetrics() *Metrics {
 		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_redeliveries_total", Help: "Failed webhook deliveries the sweep asked GitHub to redeliver, by outcome (requested, failed).",
 		}, []string{"outcome"}),
+		CommandsNotRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_commands_not_run_total",
+			Help: "Commands not run because their comment, read again from GitHub, no longer gives them (deleted, edited, other_author), or because they were older than commands.max_age (too_old).",
+		}, []string{"reason"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
 		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CommandsNotRun,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

@@ -181,7 +181,7 @@ func TestUnlockAndHelp(t *testing.T) {
 	w.reply(n, id, "hotfix-bot commands", "| `/promote` | hotfix PR | write or more |", "| `/unlock` | any issue or PR | maintain or more |",
 		"This pull request's gates now", "hotfix-bot/approval", "Production lock: held by @rob")
 	id = w.comment(in.Rob, n, "/unlock")
-	w.reply(n, id, "Released the production lock.", "held by @rob", "deployment "+itoa(d.ID))
+	w.reply(n, id, "Released the production lock held by @rob for a promote of #"+itoa(int64(n))+" (deployment "+itoa(d.ID)+").", "deployment "+itoa(d.ID))
 	id = w.comment(in.Rob, n, "/unlock")
 	w.reply(n, id, "No production lock is held")
 	// Anyone may ask for help, anywhere.

@@ -196,9 +196,9 @@ func orderColumns() []orderColumn {
 		{name: "late after a newer deployment succeeded", run: func(w *world, row orderRow) {
 			dep, pr := row.setup(w)
 			w.post(dep, row.state, w.in.CD)
-			held := w.h.Sim.HoldPending()
+			held := w.h.Sim.Postpone(func(ghsim.Delivery) bool { return true })
 			w.moveOn()
-			writes := w.deliverLate(held)
+			writes := w.deliveredLate(held)
 			w.changedAtMostALateReport(writes, pr, dep, row.state)
 		}},
 		{name: "replayed hours later by the sweep", run: func(w *world, row orderRow) {
@@ -222,12 +222,12 @@ func orderColumns() []orderColumn {
 		{name: "out of order with the status that follows it", run: func(w *world, row orderRow) {
 			dep, pr := row.setup(w)
 			w.post(dep, row.state, w.in.CD)
-			held := w.h.Sim.HoldPending()
+			held := w.h.Sim.Postpone(func(ghsim.Delivery) bool { return true })
 			// The CD system reports again on the same deployment (a re-run
 			// job, a post-deploy check), and that arrives first.
 			w.post(dep, map[string]string{"success": "failure", "failure": "success", "error": "success"}[row.state], w.in.CD)
 			w.settle()
-			writes := w.deliverLate(held)
+			writes := w.deliveredLate(held)
 			if writes.Writes != 0 {
 				w.t.Errorf("a status its deployment had replaced wrote %d times: %v", writes.Writes, writes.ByOp)
 			}
@@ -278,13 +278,13 @@ func (w *world) moveOn() {
 	w.report(id, "success")
 }
 
-// deliverLate sends held deliveries now and returns the bot's calls
+// deliveredLate sends held deliveries now and returns the bot's calls
 // while it handled them.
-func (w *world) deliverLate(held []string) harness.Budget {
+func (w *world) deliveredLate(held []string) harness.Budget {
 	w.t.Helper()
 	w.h.Sim.ResetCalls()
 	for _, id := range held {
-		noErr(w.t, w.h.Sim.SendHeld(w.ctx, id))
+		w.deliverLate(id, 0)
 	}
 	w.settle()
 	return w.h.Account()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
+	"golang.org/x/sync/errgroup"
 )
 
 // BotDeployment is a deployment this app created, with its payload.
@@ -197,87 +198,68 @@ func (r *Repo) Deployment(ctx context.Context, id int64) (*github.Deployment, er
 	return d, nil
 }
 
-// everSucceeded reports whether a deployment had a `success` status at
-// some point (a production deployment later replaced still ran).
-func (r *Repo) everSucceeded(ctx context.Context, id int64) (bool, error) {
-	statuses, _, err := r.client.Repositories.ListDeploymentStatuses(ctx, r.Owner, r.Name, id, &github.ListOptions{PerPage: perPage})
-	if err != nil {
-		return false, wrap(fmt.Sprintf("read the statuses of deployment %d", id), err)
-	}
-	for _, s := range statuses {
-		if s.GetState() == "success" {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// RanInProduction finds a successful deployment of sha to env: proof the
-// commit ran there.
-func (r *Repo) RanInProduction(ctx context.Context, env, sha string) (int64, bool, error) {
-	list, _, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, &github.DeploymentsListOptions{
-		Environment: env, SHA: sha, ListOptions: github.ListOptions{PerPage: perPage}})
-	if err != nil {
-		return 0, false, wrap(fmt.Sprintf("list the deployments of %s to %s", shortSHA(sha), env), err)
-	}
-	for _, d := range list {
-		ok, err := r.everSucceeded(ctx, d.GetID())
-		if err != nil {
-			return 0, false, err
-		}
-		if ok {
-			return d.GetID(), true, nil
-		}
-	}
-	return 0, false, nil
-}
-
-// historyPages bounds how far back the production history is read.
+// historyPages bounds how far back the production history is read: 200
+// deployments.
 const historyPages = 2
 
-// ProductionHistory lists the commits production ran, newest first, one
-// entry per commit, up to `want` entries; incomplete says the bot stopped
-// at its bound with deployments unread.
-func (r *Repo) ProductionHistory(ctx context.Context, cfg policy.Config, want int) (history []policy.DeployedRef, incomplete bool, err error) {
+// ProductionHistory reads production's deployments, newest first, each
+// with its statuses and, for the app's own, its payload: what the
+// rollback lineage is built from (policy.ProductionLineage). complete is
+// false when the bot stopped at its bound with older deployments
+// unread. Any read that fails, or a deployment whose statuses do not fit
+// the bound, fails the whole: a lineage with a gap could pick the wrong
+// release.
+func (r *Repo) ProductionHistory(ctx context.Context, cfg policy.Config) (deps []policy.ProductionDeployment, complete bool, err error) {
 	env := cfg.Production.Environment
 	tags, err := r.Tags(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	seen := map[string]bool{}
+	var list []*github.Deployment
 	opts := &github.DeploymentsListOptions{Environment: env, ListOptions: github.ListOptions{PerPage: perPage}}
 	for page := 0; page < historyPages; page++ {
-		list, resp, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, opts)
+		got, resp, err := r.client.Repositories.ListDeployments(ctx, r.Owner, r.Name, opts)
 		if err != nil {
 			return nil, false, wrap(fmt.Sprintf("list the %s deployments", env), err)
 		}
-		for _, d := range list {
-			if seen[d.GetSHA()] {
-				continue
-			}
-			ok, err := r.everSucceeded(ctx, d.GetID())
-			if err != nil {
-				return nil, false, err
-			}
-			if !ok {
-				continue
-			}
-			seen[d.GetSHA()] = true
-			var names []string
-			for _, t := range tags {
-				if t.Commit == d.GetSHA() {
-					names = append(names, t.Name)
-				}
-			}
-			history = append(history, policy.DeployedRef{SHA: d.GetSHA(), Tag: cfg.NewestTag(names), Deployment: d.GetID(), At: d.GetCreatedAt().Time})
-			if len(history) >= want {
-				return history, false, nil
-			}
-		}
+		list = append(list, got...)
 		if resp == nil || resp.NextPage == 0 {
-			return history, false, nil
+			complete = true
+			break
 		}
 		opts.Page = resp.NextPage
 	}
-	return history, true, nil
+	deps = make([]policy.ProductionDeployment, len(list))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(ReadsInFlight)
+	for i, d := range list {
+		g.Go(func() error {
+			statuses, err := all(gctx, fmt.Sprintf("read the statuses of deployment %d", d.GetID()), func(o github.ListOptions) ([]*github.DeploymentStatus, *github.Response, error) {
+				return r.client.Repositories.ListDeploymentStatuses(gctx, r.Owner, r.Name, d.GetID(), &o)
+			})
+			if err != nil {
+				return err
+			}
+			pd := policy.ProductionDeployment{ID: d.GetID(), SHA: d.GetSHA()}
+			var names []string
+			for _, t := range tags {
+				if t.Commit == pd.SHA {
+					names = append(names, t.Name)
+				}
+			}
+			pd.Tag = cfg.NewestTag(names)
+			for j := len(statuses) - 1; j >= 0; j-- { // GitHub lists the newest first
+				pd.Statuses = append(pd.Statuses, policy.DeploymentStatus{State: statuses[j].GetState(), At: statuses[j].GetCreatedAt().Time})
+			}
+			if p, ok := DecodePayload(d.Payload); ok && r.ByApp(d) {
+				pd.Bot = &p
+			}
+			deps[i] = pd
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, false, err
+	}
+	return deps, complete, nil
 }

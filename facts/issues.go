@@ -98,12 +98,28 @@ type Comment struct {
 	HTMLURL   string    `json:"html_url"`
 	CreatedAt time.Time `json:"created_at"`
 	User      struct {
+		ID    int64  `json:"id"`
 		Login string `json:"login"`
 		Type  string `json:"type"`
 	} `json:"user"`
 	App *struct {
 		ID int64 `json:"id"`
 	} `json:"performed_via_github_app"`
+}
+
+// CommentNow reads a comment as GitHub has it now (its current body and
+// author; created_at never changes), whatever an event said about it. A
+// deleted comment is a NotFound error.
+func (r *Repo) CommentNow(ctx context.Context, id int64) (*Comment, error) {
+	req, err := r.client.NewRequest("GET", fmt.Sprintf("repos/%s/%s/issues/comments/%d", r.Owner, r.Name, id), nil)
+	if err != nil {
+		return nil, err
+	}
+	var c Comment
+	if _, err := r.client.Do(ctx, req, &c); err != nil {
+		return nil, wrap(fmt.Sprintf("read comment %d", id), err)
+	}
+	return &c, nil
 }
 
 // Marker is the hidden line that identifies what a bot comment or issue

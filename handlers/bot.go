@@ -42,6 +42,7 @@ type Bot struct {
 	policies *facts.PolicyCache
 	clock    app.Clock
 	notifier notify.Notifier
+	metrics  *app.Metrics // nil in tests that build handlers alone
 	// publicURL is where people reach the server ("" when not set);
 	// detailsKey signs the details pages' addresses.
 	publicURL  string
@@ -79,7 +80,7 @@ func NewBot(d app.Deps) *Bot {
 		notifier = notify.Discard{}
 	}
 	return &Bot{
-		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
+		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier, metrics: d.Metrics,
 		publicURL:     strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
 		detailsKey:    detailsKey(d.Config.GitHub.App.WebhookSecret),
 		signedCommits: strings.HasPrefix(d.Config.GitHub.V3APIURL, "https://api.github.com"),
@@ -121,6 +122,14 @@ func (g *Bot) lock(key string) func() {
 
 // claim is this process's claim for work on one delivery.
 func (g *Bot) claim(deliveryID string) string { return g.instance + ":" + deliveryID }
+
+// notRun counts a command set aside without running: its comment was
+// deleted, edited or is another author's, or it was too old.
+func (g *Bot) notRun(reason string) {
+	if g.metrics != nil {
+		g.metrics.CommandsNotRun.WithLabelValues(reason).Inc()
+	}
+}
 
 // notify posts a chat notification (never blocking, never failing).
 func (g *Bot) notify(m notify.Message) { g.notifier.Notify(m) }

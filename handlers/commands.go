@@ -11,11 +11,12 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
-// rollback is `/rollback [TAG] [--force]`: deploy the named tag (it must
-// have run in production before), what production ran before this pull
-// request was promoted, or the release before the current one. It
-// refuses across schema changes unless --force. Permission is its gate:
-// a rollback never waits behind approval labels.
+// rollback is `/rollback [TAG] [--force]`: deploy the named tag (a
+// release production ran and still stands on), what production ran before
+// this pull request was promoted, or the release before the current one,
+// all by production's lineage (policy.ChooseRollbackTarget). It refuses
+// across schema changes unless --force. Permission is its gate: a
+// rollback never waits behind approval labels.
 func (c *commandRun) rollback(ctx context.Context) outcome {
 	cfg, r, cmd := c.cfg, c.r, c.cmd
 	if _, o := c.authorize(ctx, cfg.Commands.Permission); o != nil {
@@ -35,19 +36,12 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 	if err != nil {
 		return c.failed("find what production runs", err)
 	}
-	f := policy.RollbackFacts{Production: prod, RequestedTag: cmd.Tag}
+	// The target comes from production's lineage as GitHub has it now:
+	// what production ran and still stands on.
+	f := policy.RollbackFacts{Production: prod, RequestedTag: cmd.Tag, Force: cmd.Force, WrittenAt: c.writtenAt}
 	if cmd.Tag != "" {
 		if f.RequestedSHA, err = r.TagCommit(ctx, cmd.Tag); err != nil {
 			return c.failed("read the tags", err)
-		}
-		if f.RequestedSHA != "" {
-			id, ok, err := r.RanInProduction(ctx, env, f.RequestedSHA)
-			if err != nil {
-				return c.failed("look up the production deployments of "+cmd.Tag, err)
-			}
-			if ok {
-				f.History = append(f.History, policy.DeployedRef{SHA: f.RequestedSHA, Tag: cmd.Tag, Deployment: id})
-			}
 		}
 	}
 	author := ""
@@ -59,26 +53,11 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 			return c.failed("find this pull request's deployment", err)
 		}
 		if d != nil {
-			f.Promoted, author = &d.Payload, d.Payload.Author
+			f.Promoted, author = &policy.PromotedHotfix{Deployment: d.GetID(), SHA: d.GetSHA(), Payload: d.Payload}, d.Payload.Author
 		}
 	}
-	history, incomplete, err := r.ProductionHistory(ctx, cfg, 5)
-	if err != nil {
+	if f.Deployments, f.DeploymentsComplete, err = r.ProductionHistory(ctx, cfg); err != nil {
 		return c.failed("read what production ran", err)
-	}
-	if cmd.Tag == "" {
-		f.History, f.HistoryIncomplete = history, incomplete
-	} else if len(f.History) == 0 {
-		f.HistoryIncomplete = false
-		f.History = append(f.History, history...)
-		// A tag found nowhere in the history is refused below; keep the
-		// recent ones to suggest.
-		for i := range f.History {
-			if f.History[i].SHA == f.RequestedSHA {
-				f.History = f.History[:0]
-				break
-			}
-		}
 	}
 	target, refusal := cfg.ChooseRollbackTarget(f)
 	if refusal != nil {
@@ -212,25 +191,68 @@ func (c *commandRun) hotfixStart(ctx context.Context) outcome {
 }
 
 // unlock is `/unlock` (maintain or more): release a stuck production
-// lock, saying whose it was.
+// lock, naming whose it was. It frees only a lock taken before its
+// comment was written (compared inside the compare-and-swap): a late or
+// replayed /unlock never frees a lock someone took since.
 func (c *commandRun) unlock(ctx context.Context) outcome {
 	if _, o := c.authorize(ctx, policy.PermissionMaintain); o != nil {
 		return *o
 	}
-	moved, was, err := c.r.TransitionLock(ctx, facts.Lock.Held, func(facts.Lock) facts.Lock { return facts.Lock{State: "free"} })
+	now, timeout := c.g.clock.Now(), time.Duration(c.cfg.Promote.LockTimeout)
+	moved, was, err := c.r.TransitionLock(ctx, func(l facts.Lock) bool {
+		return l.Held() && l.At.Before(c.writtenAt)
+	}, func(facts.Lock) facts.Lock {
+		// The free record names this command, so a second replica given
+		// the same comment knows the lock was released for it.
+		return facts.Lock{State: "free", Kind: "unlock", CommentID: c.ev.Comment.ID, RequestedBy: c.ev.Comment.User.Login,
+			Claim: c.claim, ClaimFor: "unlock", ClaimAt: now}
+	})
 	if err != nil {
 		return c.failed("release the production lock", err)
 	}
 	if !moved {
-		return done("No production lock is held: nothing to unlock.", "Promotions and rollbacks can start.")
+		switch {
+		case !was.Held() && was.Kind == "unlock" && was.CommentID == c.ev.Comment.ID:
+			if was.ClaimedByOther(c.claim, "unlock", now) {
+				return outcome{silent: true} // the same comment, answered by the replica that released it
+			}
+			return done("Released the production lock.", "An earlier attempt of this `/unlock` released it. Promotions and rollbacks can start.")
+		case !was.Held():
+			return done("No production lock is held: nothing to unlock.", "Promotions and rollbacks can start.")
+		}
+		view := was.View(now, timeout)
+		next := "if that lock is stuck too, check what it names"
+		if was.Deployment != 0 {
+			next += fmt.Sprintf(" (what deployment %d is doing)", was.Deployment)
+		}
+		next += ", then comment `/unlock` again"
+		return refuse(c.cmd, []policy.Refusal{{Rule: "lock taken before this command",
+			Why: fmt.Sprintf("the production lock is %s, taken after this `/unlock` was written (%s), so it is not the lock this command was given for",
+				view.Describe(), c.writtenAt.UTC().Format("2006-01-02 15:04:05 UTC")),
+			Next: next}}, "")
 	}
-	view := was.View(c.g.clock.Now(), time.Duration(c.cfg.Promote.LockTimeout))
+	view := was.View(now, timeout)
 	c.g.notify(notify.Message{Text: fmt.Sprintf(":unlock: *%s*: @%s released the production lock (%s).", c.r.FullName(), c.ev.Comment.User.Login, slackText(view.Describe()))})
 	body := "The lock was " + view.Describe() + "."
 	if was.Deployment != 0 {
 		body += fmt.Sprintf("\n\n**Check** what deployment %d is doing before promoting again: if your CD system is still running it, a new promotion would race it. When it reports, the bot finishes its story (tag, merge, sync-back) even without the lock.", was.Deployment)
 	}
-	return done("Released the production lock.", body)
+	return done("Released the production lock "+lockName(was)+".", body)
+}
+
+// lockName names a lock in a headline: whose, for what.
+func lockName(l facts.Lock) string {
+	if l.Kind == "unknown" {
+		return "held by " + l.RequestedBy
+	}
+	name := fmt.Sprintf("held by @%s for a %s", l.RequestedBy, l.Kind)
+	if l.PR != 0 {
+		name += fmt.Sprintf(" of #%d", l.PR)
+	}
+	if l.Deployment != 0 {
+		name += fmt.Sprintf(" (deployment %d)", l.Deployment)
+	}
+	return name
 }
 
 // help is `/help`: the commands and who may run them under this

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/migueleliasweb/go-github-mock/src/mock"
@@ -14,9 +15,11 @@ import (
 func commentHandler(g *Bot) githubapp.EventHandler { return &IssueComment{g} }
 func statusHandler(g *Bot) githubapp.EventHandler  { return &DeploymentStatus{g} }
 
+// comment is the example comment with body, written just now.
 func comment(t *testing.T, body string, change func(map[string]any)) []byte {
 	return payload(t, "issue_comment.created.json", func(m map[string]any) {
 		set(m, "comment.body", body)
+		set(m, "comment.created_at", time.Now().UTC().Format(time.RFC3339))
 		if change != nil {
 			change(m)
 		}
@@ -93,9 +96,14 @@ func TestCommandAndDeploymentEventsSkippedWithoutAPICalls(t *testing.T) {
 }
 
 // commentBackend answers what a refused command needs: the policy (none),
-// the reaction, the permission, the reply lookup and the reply.
-func commentBackend(permission string) []mock.MockBackendOption {
+// the reaction, the comment read again (as written just now), the
+// permission, the reply lookup and the reply.
+func commentBackend(permission, body string) []mock.MockBackendOption {
 	return append(append([]mock.MockBackendOption{}, noPolicy...),
+		mock.WithRequestMatchHandler(mock.GetReposIssuesCommentsByOwnerByRepoByCommentId, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(mock.MustMarshal(map[string]any{"id": 492700400, "body": body, "created_at": time.Now().UTC(),
+				"user": map[string]any{"login": "Codertocat", "type": "User"}}))
+		})),
 		mock.WithRequestMatchHandler(mock.PostReposIssuesCommentsReactionsByOwnerByRepoByCommentId, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusCreated)
 			_, _ = w.Write(mock.MustMarshal(github.Reaction{ID: github.Int64(1)}))
@@ -129,7 +137,7 @@ func TestRefusedCommandsAnswerOnceAndChangeNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, rec := newBot(commentBackend(tt.permission)...)
+			g, rec := newBot(commentBackend(tt.permission, tt.body)...)
 			if err := (&IssueComment{g}).Handle(ctx, "issue_comment", "d-1", comment(t, tt.body, nil)); err != nil {
 				t.Fatal(err)
 			}

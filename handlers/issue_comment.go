@@ -26,6 +26,7 @@ func (h *IssueComment) Handles() []string { return []string{"issue_comment"} }
 
 // ghUser is a user as the events carry it.
 type ghUser struct {
+	ID    int64  `json:"id"`
 	Login string `json:"login"`
 	Type  string `json:"type"`
 }
@@ -67,8 +68,7 @@ type commentEvent struct {
 
 func (e *commentEvent) onPR() bool { return e.Issue.PullRequest != nil }
 
-// maxCommentBody bounds the comment text read for commands (GitHub's own
-// limit is 65536 characters).
+// maxCommentBody bounds the comment text read for commands.
 const maxCommentBody = 65536
 
 // Handle decodes the comment and, with no API call at all, ignores
@@ -77,6 +77,11 @@ const maxCommentBody = 65536
 // order: a 👀 reaction first, one reply per command, and 🚀 or 👎 at the
 // end. A re-delivered comment finds the replies it already made (by their
 // hidden markers) and does not run those commands again.
+//
+// The event is a hint: a command that changes something runs only if its
+// comment, read again from GitHub, still exists, still gives that command
+// line and is the same author's, and is younger than commands.max_age.
+// Otherwise nothing runs (a too old command is answered "too old").
 //
 // A command is never run again by the queue after a failure (app.Final):
 // it runs when it is given and its reply says what failed; running it
@@ -97,11 +102,7 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	if ev.Sender.Type == "Bot" || ev.Comment.User.Type == "Bot" || ev.Comment.App != nil {
 		return nil // bots, this app included, do not command the bot
 	}
-	body := ev.Comment.Body
-	if len(body) > maxCommentBody {
-		body = body[:maxCommentBody]
-	}
-	cmds, more := policy.ParseCommands(body)
+	cmds, more := policy.ParseCommands(commandText(ev.Comment.Body))
 	if len(cmds) == 0 {
 		return nil
 	}
@@ -114,8 +115,8 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		return err
 	}
 	defer r.ReleaseClaims(context.WithoutCancel(ctx))
-	// The 👀 goes out at once; the policy and the replies a first
-	// delivery may have made are read alongside it.
+	// The 👀 goes out at once; the policy, and the comment as GitHub has
+	// it now (when a command would change something), are read alongside.
 	type policyResult struct {
 		p   facts.Policy
 		err error
@@ -125,18 +126,44 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		p, err := h.g.policy(ctx, r)
 		polc <- policyResult{p, err}
 	}()
+	var nowc chan commentNow
+	if anyActs(cmds) {
+		nowc = make(chan commentNow, 1)
+		go func() {
+			c, err := r.CommentNow(ctx, ev.Comment.ID)
+			nowc <- commentNow{c, err}
+		}()
+	}
+	gone := func() error {
+		// Deleted before the bot got to it: nothing runs, nothing answers.
+		for _, cmd := range cmds {
+			h.g.notRun("deleted")
+			logger.Info().Str("command", cmd.Name).Int64("comment_id", ev.Comment.ID).Str("reason", "deleted").Msg("Not run: the comment was deleted")
+		}
+		return nil
+	}
 	if err := r.React(ctx, ev.Comment.ID, "eyes"); err != nil {
+		if facts.IsNotFound(err) {
+			return gone()
+		}
 		return err
 	}
 	pol := <-polc
 	if pol.err != nil {
 		return pol.err
 	}
+	var now commentNow
+	if nowc != nil {
+		if now = <-nowc; facts.IsNotFound(now.err) {
+			return gone()
+		}
+	}
 	claim := h.g.claim(deliveryID)
 	var errs []error
 	anyDone, anyRefused := false, false
 	for _, cmd := range cmds {
-		run := &commandRun{g: h.g, r: r, pol: pol.p, cfg: pol.p.Config, ev: &ev, cmd: cmd, claim: claim, installation: installation}
+		run := &commandRun{g: h.g, r: r, pol: pol.p, cfg: pol.p.Config, ev: &ev, cmd: cmd, claim: claim, installation: installation,
+			writtenAt: ev.Comment.CreatedAt}
 		marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
 		prior, err := r.FindComment(ctx, ev.Issue.Number, marker, ev.Comment.CreatedAt)
 		if err != nil {
@@ -148,7 +175,24 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 			anyRefused = anyRefused || strings.Contains(prior.Body, outcomeMarker(false))
 			continue
 		}
-		out := run.run(ctx)
+		var instead *outcome
+		if cmd.Acts() {
+			var reason string
+			reason, instead = run.asGivenNow(now)
+			if reason != "" {
+				h.g.notRun(reason)
+				logger.Info().Str("command", cmd.Name).Int64("comment_id", ev.Comment.ID).Str("reason", reason).Msg("Not run: " + notRunWhy[reason])
+				if instead == nil {
+					continue // taken back, or not the author's: no answer
+				}
+			}
+		}
+		var out outcome
+		if instead != nil {
+			out = *instead
+		} else {
+			out = run.run(ctx)
+		}
 		if out.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cmd.Name, out.err))
 		}
@@ -184,6 +228,72 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	return errors.Join(errs...)
 }
 
+// commandText is the part of a comment read for commands (GitHub's own
+// limit is 65536 characters).
+func commandText(body string) string {
+	if len(body) > maxCommentBody {
+		return body[:maxCommentBody]
+	}
+	return body
+}
+
+func anyActs(cmds []policy.Command) bool {
+	for _, c := range cmds {
+		if c.Acts() {
+			return true
+		}
+	}
+	return false
+}
+
+// commentNow is a command's comment as GitHub has it now, or why it
+// could not be read.
+type commentNow struct {
+	c   *facts.Comment
+	err error
+}
+
+// notRunWhy explains each reason a command is set aside, for the log.
+var notRunWhy = map[string]string{
+	"deleted":      "the comment was deleted",
+	"edited":       "the comment was edited and no longer gives this command line",
+	"other_author": "GitHub says the comment is not the author's the event named",
+	"too_old":      "the command is older than commands.max_age",
+}
+
+// asGivenNow judges a command that changes something by its comment as
+// GitHub has it now. A reason says why it is set aside: with no outcome
+// it is not answered at all (the comment was edited so the line is gone,
+// or is not the author's the event named); with one, that is its answer
+// instead of running (too old). An outcome without a reason is a
+// refusal because the comment could not be read (fail closed). Neither:
+// run it, counting its age from the created_at GitHub gave.
+func (c *commandRun) asGivenNow(now commentNow) (reason string, o *outcome) {
+	if now.err != nil {
+		out := c.failed("re-read your comment", now.err)
+		return "", &out
+	}
+	// The same account: by its id (a login can be renamed), or by login
+	// when either side lacks the id.
+	was := c.ev.Comment.User
+	same := now.c.User.ID == was.ID
+	if now.c.User.ID == 0 || was.ID == 0 {
+		same = strings.EqualFold(now.c.User.Login, was.Login)
+	}
+	if !same || now.c.User.Type == "Bot" || now.c.App != nil {
+		return "other_author", nil
+	}
+	if !policy.StillGiven(c.cmd, commandText(now.c.Body)) {
+		return "edited", nil
+	}
+	c.writtenAt = now.c.CreatedAt
+	if r := hotfixConfig(c.pol).CommandTooOld(c.cmd, now.c.CreatedAt, c.g.clock.Now()); r != nil {
+		out := refuse(c.cmd, []policy.Refusal{*r}, "")
+		return "too_old", &out
+	}
+	return "", nil
+}
+
 func outcomeMarker(ok bool) string {
 	if ok {
 		return facts.Marker("outcome:done")
@@ -201,6 +311,10 @@ type commandRun struct {
 	cmd          policy.Command
 	claim        string
 	installation int64
+	// writtenAt is when the comment was written: its created_at as
+	// GitHub gave it when read again (the event's, for commands that
+	// change nothing).
+	writtenAt time.Time
 }
 
 // outcome is what a command did, for its reply.

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -38,6 +39,82 @@ type Command struct {
 	// Usage, when set, says what is wrong with the command's arguments:
 	// the command is not run, and the reply shows its usage.
 	Usage string
+}
+
+// Acts reports whether running the command changes something: a
+// deployment, the production lock or a branch. /help, /promote --dry-run
+// and a command with a usage error only answer, from GitHub as it is when
+// they run.
+func (c Command) Acts() bool {
+	if c.Usage != "" {
+		return false
+	}
+	switch c.Name {
+	case CmdPromote:
+		return !c.DryRun
+	case CmdRollback, CmdHotfixStart, CmdUnlock:
+		return true
+	}
+	return false
+}
+
+// StillGiven reports whether a comment's body, as GitHub has it now,
+// still gives the command: the same command line, written the same way,
+// on the same line. An edit that changed or removed the line took the
+// command back.
+func StillGiven(cmd Command, body string) bool {
+	now, _ := ParseCommands(body)
+	for _, c := range now {
+		if c.Line == cmd.Line && c.Text == cmd.Text {
+			return true
+		}
+	}
+	return false
+}
+
+// CommandTooOld refuses a command that changes something when its
+// comment was written longer than commands.max_age ago: production, the
+// lock and the branches may have moved since, and whoever wrote it may
+// have done it another way meanwhile. writtenAt is the comment's
+// created_at as GitHub has it, now the bot's clock.
+func (c Config) CommandTooOld(cmd Command, writtenAt, now time.Time) *Refusal {
+	age := now.Sub(writtenAt)
+	if !cmd.Acts() || age <= time.Duration(c.Commands.MaxAge) {
+		return nil
+	}
+	name := "/" + cmd.Name
+	return &Refusal{Rule: "too old",
+		Why: fmt.Sprintf("this %s is %s old and was not run; a command that changes something runs only within `commands.max_age` (%s) of being written, because production may have moved since",
+			name, Age(age), Age(time.Duration(c.Commands.MaxAge))),
+		Next: "comment it again if you still want it"}
+}
+
+// Age says how long a time is, for people, to the minute: "47 minutes",
+// "3 hours 5 minutes", "2 days 4 hours".
+func Age(d time.Duration) string {
+	unit := func(n int64, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	both := func(a, b string, second int64) string {
+		if second == 0 {
+			return a
+		}
+		return a + " " + b
+	}
+	switch {
+	case d < time.Minute:
+		return unit(int64(d/time.Second), "second")
+	case d < 2*time.Hour:
+		return unit(int64(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		h, m := int64(d/time.Hour), int64(d%time.Hour/time.Minute)
+		return both(unit(h, "hour"), unit(m, "minute"), m)
+	}
+	days, h := int64(d/(24*time.Hour)), int64(d%(24*time.Hour)/time.Hour)
+	return both(unit(days, "day"), unit(h, "hour"), h)
 }
 
 // Limits on what a comment can ask for.

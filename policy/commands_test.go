@@ -223,44 +223,6 @@ func TestNextFreeTag(t *testing.T) {
 	}
 }
 
-func TestChooseRollbackTarget(t *testing.T) {
-	c := Default()
-	prod := ProductionState{Known: true, SHA: "c3", Tag: "v1.4.3"}
-	history := []DeployedRef{{SHA: "c3", Tag: "v1.4.3", Deployment: 30}, {SHA: "c2", Tag: "v1.4.2", Deployment: 20}, {SHA: "c1", Tag: "v1.4.1", Deployment: 10}}
-	tests := []struct {
-		name   string
-		f      RollbackFacts
-		sha    string
-		refuse string
-	}{
-		{"the release before", RollbackFacts{Production: prod, History: history}, "c2", ""},
-		{"what ran before the PR", RollbackFacts{Production: prod, History: history, Promoted: &DeploymentPayload{PR: 7, PreviousRef: "c1", PreviousTag: "v1.4.1"}}, "c1", ""},
-		{"a named tag that ran", RollbackFacts{Production: prod, History: history, RequestedTag: "v1.4.1", RequestedSHA: "c1"}, "c1", ""},
-		{"a tag that never ran", RollbackFacts{Production: prod, History: history, RequestedTag: "v1.4.0", RequestedSHA: "c0"}, "", "ran in production before"},
-		{"a tag not read far enough", RollbackFacts{Production: prod, History: history, HistoryIncomplete: true, RequestedTag: "v1.0.0", RequestedSHA: "c0"}, "", "ran in production before"},
-		{"no such tag", RollbackFacts{Production: prod, RequestedTag: "v9", RequestedSHA: ""}, "", "tag exists"},
-		{"production already", RollbackFacts{Production: prod, RequestedTag: "v1.4.3", RequestedSHA: "c3"}, "", "not production already"},
-		{"nothing earlier", RollbackFacts{Production: prod, History: history[:1]}, "", "an earlier release"},
-		{"production unknown", RollbackFacts{Production: ProductionState{Unknown: "502"}}, "", "production known"},
-	}
-	for _, tt := range tests {
-		got, refusal := c.ChooseRollbackTarget(tt.f)
-		switch {
-		case tt.refuse != "" && (refusal == nil || refusal.Rule != tt.refuse):
-			t.Errorf("%s: %+v %+v, want refused by %q", tt.name, got, refusal, tt.refuse)
-		case tt.refuse == "" && (refusal != nil || got.SHA != tt.sha):
-			t.Errorf("%s: %+v %+v, want %s", tt.name, got, refusal, tt.sha)
-		}
-	}
-	schema, unknown := c.RollbackSchemaFiles([]string{"a.go", "db/migrations/1.sql", "db/migrations/1.sql"}, true)
-	if len(schema) != 1 || unknown {
-		t.Errorf("RollbackSchemaFiles = %v %v", schema, unknown)
-	}
-	if _, unknown := c.RollbackSchemaFiles(nil, false); !unknown {
-		t.Error("an incomplete file list counted as no schema change")
-	}
-}
-
 func TestSyncTargets(t *testing.T) {
 	c := Default()
 	got := c.SyncTargets("v1.4.3", []SyncCandidate{

@@ -68,6 +68,10 @@ type Approval struct {
 type Commands struct {
 	Permission Permission `yaml:"permission"`
 	Emergency  Emergency  `yaml:"emergency"`
+	// MaxAge is how old a command that changes something may be when the
+	// bot gets to it (counted from its comment's created_at); an older
+	// one is answered, never run.
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Emergency lists the actors allowed to run `/promote --emergency`.
@@ -135,6 +139,7 @@ func Default() Config {
 		Commands: Commands{
 			Permission: PermissionWrite,
 			Emergency:  Emergency{Users: []string{}, Teams: []string{}},
+			MaxAge:     Duration(10 * time.Minute),
 		},
 		Promote: Promote{
 			RequiredChecks: RequiredChecks{All: true},

@@ -116,6 +116,10 @@ func validate(cfg Config, lines map[string]int) Errors {
 		}
 	}
 
+	if d := time.Duration(cfg.Commands.MaxAge); d < time.Minute || d > 24*time.Hour {
+		c.fail("commands.max_age", "%s is out of range; use between 1m and 24h", d)
+	}
+
 	if !cfg.Promote.RequiredChecks.All {
 		for i, n := range cfg.Promote.RequiredChecks.Names {
 			c.nonEmpty(fmt.Sprintf("promote.required_checks[%d]", i), n)

@@ -191,7 +191,10 @@ func (d *demoRun) play() error {
 	if err := d.failureAct(); err != nil {
 		return err
 	}
-	return d.lateAct(n)
+	if err := d.lateAct(n); err != nil {
+		return err
+	}
+	return d.lateCommandsAct()
 }
 
 // comment posts a comment as who, lets the bot answer, and prints the
@@ -456,6 +459,61 @@ func (d *demoRun) lateAct(first int) error {
 	d.expect(len(d.botDeployments()) == before, "a failure on a deployment older than production's newest rolls nothing back")
 	d.expect(strings.Contains(late, "Nothing was changed") && strings.Contains(late, "production now runs"),
 		"the first pull request is told what arrived late, what production runs and that nothing changed")
+	return nil
+}
+
+// lateCommandsAct: commands judged against GitHub as it is now. /rollback
+// on the failed hotfix refuses (production already runs what ran before
+// it), and a /rollback GitHub delivers 47 minutes late is answered "too
+// old", not run.
+func (d *demoRun) lateCommandsAct() error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— Commands judged as GitHub is now —")
+	failed := 0
+	for _, is := range r.Issues() {
+		if is.PR != nil && is.PR.HeadRef == "hotfix/retry-declines" {
+			failed = is.Number
+		}
+	}
+	before := len(d.botDeployments())
+	_, replies, err := d.comment(in.Rob, failed, "/rollback")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, fmt.Sprintf("production already runs what ran before #%d (v1.4.3)", failed)) &&
+		len(d.botDeployments()) == before, "/rollback on the failed hotfix refuses: production already runs what ran before it")
+
+	issue := r.CreateIssue(in.Rob, "Card declines spike", "")
+	if err := d.settle(); err != nil {
+		return err
+	}
+	id, err := r.Comment(in.Rob, issue, "/rollback")
+	if err != nil {
+		return err
+	}
+	late := d.h.Sim.Postpone(func(del ghsim.Delivery) bool {
+		return del.Event == "issue_comment" && strings.Contains(string(del.Payload), fmt.Sprintf(`"id":%d,`, id))
+	})
+	d.say("rob", "comments on #%d: /rollback  (GitHub delivers it 47 minutes late)", issue)
+	if len(late) != 1 {
+		d.expect(false, "the comment's delivery is held back")
+		return nil
+	}
+	if err := d.h.Sim.DeliverLate(d.ctx, late[0], 47*time.Minute); err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	var answer string
+	for _, c := range r.Comments(issue) {
+		if c.User.Type == "Bot" && strings.Contains(c.Body, fmt.Sprintf("hotfix-bot:reply:%d:", id)) {
+			answer = c.Body
+			d.showComment(c.Body, 6)
+		}
+	}
+	d.expect(strings.Contains(answer, "this /rollback is 47 minutes old and was not run") && strings.Contains(answer, "comment it again if you still want it") &&
+		len(d.botDeployments()) == before, "a /rollback 47 minutes old is answered, never run")
 	return nil
 }
 

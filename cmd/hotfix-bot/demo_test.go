@@ -18,6 +18,7 @@ func TestDemo(t *testing.T) {
 		"✅ hotfix-bot/approval  Approved",
 		"❌ hotfix-bot/base  Carries 3 unreleased commits",
 		"git rebase --onto v1.4.2",
+		"this /rollback is 47 minutes old and was not run",
 		"Every expected outcome happened.",
 	} {
 		if !strings.Contains(out, want) {

@@ -259,6 +259,17 @@ func (s *Sim) createComment(c *call) (int, any) {
 	return http.StatusCreated, s.commentJSON(c.repo, cm)
 }
 
+// getComment is GET /issues/comments/{comment_id}: the comment as it is
+// now (edited: its new body and updated_at); 404 once it was deleted.
+func (s *Sim) getComment(c *call) (int, any) {
+	id, _ := strconv.ParseInt(c.param("comment_id"), 10, 64)
+	cm := c.repo.comments[id]
+	if cm == nil {
+		return notFound()
+	}
+	return http.StatusOK, s.commentJSON(c.repo, cm)
+}
+
 func (s *Sim) updateComment(c *call) (int, any) {
 	id, _ := strconv.ParseInt(c.param("comment_id"), 10, 64)
 	cm := c.repo.comments[id]

@@ -128,19 +128,28 @@ func invalid(field, code string) (int, any) {
 
 var paramName = regexp.MustCompile(`\{(\w+)(?:\.\.\.)?\}`)
 
+// commentPath is GET /repos/{owner}/{repo}/issues/comments/{comment_id}.
+// Go's router would find it ambiguous with the issue routes
+// (/issues/{issue_number}/comments: an issue "comments"); GitHub routes
+// it to the comment, and so does the simulator, through a router of its
+// own.
+var commentPath = regexp.MustCompile(`^/repos/[^/]+/[^/]+/issues/comments/[^/]+$`)
+
 func (s *Sim) routes() http.Handler {
-	mux := http.NewServeMux()
-	add := func(pattern, op, perm string, auth authKind, h handlerFunc) {
+	mux, comments := http.NewServeMux(), http.NewServeMux()
+	addTo := func(m *http.ServeMux, pattern, op, perm string, auth authKind, h handlerFunc) {
 		rt := &route{op: op, perm: perm, auth: auth, h: h}
 		for _, m := range paramName.FindAllStringSubmatch(pattern, -1) {
 			rt.args = append(rt.args, m[1])
 		}
 		method, path, _ := strings.Cut(pattern, " ")
-		mux.Handle(method+" "+s.opts.APIPrefix+path, s.serve(rt))
+		m.Handle(method+" "+s.opts.APIPrefix+path, s.serve(rt))
 	}
+	add := func(pattern, op, perm string, auth authKind, h handlerFunc) { addTo(mux, pattern, op, perm, auth, h) }
 	repo := func(method, path, op, perm string, h handlerFunc) {
 		add(method+" /repos/{owner}/{repo}"+path, op, perm, authInstallation, h)
 	}
+	addTo(comments, "GET /repos/{owner}/{repo}/issues/comments/{comment_id}", "issues/get-comment", "issues:read|pull_requests:read", authInstallation, s.getComment)
 	add("GET /app", "apps/get-authenticated", "", authApp, s.getApp)
 	add("GET /repos/{owner}/{repo}/installation", "apps/get-repo-installation", "", authApp, s.getRepoInstallation)
 	add("POST /app-manifests/{code}/conversions", "apps/create-from-manifest", "", authNone, s.createFromManifest)
@@ -218,7 +227,13 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("POST /organizations/{org}/settings/apps/new", s.newAppFromManifest)
 
 	mux.HandleFunc("/", s.unknownPath)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && commentPath.MatchString(strings.TrimPrefix(r.URL.Path, s.opts.APIPrefix)) {
+			comments.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // unknownPath answers paths the simulator does not serve; if GitHub does

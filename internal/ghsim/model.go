@@ -841,6 +841,29 @@ func (r *Repo) EditComment(actor *User, id int64, body string) error {
 	return nil
 }
 
+// DeleteComment deletes a comment as actor (a `deleted` event): it and
+// its reactions are gone, and reading or reacting to it answers 404.
+func (r *Repo) DeleteComment(actor *User, id int64) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := r.comments[id]
+	if c == nil {
+		return s.errorf("no comment %d", id)
+	}
+	delete(r.comments, id)
+	kept := c.Issue.Comments[:0]
+	for _, x := range c.Issue.Comments {
+		if x != c {
+			kept = append(kept, x)
+		}
+	}
+	c.Issue.Comments = kept
+	s.clock.tick()
+	s.emit(r, "issue_comment", "deleted", actor, map[string]any{"issue": s.issueJSON(r, c.Issue), "comment": s.commentJSON(r, c)})
+	return nil
+}
+
 // RerequestCheckRun is a person clicking "Re-run" on a check run.
 func (r *Repo) RerequestCheckRun(actor *User, id int64) error {
 	s := r.sim

@@ -1,7 +1,6 @@
 package ghsim
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -155,44 +154,4 @@ func (r *Repo) ForgeRef(ref, message string, who Identity) (string, error) {
 		return "", err
 	}
 	return sha, r.git.updateRef(ref, sha)
-}
-
-// HoldPending takes every waiting delivery out of the outbox without
-// sending it and returns their ids: deliveries GitHub is slow to make.
-// SendHeld sends one later, as its first attempt.
-func (s *Sim) HoldPending() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.held == nil {
-		s.held = map[string]*Delivery{}
-	}
-	var ids []string
-	for _, d := range s.outbox {
-		s.held[d.ID] = d
-		ids = append(ids, d.ID)
-	}
-	s.outbox = nil
-	return ids
-}
-
-// SendHeld sends a delivery HoldPending took, now (late).
-func (s *Sim) SendHeld(ctx context.Context, id string) error {
-	s.mu.Lock()
-	d, ok := s.held[id]
-	delete(s.held, id)
-	s.mu.Unlock()
-	if !ok {
-		return s.errorf("no held delivery %s", id)
-	}
-	return s.send(ctx, d)
-}
-
-// HeldEvent is the event name and payload of a held delivery.
-func (s *Sim) HeldEvent(id string) (event string, payload []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if d, ok := s.held[id]; ok {
-		return d.Event, d.Payload
-	}
-	return "", nil
 }

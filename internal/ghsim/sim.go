@@ -74,9 +74,8 @@ type Sim struct {
 	lastETag   map[string]string            // installation + URL → last answer's ETag
 	teams      map[string]map[string]string // "org/team" → login → membership state
 
-	outbox []*Delivery
-	// held are deliveries taken out of the outbox to be sent late.
-	held      map[string]*Delivery
+	outbox    []*Delivery
+	postponed []*Delivery // taken out of the outbox by Postpone
 	delivered []*Delivery
 
 	webUser   string                 // signed in to the web pages

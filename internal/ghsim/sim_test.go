@@ -612,3 +612,90 @@ func TestTagsAndDeployments(t *testing.T) {
 		t.Errorf("activity: %v %v", acts, err)
 	}
 }
+
+// A comment read back as GitHub has it now: its edits, its deletion, and
+// its created event delivered late or replayed hours later.
+func TestCommentsReadBackAndLateDeliveries(t *testing.T) {
+	f := newFixture(t)
+	var mu sync.Mutex
+	var received []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var p struct {
+			Action string `json:"action"`
+		}
+		_ = json.Unmarshal(body, &p)
+		mu.Lock()
+		received = append(received, r.Header.Get("X-GitHub-Event")+"."+p.Action+" "+r.Header.Get("X-GitHub-Delivery"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer hook.Close()
+	f.sim.AddWebhookTarget(f.app, hook.URL)
+	must[string](t)(f.repo.Push(f.alice, "main", "init", Files{"a": "1"}))
+	n := f.repo.CreateIssue(f.alice, "Payments are down", "")
+	id := must[int64](t)(f.repo.Comment(f.alice, n, "/rollback"))
+	written := f.sim.Clock().Now()
+
+	got, _, err := f.client.Issues.GetComment(ctx, "acme", "pay", id)
+	if err != nil || got.GetBody() != "/rollback" || got.GetUser().GetLogin() != "alice" || !got.GetCreatedAt().Time.Equal(written) {
+		t.Fatalf("GET comment = %+v, %v", got, err)
+	}
+	// The created event is held back; the comment is edited meanwhile.
+	late := f.sim.Postpone(func(d Delivery) bool { return d.Event == "issue_comment" && d.Action == "created" })
+	if len(late) != 1 {
+		t.Fatalf("postponed %v, want the one created event", late)
+	}
+	noErr(t, f.repo.EditComment(f.alice, id, "never mind"))
+	if _, err := f.sim.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = f.client.Issues.GetComment(ctx, "acme", "pay", id)
+	if err != nil || got.GetBody() != "never mind" || !got.GetCreatedAt().Time.Equal(written) || !got.GetUpdatedAt().Time.After(written) {
+		t.Fatalf("edited comment = %+v, %v", got, err)
+	}
+	before := f.sim.Clock().Now()
+	noErr(t, f.sim.DeliverLate(ctx, late[0], 47*time.Minute))
+	if moved := f.sim.Clock().Now().Sub(before); moved < 47*time.Minute {
+		t.Errorf("the clock moved %s, want 47m", moved)
+	}
+	if err := f.sim.DeliverLate(ctx, late[0], 0); err == nil {
+		t.Error("a postponed delivery was sent twice")
+	}
+	// Deleted: reading it, or reacting to it, answers 404.
+	noErr(t, f.repo.DeleteComment(f.alice, id))
+	if _, resp, err := f.client.Issues.GetComment(ctx, "acme", "pay", id); err == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a deleted comment: %v", err)
+	}
+	if _, resp, err := f.client.Reactions.CreateIssueCommentReaction(ctx, "acme", "pay", id, "eyes"); err == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a reaction to a deleted comment: %v", err)
+	}
+	if len(f.repo.Comments(n)) != 0 {
+		t.Error("the deleted comment is still listed")
+	}
+	if _, err := f.sim.Deliver(ctx); err != nil {
+		t.Fatal(err)
+	}
+	noErr(t, f.sim.ReplayAfter(ctx, late[0], 3*time.Hour))
+	if _, redeliveries := f.sim.DeliveryAttempts(late[0]); redeliveries != 1 {
+		t.Errorf("the replay is not a redelivery attempt (%d)", redeliveries)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var events []string
+	for _, r := range received {
+		if strings.HasPrefix(r, "issue_comment.") {
+			events = append(events, strings.Fields(r)[0])
+		}
+	}
+	if want := "issue_comment.edited,issue_comment.created,issue_comment.deleted,issue_comment.created"; strings.Join(events, ",") != want {
+		t.Errorf("events = %v, want %s", events, want)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -321,6 +321,55 @@ func (s *Sim) Deliver(ctx context.Context) (int, error) {
 	return len(batch), nil
 }
 
+// Postpone takes the waiting deliveries that match out of the queue, so
+// Deliver does not send them: GitHub sometimes delivers an event minutes
+// late, after later events. DeliverLate sends them. It returns their
+// GUIDs, oldest first.
+func (s *Sim) Postpone(match func(Delivery) bool) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	kept := s.outbox[:0]
+	for _, d := range s.outbox {
+		if match(*d) {
+			s.postponed = append(s.postponed, d)
+			ids = append(ids, d.ID)
+			continue
+		}
+		kept = append(kept, d)
+	}
+	s.outbox = kept
+	return ids
+}
+
+// DeliverLate moves simulated time on by delay, then sends a postponed
+// delivery: its first attempt, late.
+func (s *Sim) DeliverLate(ctx context.Context, id string, delay time.Duration) error {
+	s.mu.Lock()
+	var found *Delivery
+	for i, d := range s.postponed {
+		if d.ID == id {
+			found = d
+			s.postponed = append(s.postponed[:i], s.postponed[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	if found == nil {
+		return s.errorf("no postponed delivery %s", id)
+	}
+	s.clock.Advance(delay)
+	return s.send(ctx, found)
+}
+
+// ReplayAfter moves simulated time on by delay, then sends a past
+// delivery again with the same GUID (a redelivery attempt), as someone
+// pressing "Redeliver" hours later would.
+func (s *Sim) ReplayAfter(ctx context.Context, id string, delay time.Duration) error {
+	s.clock.Advance(delay)
+	return s.Redeliver(ctx, id)
+}
+
 // Redeliver sends a past delivery again with the same delivery id, like
 // "Redeliver" in the app's settings.
 func (s *Sim) Redeliver(ctx context.Context, id string) error {

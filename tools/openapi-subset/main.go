@@ -83,6 +83,7 @@ var Operations = []string{
 	"issues/remove-label",
 	"issues/list-events",
 	"issues/list-comments",
+	"issues/get-comment",
 	"issues/create-comment",
 	"issues/update-comment",
 	"issues/add-assignees",
