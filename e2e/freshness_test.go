@@ -234,3 +234,33 @@ func TestLateStagingFailureLeavesTheProductionStepsLock(t *testing.T) {
 	}
 	w.noHandlerErrors()
 }
+
+func TestStatusPostedByAnotherAppIsJudgedLikeAnyOther(t *testing.T) {
+	w := start(t, harness.Options{})
+	n, _ := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(w.in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	// Another app with deployments: write (a monitoring integration)
+	// reports the deployment failed.
+	monitor := w.h.Sim.Bot("canary-monitor[bot]")
+	w.post(d.ID, "failure", monitor)
+	w.settle()
+	ds := w.botDeployments()
+	if len(ds) != 2 || ds[1].Task != "deploy:rollback" {
+		t.Fatalf("deployments after another app's failure: %+v", ds)
+	}
+	w.oneComment(n, "hotfix-bot:failed:", "Reported by @canary-monitor[bot]", "Rolling production back to v1.4.2")
+	// Hours later it reports the same failure again: the deployment is no
+	// longer the newest (its rollback is), so nothing more happens.
+	w.h.Sim.Clock().Advance(2 * time.Hour)
+	w.h.Sim.ResetCalls()
+	w.post(d.ID, "failure", monitor)
+	w.settle()
+	if b := w.h.Account(); b.Writes > b.ByOp["issues/create-comment"] {
+		t.Errorf("a repeated failure wrote %v", b.ByOp)
+	}
+	if len(w.botDeployments()) != 2 {
+		t.Error("a repeated failure deployed again")
+	}
+	w.noHandlerErrors()
+}

@@ -221,6 +221,15 @@ func (l *lifecycle) unclaim(ctx context.Context, err error) error {
 	return err
 }
 
+// unfinished marks a story reply written while a step of it failed: the
+// story is not told yet, and a retry or redelivery carries it on.
+func unfinished(errs []error) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	return "\n" + facts.Marker("unfinished")
+}
+
 // upsert writes a reply of the deployment story (found by its marker),
 // creating it or editing it in place; created says it is new.
 func (l *lifecycle) upsert(ctx context.Context, number int, marker, body string) (created bool, err error) {
@@ -469,7 +478,7 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 			" **Production may be running a broken or partial deploy.** **Next:** " + l.rollbackAdvice()
 		chat.Text += " Production was not rolled back automatically: see the pull request."
 	}
-	if posted, err := l.upsert(ctx, l.p.PR, marker, result+"\n"+marker); err != nil {
+	if posted, err := l.upsert(ctx, l.p.PR, marker, result+"\n"+marker+unfinished(errs)); err != nil {
 		errs = append(errs, err)
 	} else if posted {
 		l.g.notify(chat)
@@ -632,8 +641,8 @@ func (l *lifecycle) finishRollback(ctx context.Context) error {
 		if problemRows(rows) {
 			next = "**Next:** " + strings.TrimSpace(retryNote(ctx, errors.Join(errs...))+" A step marked ❌ that stays so needs a person: do it by hand as its row says.") + " Then work through the incident issue."
 		}
-		body := fmt.Sprintf("⏪ **Production is back on %s** (rollback deployment %d succeeded).\n\n%s\n%s\n%s",
-			target, l.deployment(), summaryTable(rows), next, marker)
+		body := fmt.Sprintf("⏪ **Production is back on %s** (rollback deployment %d succeeded).\n\n%s\n%s\n%s%s",
+			target, l.deployment(), summaryTable(rows), next, marker, unfinished(errs))
 		posted, err := l.upsert(ctx, l.p.PR, marker, body)
 		if err != nil {
 			errs = append(errs, err)
@@ -720,7 +729,7 @@ func (l *lifecycle) failRollback(ctx context.Context) error {
 	if l.p.PR != 0 {
 		body := fmt.Sprintf("🚨 **The rollback failed** (deployment %d of `%s` to `%s`).%s\n\nProduction may be down or half-deployed. The production lock is released. **Next:** a person takes over now: check production, redeploy a known-good release through your CD system, or comment `/rollback TAG` with another tag that ran in production.\n%s",
 			l.deployment(), policy.Short(l.sha()), l.ev.Deployment.Environment, logLine, marker)
-		if _, err := l.upsert(ctx, l.p.PR, marker, body); err != nil {
+		if _, err := l.upsert(ctx, l.p.PR, marker, body+unfinished(errs)); err != nil {
 			errs = append(errs, err)
 		}
 	}

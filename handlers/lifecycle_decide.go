@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -68,6 +69,14 @@ func (l *lifecycle) handle(ctx context.Context) error {
 			return nil
 		case policy.StatusLate:
 			return l.reportLate(ctx, f, d)
+		case policy.StatusFinishHotfix, policy.StatusAdvance:
+			// Re-run on every delivery: each step is find-or-create, and a
+			// re-run finishes what an earlier run left (a ❌ row).
+		default:
+			// A failure's or a rollback's story is told once.
+			if told, err := l.told(ctx); err != nil || told {
+				return err
+			}
 		}
 		claimed, blocked, err := l.claimStory(ctx, d)
 		if err != nil {
@@ -77,18 +86,39 @@ func (l *lifecycle) handle(ctx context.Context) error {
 			continue // another handler claimed it meanwhile: look again
 		}
 		l.claimed = claimed
-		switch d.Action {
-		case policy.StatusAdvance:
-			return l.advance(ctx)
-		case policy.StatusFinishHotfix:
-			return l.finishHotfix(ctx)
-		case policy.StatusStopChain, policy.StatusFailHotfix, policy.StatusRollback:
-			return l.failHotfix(ctx)
-		case policy.StatusFinishRollback:
-			return l.finishRollback(ctx)
+		err = l.act(ctx, d.Action)
+		if claimed {
+			l.dropClaim(ctx)
 		}
-		return l.failRollback(ctx)
+		return err
 	}
+}
+
+// act carries out a decision that writes.
+func (l *lifecycle) act(ctx context.Context, a policy.StatusAction) error {
+	switch a {
+	case policy.StatusAdvance:
+		return l.advance(ctx)
+	case policy.StatusFinishHotfix:
+		return l.finishHotfix(ctx)
+	case policy.StatusStopChain, policy.StatusFailHotfix, policy.StatusRollback:
+		return l.failHotfix(ctx)
+	case policy.StatusFinishRollback:
+		return l.finishRollback(ctx)
+	}
+	return l.failRollback(ctx)
+}
+
+// dropClaim takes this handler's claim off a lock still held when its
+// work is done, so the story's next status is not kept waiting for it. A
+// claim left on a free lock stays: it keeps a replica given the same
+// status out until the story is told.
+func (l *lifecycle) dropClaim(ctx context.Context) {
+	_, _, _ = l.r.TransitionLock(context.WithoutCancel(ctx), func(lk facts.Lock) bool { return lk.Held() && lk.Claim == l.claim },
+		func(lk facts.Lock) facts.Lock {
+			lk.Claim, lk.ClaimFor, lk.ClaimAt = "", "", time.Time{}
+			return lk
+		})
 }
 
 // realSleep waits d of real time, or until ctx ends.
@@ -198,7 +228,7 @@ func (l *lifecycle) told(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	c, err := r.FindComment(ctx, l.p.PR, l.storyMarker(), time.Time{})
-	return c != nil, err
+	return c != nil && !strings.Contains(c.Body, facts.Marker("unfinished")), err
 }
 
 // claimStory claims the lock for this status's work: held for this

@@ -263,7 +263,15 @@ func RelateLock(held bool, lockKind string, commentID, failedDeployment, lockDep
 	switch {
 	case p.Kind == "hotfix" && lockKind == "rollback" && failedDeployment != 0 && failedDeployment == deployment:
 		// The automatic rollback of this very failure holds it: the
-		// hand-over happened, the rollback is this story's next step.
+		// hand-over happened. Until the rollback's deployment is recorded
+		// its creation is this story's next step; after, the story has
+		// moved on to the rollback.
+		switch {
+		case lockDeployment != 0:
+			return LockMovedOn
+		case creating:
+			return LockCreating
+		}
 		return LockNamesThis
 	case p.Kind == "hotfix" && lockKind == "promote":
 		same = p.CommentID != 0 && commentID == p.CommentID
