@@ -70,21 +70,21 @@ func (c Config) ChooseRollbackTarget(f RollbackFacts) (RollbackTarget, *Refusal)
 	}
 	if f.RequestedTag != "" {
 		if f.RequestedSHA == "" {
-			return RollbackTarget{}, &Refusal{Rule: "tag exists", Why: fmt.Sprintf("there is no tag %q", f.RequestedTag),
+			return RollbackTarget{}, &Refusal{Rule: "tag exists", Why: "there is no tag " + Code(f.RequestedTag),
 				Next: "name a tag production ran before" + c.recent(f.History)}
 		}
 		if f.RequestedSHA == prod.SHA {
-			return RollbackTarget{}, &Refusal{Rule: "not production already", Why: fmt.Sprintf("production already runs %s (`%s`)", f.RequestedTag, Short(prod.SHA)),
+			return RollbackTarget{}, &Refusal{Rule: "not production already", Why: fmt.Sprintf("production already runs %s (`%s`)", Code(f.RequestedTag), Short(prod.SHA)),
 				Next: "name an earlier tag" + c.recent(f.History)}
 		}
 		for _, d := range f.History {
 			if d.SHA == f.RequestedSHA {
-				return RollbackTarget{SHA: d.SHA, Tag: f.RequestedTag, Why: fmt.Sprintf("%s, as asked (it ran in production: deployment %d)", f.RequestedTag, d.Deployment)}, nil
+				return RollbackTarget{SHA: d.SHA, Tag: f.RequestedTag, Why: fmt.Sprintf("%s, as asked (it ran in production: deployment %d)", Code(f.RequestedTag), d.Deployment)}, nil
 			}
 		}
-		why := fmt.Sprintf("%s (`%s`) never ran in production: no deployment of it to `%s` succeeded", f.RequestedTag, Short(f.RequestedSHA), c.Production.Environment)
+		why := fmt.Sprintf("%s (`%s`) never ran in production: no deployment of it to `%s` succeeded", Code(f.RequestedTag), Short(f.RequestedSHA), c.Production.Environment)
 		if f.HistoryIncomplete {
-			why = fmt.Sprintf("%s (`%s`) is not among the production deployments the bot read, so it cannot tell whether it ever ran", f.RequestedTag, Short(f.RequestedSHA))
+			why = fmt.Sprintf("%s (`%s`) is not among the production deployments the bot read, so it cannot tell whether it ever ran", Code(f.RequestedTag), Short(f.RequestedSHA))
 		}
 		return RollbackTarget{}, &Refusal{Rule: "ran in production before", Why: why,
 			Next: "roll back only to something production ran" + c.recent(f.History)}
@@ -106,7 +106,7 @@ func (c Config) recent(history []DeployedRef) string {
 	var names []string
 	for _, d := range history {
 		if d.Tag != "" && len(names) < 3 {
-			names = append(names, "`"+d.Tag+"`")
+			names = append(names, Code(d.Tag))
 		}
 	}
 	if len(names) == 0 {
