@@ -205,7 +205,7 @@ func (c *commandRun) hotfixStart(ctx context.Context) outcome {
 	}
 	branch, ok := cfg.HotfixBranch(cmd.BranchName)
 	if !ok {
-		return refuse(cmd, []policy.Refusal{{Rule: "a hotfix branch name", Why: fmt.Sprintf("`%s` would not match `branches.hotfix` (%q)", userText(branch, 250), cfg.Branches.Hotfix),
+		return refuse(cmd, []policy.Refusal{{Rule: "a hotfix branch name", Why: fmt.Sprintf("%s would not match `branches.hotfix` (%s)", policy.Code(branch), policy.Code(cfg.Branches.Hotfix)),
 			Next: "pick a name that makes a hotfix branch under this repository's policy"}}, "")
 	}
 	prod, err := r.Production(ctx, cfg)
@@ -221,15 +221,19 @@ func (c *commandRun) hotfixStart(ctx context.Context) outcome {
 		return c.failed("create "+branch, err)
 	}
 	if current != prod.SHA {
-		return refuse(cmd, []policy.Refusal{{Rule: "branch free", Why: fmt.Sprintf("`%s` exists already, at `%s`, not at production %s (`%s`)", branch, policy.Short(current), prod.Name(), policy.Short(prod.SHA)),
+		return refuse(cmd, []policy.Refusal{{Rule: "branch free", Why: fmt.Sprintf("%s exists already, at `%s`, not at production %s (`%s`)", policy.Code(branch), policy.Short(current), prod.Name(), policy.Short(prod.SHA)),
 			Next: "pick another name, or delete that branch if it is abandoned"}}, "")
 	}
-	head := fmt.Sprintf("Created `%s` at production %s.", branch, prod.Name())
+	head := fmt.Sprintf("Created %s at production %s.", policy.Code(branch), prod.Name())
 	if !created {
-		head = fmt.Sprintf("`%s` is there already, at production %s.", branch, prod.Name())
+		head = fmt.Sprintf("%s is there already, at production %s.", policy.Code(branch), prod.Name())
 	}
-	body := fmt.Sprintf("It starts exactly at `%s` (%s), so `hotfix-bot/base` passes as long as you only add the fix.\n\n```sh\ngit fetch origin && git switch %s\n```\n\n**Next:** commit the fix, push, and open a pull request into `%s`; the checks run on your first push.",
-		policy.Short(prod.SHA), prod.Source, branch, cfg.Branches.Production)
+	checkout := policy.ShellRefusal("branch", branch)
+	if q, ok := policy.ShellQuote(branch); ok {
+		checkout = "```sh\ngit fetch origin && git switch " + q + "\n```"
+	}
+	body := fmt.Sprintf("It starts exactly at `%s` (%s), so `hotfix-bot/base` passes as long as you only add the fix.\n\n%s\n\n**Next:** commit the fix, push, and open a pull request into %s; the checks run on your first push.",
+		policy.Short(prod.SHA), prod.Source, checkout, policy.Code(cfg.Branches.Production))
 	return done(head, body)
 }
 
@@ -264,7 +268,12 @@ func (c *commandRun) help(ctx context.Context) outcome {
 		b.WriteString("⚠️ " + c.pol.Describe() + "\n\nUntil the file is fixed the commands below refuse.\n\n")
 	}
 	emergency := "nobody (`commands.emergency` is empty)"
+	// Listed in code spans: anyone may ask for /help, and it must not
+	// notify the on-call people it names.
 	if names := append(prefixed("@", cfg.Commands.Emergency.Users), prefixed("team ", cfg.Commands.Emergency.Teams)...); len(names) > 0 {
+		for i := range names {
+			names[i] = policy.Code(names[i])
+		}
 		emergency = strings.Join(names, ", ")
 	}
 	perm := string(cfg.Commands.Permission) + " or more"

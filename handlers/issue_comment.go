@@ -221,7 +221,13 @@ func (o outcome) render(cmd policy.Command) string {
 		icon = "👎"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "> `%s`\n\n%s **%s**\n", userText(cmd.Text, 200), icon, o.headline)
+	// The command as given, exactly, in a code span (where nothing is a
+	// mention); no angle brackets, so it cannot carry a reply marker.
+	echo := strings.NewReplacer("<", "‹", ">", "›").Replace(cmd.Text)
+	if len(echo) > 200 {
+		echo = truncate(echo, 200) + "…"
+	}
+	fmt.Fprintf(&b, "> %s\n\n%s **%s**\n", policy.Code(echo), icon, o.headline)
 	if o.body != "" {
 		b.WriteString("\n" + o.body + "\n")
 	}
@@ -257,17 +263,6 @@ func refuse(cmd policy.Command, refusals []policy.Refusal, extra string) outcome
 }
 
 func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
-
-// userText renders text a person wrote so that it cannot forge markup in
-// a reply (a hidden marker, a fake bot message): no angle brackets, no
-// backticks, no line breaks, bounded.
-func userText(s string, limit int) string {
-	s = strings.NewReplacer("<", "‹", ">", "›", "`", "'", "\r", " ", "\n", " ").Replace(s)
-	if len(s) > limit {
-		s = truncate(s, limit) + "…"
-	}
-	return s
-}
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -327,10 +327,10 @@ func (c *commandRun) authorizeEmergency(ctx context.Context) *outcome {
 	if len(em.Users)+len(em.Teams) > 0 {
 		var names []string
 		for _, u := range em.Users {
-			names = append(names, "@"+u)
+			names = append(names, policy.Code("@"+u))
 		}
 		for _, t := range em.Teams {
-			names = append(names, "team "+t)
+			names = append(names, policy.Code("team "+t))
 		}
 		allowed = strings.Join(names, ", ")
 	}
@@ -370,7 +370,7 @@ func (c *commandRun) auditIssue(ctx context.Context, p *promotion, payload polic
 
 **What to do now:** review the change after the fact (the approvals it did not get), confirm it was needed, and close this issue with what you found.
 %s`, p.pr.GetNumber(), "`"+p.pr.GetHead().GetSHA()+"`", c.ev.Comment.User.Login, c.ev.Comment.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		c.ev.Comment.HTMLURL, userText(c.cmd.Reason, policy.MaxReason), strings.Join(skipped, "\n"), marker)
+		c.ev.Comment.HTMLURL, cell(policy.UserText(c.cmd.Reason, policy.MaxReason)), strings.Join(skipped, "\n"), marker)
 	is, _, err := c.r.EnsureIssue(ctx, marker, fmt.Sprintf("Emergency promotion of #%d by @%s", p.pr.GetNumber(), c.ev.Comment.User.Login),
 		body, nil, c.ev.Comment.CreatedAt)
 	return is, err

@@ -27,7 +27,7 @@ func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]sum
 	var rows []summaryRow
 	var errs []error
 	for _, t := range l.cfg.SyncTargets(tag, candidates) {
-		what := "sync → `" + t.Branch + "`"
+		what := "sync → " + policy.Code(t.Branch)
 		if t.Skip != "" {
 			result := "skipped: " + t.Skip
 			if t.Problem {
@@ -144,7 +144,7 @@ func (l *lifecycle) syncInto(ctx context.Context, hotfix *github.PullRequest, ta
 | deployment | %d to `+"`%s`"+` |
 
 **Merge this with a merge commit** (not squash or rebase): the next sync then finds these commits in `+"`%s`"+` and does not conflict again.
-%s`, hotfix.GetNumber(), userText(hotfix.GetTitle(), 200), tag, target, hotfix.GetNumber(), tag, policy.Short(sha), l.deployment(), l.ev.Deployment.Environment, target,
+%s`, hotfix.GetNumber(), policy.UserText(hotfix.GetTitle(), 200), tag, target, hotfix.GetNumber(), tag, policy.Short(sha), l.deployment(), l.ev.Deployment.Environment, target,
 		facts.Marker("sync:"+tag+":"+target))
 	pr, created, err := r.EnsurePullRequest(ctx, branch, target, policy.SyncTitle(tag, target), body, conflict)
 	if err != nil {
@@ -175,7 +175,7 @@ func (l *lifecycle) syncInto(ctx context.Context, hotfix *github.PullRequest, ta
 		}
 	}
 	if conflict {
-		row.result = fmt.Sprintf("#%d opened as a **draft**: it conflicts with `%s`; the pull request says how to resolve it", pr.GetNumber(), target)
+		row.result = fmt.Sprintf("#%d opened as a **draft**: it conflicts with %s; the pull request says how to resolve it", pr.GetNumber(), policy.Code(target))
 		row.problem = true
 		if err := l.conflictInstructions(ctx, pr, branch, target, head); err != nil {
 			errs = append(errs, err)
@@ -253,15 +253,32 @@ func (l *lifecycle) trialMergeOnce(ctx context.Context, tag, target, head string
 // marks its head with a failing check, so it is not merged with markers.
 func (l *lifecycle) conflictInstructions(ctx context.Context, pr *github.PullRequest, branch, target, head string) error {
 	marker := facts.Marker(fmt.Sprintf("sync-conflict:%d", pr.GetNumber()))
-	body := fmt.Sprintf("⚠️ **This sync conflicts with `%s`.** The bot never resolves conflicts or writes to `%s`; a person does:\n\n```sh\ngit fetch origin && git switch %s && git merge origin/%s\n# resolve the conflicts, then:\ngit commit\ngit push origin %s\n```\n\nThen mark this pull request ready for review and **merge it with a merge commit**. The `%s` check turns green once the branch contains `%s` and no conflict markers.\n%s",
-		target, target, branch, target, branch, policy.CheckSync, target, marker)
+	body := fmt.Sprintf("⚠️ **This sync conflicts with %s.** The bot never resolves conflicts or writes to %s; a person does", policy.Code(target), policy.Code(target)) +
+		conflictCommands(branch, target) +
+		fmt.Sprintf("\n\nThen mark this pull request ready for review and **merge it with a merge commit**. The `%s` check turns green once the branch contains %s and no conflict markers.\n%s",
+			policy.CheckSync, policy.Code(target), marker)
 	if _, _, err := l.r.PostComment(ctx, pr.GetNumber(), marker, body, time.Time{}); err != nil {
 		return err
 	}
 	return l.r.CompleteCheck(ctx, head, policy.CheckResult{Name: policy.CheckSync, Conclusion: policy.Failure,
-		Title:   fmt.Sprintf("Conflicts with %s", target),
-		Summary: fmt.Sprintf("Merging this branch into `%s` conflicts. Resolve it as the pull request's comment says (`git merge origin/%s` on this branch, resolve, push); this check then runs again.", target, target),
+		Title:   "Conflicts with " + policy.UserText(target, 200),
+		Summary: fmt.Sprintf("Merging this branch into %s conflicts. Resolve it as the pull request's comment says (merge %s into this branch, resolve, push); this check then runs again.", policy.Code(target), policy.Code("origin/"+target)),
 	}, facts.Stamp{}, pr.GetHTMLURL())
+}
+
+// conflictCommands are the exact commands that resolve a conflicting
+// sync, every name quoted for sh (or none, saying why, for a name no
+// quoting makes safe).
+func conflictCommands(branch, target string) string {
+	qBranch, ok := policy.ShellQuote(branch)
+	if !ok {
+		return ".\n\n" + policy.ShellRefusal("branch", branch)
+	}
+	qTarget, ok := policy.ShellQuote("origin/" + target)
+	if !ok {
+		return ".\n\n" + policy.ShellRefusal("target branch", target)
+	}
+	return fmt.Sprintf(":\n\n```sh\ngit fetch origin && git switch %s && git merge %s\n# resolve the conflicts, then:\ngit commit\ngit push origin %s\n```", qBranch, qTarget, qBranch)
 }
 
 // copyReviewers asks the hotfix's reviewers (requested, and the people
@@ -366,14 +383,14 @@ func (g *Bot) checkSyncBranch(ctx context.Context, r *facts.Repo, cfg policy.Con
 	markers := conflictMarkers(cmp.Files)
 	switch {
 	case cmp.GetBehindBy() > 0:
-		res.Conclusion, res.Title = policy.Failure, fmt.Sprintf("Does not contain %s yet", target)
-		res.Summary = fmt.Sprintf("The branch lacks %d commit(s) of `%s`: run `git merge origin/%s` on it, resolve, and push.", cmp.GetBehindBy(), target, target)
+		res.Conclusion, res.Title = policy.Failure, "Does not contain "+policy.UserText(target, 200)+" yet"
+		res.Summary = fmt.Sprintf("The branch lacks %d commit(s) of %s: merge %s into it, resolve, and push.", cmp.GetBehindBy(), policy.Code(target), policy.Code("origin/"+target))
 	case len(markers) > 0:
 		res.Conclusion, res.Title = policy.Failure, "Conflict markers left in"
 		res.Summary = "These files still contain conflict markers (`<<<<<<<`, `=======`, `>>>>>>>`): " + fileList(markers) + ". Finish resolving them and push."
 	default:
 		res.Conclusion, res.Title = policy.Success, "Conflicts resolved"
-		res.Summary = fmt.Sprintf("The branch contains `%s` and adds no conflict markers. Mark the pull request ready for review and merge it with a merge commit.", target)
+		res.Summary = fmt.Sprintf("The branch contains %s and adds no conflict markers. Mark the pull request ready for review and merge it with a merge commit.", policy.Code(target))
 	}
 	if err := r.CompleteCheck(ctx, head, res, facts.Stamp{}, pr.GetHTMLURL()); err != nil {
 		return err
