@@ -223,3 +223,81 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 }
+
+// An insider who knows the next tag (the /promote plan announces it)
+// prepares the sync branches: one with a commit of theirs and a pull
+// request opened and closed from it, one with a commit and no pull
+// request. The bot uses neither, says so on the hotfix pull request, syncs
+// from fresh names with exactly the release, and a redelivered success
+// opens nothing more.
+func TestSyncBackIgnoresWhatAnInsiderPrepared(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	mallory := w.h.Sim.User("mallory")
+	r.SetRole("mallory", "write")
+	devName, relName := "hotfix-bot/sync/v1.4.3-to-develop", "hotfix-bot/sync/v1.4.3-to-release/1.5"
+	must[string](t)(r.CreateBranch(mallory, devName, "develop"))
+	must[string](t)(r.Push(mallory, devName, "Sync v1.4.3 into develop\n\nhotfix-bot sync commit", ghsim.Files{"payments/backdoor.go": "package payments\n"}))
+	closed := must[int](t)(r.OpenPR(mallory, devName, "develop", "Sync v1.4.3 into develop"))
+	noErr(t, r.ClosePR(mallory, closed))
+	must[string](t)(r.CreateBranch(mallory, relName, "release/1.5"))
+	must[string](t)(r.Push(mallory, relName, "Sync", ghsim.Files{"payments/backdoor.go": "package payments\n"}))
+	w.settle()
+
+	n, head := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	w.report(d.ID, "success")
+
+	botSyncs := func(base string) []ghsim.Issue {
+		var out []ghsim.Issue
+		for _, is := range w.pullsInto(base, "hotfix-bot/sync/") {
+			if is.User.Type == "Bot" {
+				out = append(out, is)
+			}
+		}
+		return out
+	}
+	for base, name := range map[string]string{"develop": devName, "release/1.5": relName} {
+		got := botSyncs(base)
+		if len(got) != 1 || got[0].PR.HeadRef != name+"-2" {
+			t.Fatalf("the bot's sync PRs into %s: %+v, want one from %s-2", base, got, name)
+		}
+		// Exactly the release: one commit of the bot's on the tag, with its tree.
+		if r.CommitMessage(got[0].PR.HeadSHA) == "" || r.Branch(name) == got[0].PR.HeadSHA {
+			t.Errorf("the sync into %s comes from the prepared branch", base)
+		}
+		if files := r.Diff(head, got[0].PR.HeadSHA); len(files) != 0 {
+			t.Errorf("the sync into %s carries more than the release: %v", base, files)
+		}
+	}
+	if pr, _ := r.PR(closed); pr.State != "closed" {
+		t.Error("the insider's pull request was touched")
+	}
+	summary := w.botComments(n, "hotfix-bot:deployed:")
+	if len(summary) != 1 {
+		t.Fatalf("%d summaries", len(summary))
+	}
+	for _, want := range []string{"left alone, not the bot's", "`" + devName + "`", "`" + relName + "`", "someone else put commits there",
+		fmt.Sprintf("#%d (closed, by `mallory`)", closed), "from `" + devName + "-2`"} {
+		if !strings.Contains(summary[0].Body, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary[0].Body)
+		}
+	}
+
+	// A redelivered success finds the same names and opens nothing more.
+	var success []ghsim.Delivery
+	for _, dl := range w.h.Sim.Deliveries() {
+		if dl.Event == "deployment_status" && strings.Contains(string(dl.Payload), `"state":"success"`) {
+			success = append(success, dl)
+		}
+	}
+	for _, dl := range success {
+		noErr(t, w.h.Sim.Redeliver(w.ctx, dl.ID))
+	}
+	w.settle()
+	if len(botSyncs("develop")) != 1 || len(botSyncs("release/1.5")) != 1 {
+		t.Errorf("a redelivery opened more sync PRs: %d into develop, %d into release/1.5", len(botSyncs("develop")), len(botSyncs("release/1.5")))
+	}
+	w.noHandlerErrors()
+}
