@@ -61,7 +61,7 @@ func TestPromoteToProductionAndSyncBack(t *testing.T) {
 	if len(summary) != 1 {
 		t.Fatalf("%d summaries", len(summary))
 	}
-	for _, want := range []string{"in production as v1.4.3", "`v1.4.3` created", "merged into `main`", "released", "develop", "release/1.5", "draft", "release/1.4", "merged into `main` already (closed)"} {
+	for _, want := range []string{"in production as v1.4.3", "`v1.4.3` created", "merged into `main`", "released", "develop", "release/1.5", "draft", "release/1.4", "closed: it holds nothing `main` lacks"} {
 		if !strings.Contains(summary[0].Body, want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary[0].Body)
 		}

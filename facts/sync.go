@@ -3,6 +3,8 @@ package facts
 import (
 	"context"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
@@ -84,4 +86,91 @@ func prStateOf(pr *github.PullRequest) string {
 		return "open, draft"
 	}
 	return "open"
+}
+
+// SyncCandidates gathers what deciding the sync-back targets of a release
+// needs: develop, and either the branches listed in sync.targets or every
+// branches.release branch, each compared with the production branch (is
+// it open?) and with the released commit (does it hold it already?), a
+// few at a time. previous is what production ran before the release: a
+// release branch that holds nothing the production branch lacks was cut
+// for a release that shipped when production had moved past its tip.
+func (r *Repo) SyncCandidates(ctx context.Context, cfg policy.Config, released, previous string) ([]policy.SyncCandidate, error) {
+	cands := []policy.SyncCandidate{{Branch: cfg.Branches.Develop, Develop: true}}
+	if len(cfg.Sync.Targets) > 0 {
+		for _, b := range cfg.Sync.Targets {
+			cands = append(cands, policy.SyncCandidate{Branch: b, Listed: true})
+		}
+	} else {
+		releases, err := r.ReleaseBranches(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range releases {
+			cands = append(cands, policy.SyncCandidate{Branch: b.Name, Exists: true})
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range cands {
+		c := &cands[i]
+		g.Go(func() error {
+			if c.Develop || c.Listed {
+				tip, err := r.BranchSHA(gctx, c.Branch)
+				if err != nil {
+					return err
+				}
+				if c.Exists = tip != ""; !c.Exists {
+					return nil
+				}
+			} else if err := r.releaseOpen(gctx, cfg, c, previous); err != nil {
+				c.Unknown = Explain(err)
+				return nil
+			}
+			if c.TreeInProduction || c.Shipped {
+				return nil
+			}
+			has, err := r.Compare(gctx, c.Branch, released)
+			if err != nil {
+				c.Unknown = Explain(err)
+				return nil
+			}
+			c.ContainsTag = has.GetStatus() == "behind" || has.GetStatus() == "identical"
+			return nil
+		})
+	}
+	return cands, g.Wait()
+}
+
+// releaseOpen reads whether production has absorbed a release branch: its
+// tree on a commit of the production branch, or, when the branch holds
+// nothing of its own, production having moved past its tip.
+func (r *Repo) releaseOpen(ctx context.Context, cfg policy.Config, c *policy.SyncCandidate, previous string) error {
+	// One comparison tells both: base (the release's tip, with its tree),
+	// the release's own commits (behind_by) and the production branch's
+	// commits the release lacks, each with its tree.
+	cmp, err := r.Compare(ctx, c.Branch, cfg.Branches.Production)
+	if err != nil {
+		return err
+	}
+	c.OwnCommits = cmp.GetBehindBy()
+	tree := cmp.GetBaseCommit().GetCommit().GetTree().GetSHA()
+	for _, pc := range cmp.Commits {
+		if tree != "" && pc.GetCommit().GetTree().GetSHA() == tree {
+			c.TreeInProduction = true
+			return nil
+		}
+	}
+	c.TreesUnchecked = cmp.GetAheadBy() > len(cmp.Commits)
+	if c.OwnCommits > 0 || previous == "" {
+		return nil
+	}
+	tip := cmp.GetBaseCommit().GetSHA()
+	moved, err := r.Compare(ctx, tip, previous)
+	if err != nil {
+		return err
+	}
+	if c.Shipped = moved.GetStatus() == "ahead"; c.Shipped {
+		c.LastTag, err = r.ReleaseTagAt(ctx, cfg, tip)
+	}
+	return err
 }

@@ -12,15 +12,15 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/hotfix-bot/hotfix-bot/policy"
-	"golang.org/x/sync/errgroup"
 )
 
 // syncBack opens the sync-back pull requests of a released hotfix: into
-// develop and every open release branch that does not hold the tag yet.
+// develop and every open release branch (or those sync.targets lists)
+// that does not hold the tag yet. Each decision is a row of the summary.
 // It never writes to those branches itself.
 func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]summaryRow, error) {
 	tag, sha := l.p.NextTag, l.sha()
-	candidates, err := l.syncCandidates(ctx, sha)
+	candidates, err := l.r.SyncCandidates(ctx, l.cfg, sha, l.p.PreviousRef)
 	if err != nil {
 		return []summaryRow{{"sync-back", "❌ the bot could not list the branches to sync into: " + facts.Explain(err) + " Open the sync pull requests by hand.", true}}, err
 	}
@@ -40,59 +40,10 @@ func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]sum
 		if err != nil {
 			errs = append(errs, err)
 		}
-		row.what = what
+		row.what = what + " (" + t.Why + ")"
 		rows = append(rows, row)
 	}
 	return rows, errors.Join(errs...)
-}
-
-// syncCandidates compares develop and every release branch with the
-// production branch (is the release still open?) and with the released
-// commit (does it hold it already?), a few at a time.
-func (l *lifecycle) syncCandidates(ctx context.Context, sha string) ([]policy.SyncCandidate, error) {
-	cfg, r := l.cfg, l.r
-	releases, err := r.ReleaseBranches(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cands := []policy.SyncCandidate{{Branch: cfg.Branches.Develop, Develop: true}}
-	for _, b := range releases {
-		cands = append(cands, policy.SyncCandidate{Branch: b.Name})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i := range cands {
-		c := &cands[i]
-		g.Go(func() error {
-			if c.Develop {
-				tip, err := r.BranchSHA(gctx, c.Branch)
-				if err != nil {
-					return err
-				}
-				if c.Exists = tip != ""; !c.Exists {
-					return nil
-				}
-			} else {
-				c.Exists = true
-				open, err := r.Compare(gctx, cfg.Branches.Production, c.Branch)
-				if err != nil {
-					c.Unknown = facts.Explain(err)
-					return nil
-				}
-				c.AheadOfProduction = open.GetAheadBy()
-				if c.AheadOfProduction == 0 {
-					return nil
-				}
-			}
-			has, err := r.Compare(gctx, c.Branch, sha)
-			if err != nil {
-				c.Unknown = facts.Explain(err)
-				return nil
-			}
-			c.ContainsTag = has.GetStatus() == "behind" || has.GetStatus() == "identical"
-			return nil
-		})
-	}
-	return cands, g.Wait()
 }
 
 // syncCommitNote marks the commit the bot puts at the head of a sync

@@ -264,30 +264,6 @@ func TestChooseRollbackTarget(t *testing.T) {
 	}
 }
 
-func TestSyncTargets(t *testing.T) {
-	c := Default()
-	got := c.SyncTargets("v1.4.3", []SyncCandidate{
-		{Branch: "develop", Develop: true, Exists: true},
-		{Branch: "release/1.4", Exists: true, AheadOfProduction: 0},
-		{Branch: "release/1.5", Exists: true, AheadOfProduction: 4},
-		{Branch: "release/1.6", Exists: true, AheadOfProduction: 2, ContainsTag: true},
-		{Branch: "release/1.7", Exists: true, AheadOfProduction: 1, Unknown: "GitHub answered 502"},
-	})
-	want := map[string]string{"develop": "", "release/1.4": "merged into", "release/1.5": "", "release/1.6": "already contains v1.4.3", "release/1.7": "not synced"}
-	for _, g := range got {
-		if w := want[g.Branch]; (w == "") != (g.Skip == "") || !strings.Contains(g.Skip, w) {
-			t.Errorf("%s: skip %q, want %q", g.Branch, g.Skip, w)
-		}
-	}
-	missing := c.SyncTargets("v1.4.3", []SyncCandidate{{Branch: "develop", Develop: true}})
-	if !missing[0].Problem || !strings.Contains(missing[0].Skip, "branches.develop") {
-		t.Errorf("a missing develop: %+v", missing[0])
-	}
-	if SyncBranchName("v1.4.3", "release/1.5") != "hotfix-bot/sync/v1.4.3-to-release/1.5" || !IsSyncBranch("hotfix-bot/sync/x") {
-		t.Error("sync branch naming")
-	}
-}
-
 func TestTruncateUTF8(t *testing.T) {
 	for _, tt := range []struct {
 		s    string

@@ -6,15 +6,31 @@ import (
 )
 
 // SyncCandidate is a branch a hotfix may need to be synced back into:
-// develop, or a release branch.
+// develop, a release branch found by branches.release, or one listed in
+// sync.targets.
 type SyncCandidate struct {
 	Branch  string
 	Develop bool
-	// Exists is false for a configured develop branch that is missing.
+	// Listed: named in sync.targets, which replaces discovery: the team
+	// says it is open.
+	Listed bool
+	// Exists is false for a configured branch that is missing.
 	Exists bool
-	// AheadOfProduction counts commits the branch has that the production
-	// branch lacks (a release branch with none was merged: closed).
-	AheadOfProduction int
+	// OwnCommits counts the commits the branch has that the production
+	// branch lacks.
+	OwnCommits int
+	// TreeInProduction: a commit of the production branch that the branch
+	// lacks carries exactly the branch's tree (it was squash-merged, or
+	// merged while nothing else changed). TreesUnchecked: the production
+	// branch has more commits since the branch left it than the bot reads,
+	// so the tree was not found among them but may be there.
+	TreeInProduction, TreesUnchecked bool
+	// Shipped: the branch holds nothing the production branch lacks, and
+	// production had already moved past its tip before this hotfix (the
+	// release it was cut for has shipped). LastTag is the release tag on
+	// its tip, if any.
+	Shipped bool
+	LastTag string
 	// ContainsTag: the branch already holds the production tag (compare
 	// status behind or identical).
 	ContainsTag bool
@@ -30,24 +46,55 @@ type SyncTarget struct {
 	Skip string
 	// Problem marks a skip people must act on (the fix is not synced).
 	Problem bool
+	// Why says why a pull request is opened (the summary shows it).
+	Why string
 }
 
 // SyncTargets decides which branches get a sync-back pull request:
-// develop and every open release branch (one holding commits production
-// lacks) that does not already contain the tag.
+// develop, and every open release branch that does not already contain
+// the tag. A release branch is open until production has absorbed it:
+// the production branch contains neither its tree (TreeInProduction)
+// nor its last release (Shipped). So a release cut at production, with
+// nothing of its own yet, is open (the fix would miss that release
+// otherwise), and a squash-merged one is closed. With sync.targets the
+// listed branches are the release branches, open by the team's word.
 func (c Config) SyncTargets(tag string, candidates []SyncCandidate) []SyncTarget {
+	prod := Code(c.Branches.Production)
 	var out []SyncTarget
 	for _, s := range candidates {
 		t := SyncTarget{Branch: s.Branch}
+		release := !s.Develop && !s.Listed
 		switch {
 		case s.Unknown != "":
 			t.Skip, t.Problem = "not synced: "+s.Unknown+"; open the sync pull request by hand", true
 		case s.Develop && !s.Exists:
-			t.Skip, t.Problem = fmt.Sprintf("`branches.develop` names %q, which does not exist: the fix is not synced into your development branch; set `branches.develop` and sync it by hand", s.Branch), true
-		case !s.Develop && s.AheadOfProduction == 0:
-			t.Skip = fmt.Sprintf("merged into `%s` already (closed)", c.Branches.Production)
+			t.Skip, t.Problem = fmt.Sprintf("`branches.develop` names %s, which does not exist: the fix is not synced into your development branch; set `branches.develop` and sync it by hand", Code(s.Branch)), true
+		case s.Listed && !s.Exists:
+			t.Skip, t.Problem = fmt.Sprintf("`sync.targets` names %s, which does not exist: the fix is not synced there; correct `sync.targets` and sync by hand", Code(s.Branch)), true
+		case release && s.TreeInProduction:
+			t.Skip = fmt.Sprintf("closed: %s already has its exact tree (it was merged or squash-merged)", prod)
+		case release && s.Shipped:
+			last := "its tip"
+			if s.LastTag != "" {
+				last = "its last release, " + Code(s.LastTag)
+			}
+			t.Skip = fmt.Sprintf("closed: it holds nothing %s lacks, and production had moved past %s before this hotfix", prod, last)
 		case s.ContainsTag:
 			t.Skip = "already contains " + tag
+		}
+		switch {
+		case t.Skip != "":
+		case s.Develop:
+			t.Why = "the development branch"
+		case s.Listed:
+			t.Why = "listed in `sync.targets`"
+		case s.OwnCommits > 0:
+			t.Why = fmt.Sprintf("open: %d commit%s %s lacks", s.OwnCommits, plural(s.OwnCommits), prod)
+			if s.TreesUnchecked {
+				t.Why += fmt.Sprintf(" (its tree was not looked for among %s's commits since it left: too many to read)", prod)
+			}
+		default:
+			t.Why = "open: nothing of its own yet, cut at or after what production ran"
 		}
 		out = append(out, t)
 	}
