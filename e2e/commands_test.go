@@ -116,8 +116,14 @@ func TestRollbackAcrossASchemaChange(t *testing.T) {
 	if len(w.botDeployments()) != 1 {
 		t.Fatal("rolled back across a schema change without --force")
 	}
+	// A writer may roll back, but not across migrations.
+	id = w.comment(in.Dana, n, "/rollback --force")
+	w.reply(n, id, "/rollback refused: force permission", "@dana has write permission", "maintain or more", "commands.emergency")
+	if len(w.botDeployments()) != 1 {
+		t.Fatal("a writer rolled back across a schema change with --force")
+	}
 	id = w.comment(in.Rob, n, "/rollback --force")
-	w.reply(n, id, "Rolling production back", "--force", "db/migrations/003_index.sql")
+	w.reply(n, id, "Rolling production back", "@rob forced it", "with maintain permission", "db/migrations/003_index.sql")
 	if len(w.botDeployments()) != 2 {
 		t.Error("--force did not roll back")
 	}

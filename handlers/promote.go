@@ -304,24 +304,11 @@ func (c *commandRun) releaseAfter(ctx context.Context, o outcome) outcome {
 func (c *commandRun) authorizeEmergency(ctx context.Context) *outcome {
 	who := c.ev.Comment.User.Login
 	em := c.cfg.Commands.Emergency
-	for _, u := range em.Users {
-		if strings.EqualFold(u, who) {
-			return nil
-		}
-	}
-	for _, t := range em.Teams {
-		org, team, ok := strings.Cut(t, "/")
-		if !ok {
-			org, team = c.r.Owner, t
-		}
-		member, err := c.r.TeamMember(ctx, org, team, who)
-		if err != nil {
-			o := c.failed("emergency permission", err)
-			return &o
-		}
-		if member {
-			return nil
-		}
+	if listed, err := c.emergencyActor(ctx); err != nil {
+		o := c.failed("emergency permission", err)
+		return &o
+	} else if listed {
+		return nil
 	}
 	allowed := "nobody is (`commands.emergency` is empty)"
 	if len(em.Users)+len(em.Teams) > 0 {
@@ -338,6 +325,30 @@ func (c *commandRun) authorizeEmergency(ctx context.Context) *outcome {
 		Why:  fmt.Sprintf("@%s may not skip approvals: only the people in `commands.emergency` may (%s)", who, allowed),
 		Next: "get the approvals and use `/promote`, or ask someone on the emergency list"}}, "")
 	return &o
+}
+
+// emergencyActor reports whether the commenter is on the emergency list:
+// one of commands.emergency.users, or an active member of one of its
+// teams.
+func (c *commandRun) emergencyActor(ctx context.Context) (bool, error) {
+	who := c.ev.Comment.User.Login
+	em := c.cfg.Commands.Emergency
+	for _, u := range em.Users {
+		if strings.EqualFold(u, who) {
+			return true, nil
+		}
+	}
+	for _, t := range em.Teams {
+		org, team, ok := strings.Cut(t, "/")
+		if !ok {
+			org, team = c.r.Owner, t
+		}
+		member, err := c.r.TeamMember(ctx, org, team, who)
+		if err != nil || member {
+			return member, err
+		}
+	}
+	return false, nil
 }
 
 // auditIssue opens (once) the issue recording an emergency promotion.
