@@ -36,6 +36,9 @@ type Metrics struct {
 	PacedWrites prometheus.Counter
 	// The redelivery sweep.
 	Redelivered *prometheus.CounterVec
+	// CostLimited counts requests anyone can make that the cost guard
+	// answered without doing the work (dry runs, /help, details pages).
+	CostLimited *prometheus.CounterVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
@@ -98,11 +101,14 @@ func NewMetrics() *Metrics {
 		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_redeliveries_total", Help: "Failed webhook deliveries the sweep asked GitHub to redeliver, by outcome (requested, failed).",
 		}, []string{"outcome"}),
+		CostLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_cost_limited_total", Help: "Requests over the cost guard's limits, answered with a short reply instead (per replica), by what (dry_run, help, details_page).",
+		}, []string{"what"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
 		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CostLimited,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

@@ -35,6 +35,9 @@ type Deps struct {
 	// Notifier posts chat notifications (notify.Discard when none is
 	// configured).
 	Notifier notify.Notifier
+	// Metrics are the server's metrics (nil in tests that build handlers
+	// without a server).
+	Metrics *Metrics
 }
 
 // Options adjust a server for tests, the demo and the simulator. The zero
@@ -123,7 +126,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		s.slack = notify.NewSlack(url, notify.Options{Logger: s.logger, Sleep: s.clock.Sleep})
 		notifier = s.slack
 	}
-	s.deps = Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg, Notifier: notifier}
+	s.deps = Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg, Notifier: notifier, Metrics: s.metrics}
 	var handlers []githubapp.EventHandler
 	if opts.Handlers != nil {
 		handlers = opts.Handlers(s.deps)

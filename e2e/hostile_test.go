@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
@@ -298,6 +299,47 @@ func TestSyncBackIgnoresWhatAnInsiderPrepared(t *testing.T) {
 	w.settle()
 	if len(botSyncs("develop")) != 1 || len(botSyncs("release/1.5")) != 1 {
 		t.Errorf("a redelivery opened more sync PRs: %d into develop, %d into release/1.5", len(botSyncs("develop")), len(botSyncs("release/1.5")))
+	}
+	w.noHandlerErrors()
+}
+
+// On a public repository anyone can ask for a dry run: a flood of them
+// from one person costs one real evaluation a minute; the rest get one
+// short reply each, without a 👀, a permission read or any gate read,
+// and are counted.
+func TestFloodOfDryRuns(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, ivan := w.in.Repo, w.in.Ivan
+	n, _ := w.approvedHotfix("hotfix/payment-timeout")
+	first := w.comment(ivan, n, "/promote --dry-run")
+	w.reply(n, first, "Dry run")
+	for i := 0; i < 5; i++ {
+		mark := len(w.h.Sim.Calls())
+		id := must[int64](t)(r.Comment(ivan, n, "/promote --dry-run"))
+		w.settle()
+		w.reply(n, id, "One dry run per person per minute on a pull request", "nothing was run")
+		if got := w.reactions(n, id); len(got) != 0 {
+			t.Errorf("reactions %v on a limited dry run", got)
+		}
+		var calls []string
+		for _, c := range w.h.Sim.Calls()[mark:] {
+			if !strings.HasSuffix(c.Path, "/access_tokens") {
+				calls = append(calls, c.Method+" "+c.Path)
+			}
+		}
+		if len(calls) > 2 {
+			t.Errorf("a limited dry run cost %d requests, want at most 2 (find its reply, write it): %v", len(calls), calls)
+		}
+	}
+	// Someone else, and Ivan a minute later, are answered in full.
+	w.reply(n, w.comment(w.in.Dana, n, "/promote --dry-run"), "Dry run")
+	w.h.Sim.Clock().Advance(time.Minute)
+	w.reply(n, w.comment(ivan, n, "/promote --dry-run"), "Dry run")
+
+	rec := httptest.NewRecorder()
+	w.h.Bots[0].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `hotfixbot_cost_limited_total{what="dry_run"} 5`) {
+		t.Errorf("the limited dry runs are not counted:\n%s", rec.Body.String())
 	}
 	w.noHandlerErrors()
 }

@@ -46,6 +46,9 @@ type Bot struct {
 	// detailsKey signs the details pages' addresses.
 	publicURL  string
 	detailsKey []byte
+	// cost bounds what anyone can make the bot spend; metrics count it.
+	cost    *costGuard
+	metrics *app.Metrics
 	// instance names this process in lock claims: a claim is this
 	// process's work on one delivery, so an event put back in the queue
 	// (or redelivered here) continues its own work, and another replica
@@ -77,10 +80,12 @@ func NewBot(d app.Deps) *Bot {
 	return &Bot{
 		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
 		publicURL:  strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
-		detailsKey: detailsKey(d.Config.GitHub.App.WebhookSecret),
+		detailsKey: detailsKey(d.Config),
 		policies:   facts.NewPolicyCache(PolicyTTL, clock.Now),
 		locks:      map[string]*headLock{},
 		instance:   newInstance(),
+		cost:       newCostGuard(),
+		metrics:    d.Metrics,
 	}
 }
 
@@ -129,6 +134,7 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	r := facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())
 	r.BotLogin = g.identity.BotLogin()
 	r.Clock = g.clock
+	r.KeepLink = g.linkStillGood
 	return r, nil
 }
 

@@ -114,6 +114,18 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		return err
 	}
 	defer r.ReleaseClaims(context.WithoutCancel(ctx))
+	// Dry runs and /help over the cost guard's limit get one short reply
+	// each and nothing else: no 👀, no reads.
+	limited := h.g.overLimit(&ev, cmds)
+	if allSet(limited) {
+		for i, cmd := range cmds {
+			marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
+			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// The 👀 goes out at once; the policy and the replies a first
 	// delivery may have made are read alongside it.
 	type policyResult struct {
@@ -135,9 +147,15 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	claim := h.g.claim(deliveryID)
 	var errs []error
 	anyDone, anyRefused := false, false
-	for _, cmd := range cmds {
+	for i, cmd := range cmds {
 		run := &commandRun{g: h.g, r: r, pol: pol.p, cfg: pol.p.Config, ev: &ev, cmd: cmd, claim: claim, installation: installation}
 		marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
+		if limited[i] != "" {
+			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
+				return err
+			}
+			continue
+		}
 		prior, err := r.FindComment(ctx, ev.Issue.Number, marker, ev.Comment.CreatedAt)
 		if err != nil {
 			return err
@@ -182,6 +200,15 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func allSet(xs []string) bool {
+	for _, x := range xs {
+		if x == "" {
+			return false
+		}
+	}
+	return len(xs) > 0
 }
 
 func outcomeMarker(ok bool) string {
