@@ -81,7 +81,7 @@ func TestRollbackToANamedTag(t *testing.T) {
 	})
 	t.Run("no such tag", func(t *testing.T) {
 		id := w.comment(in.Rob, n, "/rollback v9.9.9")
-		w.reply(n, id, "/rollback refused: tag exists", `no tag "v9.9.9"`)
+		w.reply(n, id, "/rollback refused: tag exists", "no tag `v9.9.9`")
 	})
 	t.Run("production already", func(t *testing.T) {
 		id := w.comment(in.Rob, n, "/rollback v1.4.3")

@@ -251,7 +251,7 @@ func TestPromoteEmergency(t *testing.T) {
 	})
 	t.Run("not on the list", func(t *testing.T) {
 		id := w.comment(in.Dana, n, "/promote --emergency checkout is down")
-		w.reply(n, id, "/promote refused: emergency permission", "only the people in `commands.emergency` may", "@rob, team sre")
+		w.reply(n, id, "/promote refused: emergency permission", "only the people in `commands.emergency` may", "`@rob`, `team sre`")
 	})
 	if len(w.botDeployments()) != 0 {
 		t.Fatal("deployed on a refused emergency")
