@@ -88,7 +88,7 @@ func (g *Bot) overLimit(ev *commentEvent, cmds []policy.Command) []string {
 		if ok, wait := g.cost.admit(key, ev.Comment.ID, now, every); !ok {
 			g.countLimited(label)
 			out[i] = fmt.Sprintf("> %s\n\n⏳ **One %s**: each reads tens of facts from GitHub. Ask again in %d s; nothing was run.",
-				policy.Code(cmd.Text), what, int(wait.Round(time.Second)/time.Second))
+				echoCommand(cmd), what, int(wait.Round(time.Second)/time.Second))
 		}
 	}
 	return out

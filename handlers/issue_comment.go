@@ -248,13 +248,7 @@ func (o outcome) render(cmd policy.Command) string {
 		icon = "👎"
 	}
 	var b strings.Builder
-	// The command as given, exactly, in a code span (where nothing is a
-	// mention); no angle brackets, so it cannot carry a reply marker.
-	echo := strings.NewReplacer("<", "‹", ">", "›").Replace(cmd.Text)
-	if len(echo) > 200 {
-		echo = truncate(echo, 200) + "…"
-	}
-	fmt.Fprintf(&b, "> %s\n\n%s **%s**\n", policy.Code(echo), icon, o.headline)
+	fmt.Fprintf(&b, "> %s\n\n%s **%s**\n", echoCommand(cmd), icon, o.headline)
 	if o.body != "" {
 		b.WriteString("\n" + o.body + "\n")
 	}
@@ -287,6 +281,17 @@ func refuse(cmd policy.Command, refusals []policy.Refusal, extra string) outcome
 		head = fmt.Sprintf("/%s refused: %d rules say no.", strings.SplitN(cmd.Name, " ", 2)[0], len(refusals))
 	}
 	return outcome{headline: head, body: b.String()}
+}
+
+// echoCommand quotes the command as given, in a code span (where nothing
+// is a mention), bounded, and without angle brackets: it cannot carry a
+// hidden marker into the bot's own reply.
+func echoCommand(cmd policy.Command) string {
+	echo := strings.NewReplacer("<", "‹", ">", "›").Replace(cmd.Text)
+	if len(echo) > 200 {
+		echo = truncate(echo, 200) + "…"
+	}
+	return policy.Code(echo)
 }
 
 func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
