@@ -36,23 +36,27 @@ type costGuard struct {
 	last map[string]admission
 }
 
+// admission is the request let through last: when, and which command
+// line of which comment (a redelivery repeats both).
 type admission struct {
 	at      time.Time
 	comment int64
+	line    int
 }
 
 func newCostGuard() *costGuard { return &costGuard{last: map[string]admission{}} }
 
-// admit lets one request per key through every `every`; a repeat of the
-// admitted comment (a redelivery) is let through again, since it finds
-// its answer and runs nothing. wait says how long until the next one.
-func (c *costGuard) admit(key string, comment int64, now time.Time, every time.Duration) (ok bool, wait time.Duration) {
+// admit lets one request per key through every `every`; the admitted
+// command line again (a redelivery) is let through, since it finds its
+// answer and runs nothing. wait says how long until the next one.
+func (c *costGuard) admit(key string, cmd admission, every time.Duration) (ok bool, wait time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a, seen := c.last[key]; seen && a.comment != comment && now.Sub(a.at) < every {
+	now := cmd.at
+	if a, seen := c.last[key]; seen && (a.comment != cmd.comment || a.line != cmd.line) && now.Sub(a.at) < every {
 		return false, every - now.Sub(a.at)
 	}
-	c.last[key] = admission{at: now, comment: comment}
+	c.last[key] = cmd
 	if len(c.last) > guardEntries {
 		for k, a := range c.last {
 			if now.Sub(a.at) >= max(DryRunEvery, HelpEvery) {
@@ -85,7 +89,7 @@ func (g *Bot) overLimit(ev *commentEvent, cmds []policy.Command) []string {
 			continue
 		}
 		key := fmt.Sprintf("%s\x00%s#%d\x00%s", label, where, ev.Issue.Number, who)
-		if ok, wait := g.cost.admit(key, ev.Comment.ID, now, every); !ok {
+		if ok, wait := g.cost.admit(key, admission{at: now, comment: ev.Comment.ID, line: cmd.Line}, every); !ok {
 			g.countLimited(label)
 			out[i] = fmt.Sprintf("> %s\n\n⏳ **One %s**: each reads tens of facts from GitHub. Ask again in %d s; nothing was run.",
 				echoCommand(cmd), what, int(wait.Round(time.Second)/time.Second))

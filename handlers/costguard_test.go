@@ -63,12 +63,16 @@ func TestCostGuard(t *testing.T) {
 	if got := ask("ivan", 1, "/help\n/help <!-- hotfix-bot:plan:1 -->"); got[0] == "" || got[1] == "" || strings.Contains(got[1], "<!--") {
 		t.Errorf("/help twice in a minute (the second carrying a marker): %q", got)
 	}
+	// Several dry runs in one comment are several requests.
+	if got := ask("dora", 3, "/promote --dry-run\n/promote --dry-run"); got[0] != "" || got[1] == "" {
+		t.Errorf("two dry runs in one comment: %q", got)
+	}
 	clock.now = clock.now.Add(DryRunEvery)
 	if got := ask("ivan", 1, "/promote --dry-run"); got[0] != "" {
 		t.Errorf("a dry run a minute later limited: %q", got[0])
 	}
-	if n := testutil.ToFloat64(metrics.CostLimited.WithLabelValues(limitedDryRun)); n != 1 {
-		t.Errorf("dry runs counted as limited: %v, want 1", n)
+	if n := testutil.ToFloat64(metrics.CostLimited.WithLabelValues(limitedDryRun)); n != 2 {
+		t.Errorf("dry runs counted as limited: %v, want 2", n)
 	}
 	if n := testutil.ToFloat64(metrics.CostLimited.WithLabelValues(limitedHelp)); n != 2 {
 		t.Errorf("/help counted as limited: %v, want 2", n)
