@@ -67,7 +67,16 @@ type ServerConfig struct {
 	// balancer): check runs link to its details pages. Empty: they link to
 	// the pull request instead.
 	PublicURL string `yaml:"public_url"`
+	// DetailsKey signs the details pages' links (at least 32 bytes;
+	// `register` writes one). Empty: a key derived from the webhook secret,
+	// which must then be at least 32 bytes.
+	DetailsKey string `yaml:"details_key"`
 }
+
+// MinSecretBytes is the least length of a key the details pages' links
+// are signed with, or derived from: a link is public wherever the check
+// run is, so a short secret could be guessed offline from one.
+const MinSecretBytes = 32
 
 // QueueConfig sizes the asynchronous event queue.
 type QueueConfig struct {
@@ -169,6 +178,7 @@ var settings = []setting{
 		return nil
 	}},
 	{"HOTFIX_BOT_PUBLIC_URL", "server.public_url", func(c *Config, v string) error { c.Server.PublicURL = v; return nil }},
+	{"HOTFIX_BOT_DETAILS_KEY", "server.details_key", func(c *Config, v string) error { c.Server.DetailsKey = v; return nil }},
 	{"HOTFIX_BOT_SHUTDOWN_TIMEOUT", "server.shutdown_timeout", durationSetter(func(c *Config) *Duration { return &c.Server.ShutdownTimeout })},
 	{"LOG_LEVEL", "log_level", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"HOTFIX_BOT_QUEUE_SIZE", "queue.size", intSetter(func(c *Config) *int { return &c.Queue.Size })},
@@ -381,6 +391,15 @@ func (c *Config) validate() error {
 		}
 		c.Server.PublicURL = strings.TrimSuffix(pu, "/")
 	}
+	if k := c.Server.DetailsKey; k != "" && len(k) < MinSecretBytes {
+		return bad("server.details_key", "is %d bytes; use at least %d random bytes, e.g. the output of `openssl rand -hex 32`", len(k), MinSecretBytes)
+	}
+	if s := app.WebhookSecret; c.Server.PublicURL != "" && c.Server.DetailsKey == "" && len(s) < MinSecretBytes {
+		return bad("github.app.webhook_secret", "is %d bytes, too short to derive the details pages' key from (server.public_url is set; at least %d bytes are needed). "+
+			"Either set HOTFIX_BOT_DETAILS_KEY (server.details_key) to the output of `openssl rand -hex 32`, "+
+			"or rotate the webhook secret: generate one with `openssl rand -hex 32`, then enter it on the GitHub App's settings page (Webhook secret) and here at the same time "+
+			"(deliveries signed in between get 400, and the redelivery sweep brings them back)", len(s), MinSecretBytes)
+	}
 	for _, u := range []struct{ key, val string }{
 		{"github.web_url", c.GitHub.WebURL},
 		{"github.v3_api_url", c.GitHub.V3APIURL},
@@ -491,6 +510,7 @@ func (c Config) Summary() map[string]any {
 		"integration_id":  c.GitHub.App.IntegrationID,
 		"address":         fmt.Sprintf("%s:%d", c.Server.Address, c.Server.Port),
 		"public_url":      c.Server.PublicURL,
+		"details_key":     c.Server.DetailsKey != "",
 		"queue_size":      c.Queue.Size,
 		"queue_workers":   c.Queue.Workers,
 		"redelivery":      time.Duration(c.Redelivery.Interval).String(),

@@ -44,7 +44,7 @@ func minimalEnv(t testing.TB) map[string]string {
 	return map[string]string{
 		"GITHUB_APP_INTEGRATION_ID": "42",
 		"GITHUB_APP_PRIVATE_KEY":    testKey(t),
-		"GITHUB_APP_WEBHOOK_SECRET": "s3cret",
+		"GITHUB_APP_WEBHOOK_SECRET": "s3cret-s3cret-s3cret-s3cret-s3cret", // 34 bytes: long enough to derive the details key from
 	}
 }
 
@@ -109,6 +109,7 @@ func TestConfigEnvOverrides(t *testing.T) {
 		{"PORT", "9090", func(c Config) bool { return c.Server.Port == 9090 }},
 		{"HOTFIX_BOT_MAX_BODY_BYTES", "1048576", func(c Config) bool { return c.Server.MaxBodyBytes == 1<<20 }},
 		{"HOTFIX_BOT_PUBLIC_URL", "https://hotfix-bot.example.com/", func(c Config) bool { return c.Server.PublicURL == "https://hotfix-bot.example.com" }},
+		{"HOTFIX_BOT_DETAILS_KEY", strings.Repeat("k", 32), func(c Config) bool { return c.Server.DetailsKey == strings.Repeat("k", 32) }},
 		{"HOTFIX_BOT_SHUTDOWN_TIMEOUT", "5s", func(c Config) bool { return time.Duration(c.Server.ShutdownTimeout) == 5*time.Second }},
 		{"LOG_LEVEL", "debug", func(c Config) bool { return c.LogLevel == "debug" }},
 		{"HOTFIX_BOT_QUEUE_SIZE", "7", func(c Config) bool { return c.Queue.Size == 7 }},
@@ -216,6 +217,13 @@ func TestConfigErrors(t *testing.T) {
 		{"web url", map[string]string{"GITHUB_WEB_URL": "not a url"}, "", `GITHUB_WEB_URL: "not a url" is not an http(s) URL`},
 		{"public url scheme", map[string]string{"HOTFIX_BOT_PUBLIC_URL": "hotfix-bot.example.com"}, "", `HOTFIX_BOT_PUBLIC_URL: "hotfix-bot.example.com" is not an http(s) URL like https://hotfix-bot.example.com`},
 		{"public url query", map[string]string{"HOTFIX_BOT_PUBLIC_URL": "https://bot.example.com/?x=1"}, "", `HOTFIX_BOT_PUBLIC_URL: "https://bot.example.com/?x=1" is not an http(s) URL…`},
+		{"a short webhook secret to derive the details key from", map[string]string{"HOTFIX_BOT_PUBLIC_URL": "https://bot.example.com", "GITHUB_APP_WEBHOOK_SECRET": "hunter2"}, "",
+			"GITHUB_APP_WEBHOOK_SECRET: is 7 bytes, too short to derive the details pages' key from (server.public_url is set; at least 32 bytes are needed). " +
+				"Either set HOTFIX_BOT_DETAILS_KEY (server.details_key) to the output of `openssl rand -hex 32`, or rotate the webhook secret: generate one with `openssl rand -hex 32`, " +
+				"then enter it on the GitHub App's settings page (Webhook secret) and here at the same time (deliveries signed in between get 400, and the redelivery sweep brings them back)"},
+		{"a short webhook secret in the file", map[string]string{"GITHUB_APP_WEBHOOK_SECRET": ""}, "github:\n  app:\n    webhook_secret: hunter2\nserver:\n  public_url: https://bot.example.com\n",
+			"FILE: github.app.webhook_secret: is 7 bytes, too short…"},
+		{"a short details key", map[string]string{"HOTFIX_BOT_DETAILS_KEY": "short"}, "", "HOTFIX_BOT_DETAILS_KEY: is 5 bytes; use at least 32 random bytes, e.g. the output of `openssl rand -hex 32`"},
 		{"client timeout", map[string]string{"GITHUB_CLIENT_TIMEOUT": "forever"}, "", `GITHUB_CLIENT_TIMEOUT: "forever" is not a duration; write it like 30s or 2m`},
 		{"port text", map[string]string{"PORT": "http"}, "", `PORT: "http" is not a whole number`},
 		{"port range", map[string]string{"PORT": "70000"}, "", "PORT: 70000 is not a TCP port (1-65535)"},
@@ -273,5 +281,24 @@ func TestConfigMissingFile(t *testing.T) {
 	_, err := LoadConfig(filepath.Join(t.TempDir(), "absent.yml"), env(minimalEnv(t)))
 	if err == nil || !strings.Contains(err.Error(), "--config: cannot read") || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing config file: %v", err)
+	}
+}
+
+// A short webhook secret is refused only when the details pages' key
+// would be derived from it: without server.public_url there are no
+// links, and with server.details_key the secret does not sign them.
+func TestShortWebhookSecretAccepted(t *testing.T) {
+	for name, extra := range map[string]map[string]string{
+		"no details pages":    {},
+		"its own details key": {"HOTFIX_BOT_PUBLIC_URL": "https://bot.example.com", "HOTFIX_BOT_DETAILS_KEY": strings.Repeat("k", 32)},
+	} {
+		e := minimalEnv(t)
+		e["GITHUB_APP_WEBHOOK_SECRET"] = "hunter2"
+		for k, v := range extra {
+			e[k] = v
+		}
+		if _, err := LoadConfig("", env(e)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Metrics struct {
 	// Commands set aside: their comment no longer gives them, or they
 	// are too old.
 	CommandsNotRun *prometheus.CounterVec
+	// CostLimited counts requests anyone can make that the cost guard
+	// answered without doing the work (dry runs, /help, details pages).
+	CostLimited *prometheus.CounterVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
@@ -105,11 +108,14 @@ func NewMetrics() *Metrics {
 			Name: "hotfixbot_commands_not_run_total",
 			Help: "Commands not run because their comment, read again from GitHub, no longer gives them (deleted, edited, other_author), or because they were older than commands.max_age (too_old).",
 		}, []string{"reason"}),
+		CostLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_cost_limited_total", Help: "Requests over the cost guard's limits, answered with a short reply instead (per replica), by what (dry_run, help, details_page).",
+		}, []string{"what"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
 		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CommandsNotRun,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CommandsNotRun, m.CostLimited,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

@@ -36,7 +36,7 @@ type Deps struct {
 	// configured).
 	Notifier notify.Notifier
 	// Metrics are the server's metrics (nil in tests that build handlers
-	// alone).
+	// without a server).
 	Metrics *Metrics
 }
 

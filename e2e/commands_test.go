@@ -81,7 +81,7 @@ func TestRollbackToANamedTag(t *testing.T) {
 	})
 	t.Run("no such tag", func(t *testing.T) {
 		id := w.comment(in.Rob, n, "/rollback v9.9.9")
-		w.reply(n, id, "/rollback refused: tag exists", `no tag "v9.9.9"`)
+		w.reply(n, id, "/rollback refused: tag exists", "no tag `v9.9.9`")
 	})
 	t.Run("production already", func(t *testing.T) {
 		id := w.comment(in.Rob, n, "/rollback v1.4.3")
@@ -116,8 +116,14 @@ func TestRollbackAcrossASchemaChange(t *testing.T) {
 	if len(w.botDeployments()) != 1 {
 		t.Fatal("rolled back across a schema change without --force")
 	}
+	// A writer may roll back, but not across migrations.
+	id = w.comment(in.Dana, n, "/rollback --force")
+	w.reply(n, id, "/rollback refused: force permission", "@dana has write permission", "maintain or more", "commands.emergency")
+	if len(w.botDeployments()) != 1 {
+		t.Fatal("a writer rolled back across a schema change with --force")
+	}
 	id = w.comment(in.Rob, n, "/rollback --force")
-	w.reply(n, id, "Rolling production back", "--force", "db/migrations/003_index.sql")
+	w.reply(n, id, "Rolling production back", "@rob forced it", "with maintain permission", "db/migrations/003_index.sql")
 	if len(w.botDeployments()) != 2 {
 		t.Error("--force did not roll back")
 	}

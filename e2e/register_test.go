@@ -121,7 +121,7 @@ func TestRegisterThenServe(t *testing.T) {
 				}
 			}
 			// The secrets are the owner's alone.
-			for name, mode := range map[string]os.FileMode{register.KeyFile: 0o600, register.SecretFile: 0o600, register.ConfigFile: 0o600, ".": 0o700} {
+			for name, mode := range map[string]os.FileMode{register.KeyFile: 0o600, register.SecretFile: 0o600, register.DetailsKeyFile: 0o600, register.ConfigFile: 0o600, ".": 0o700} {
 				fi, err := os.Stat(filepath.Join(out, name))
 				if err != nil {
 					t.Fatal(err)
@@ -150,6 +150,9 @@ func TestRegisterThenServe(t *testing.T) {
 			}
 			if cfg.GitHub.V3APIURL != sim.URL() {
 				t.Errorf("the configuration's API URL %s, want %s", cfg.GitHub.V3APIURL, sim.URL())
+			}
+			if len(cfg.Server.DetailsKey) < app.MinSecretBytes || strings.Contains(cfg.Server.DetailsKey, cfg.GitHub.App.WebhookSecret) {
+				t.Errorf("register wrote details_key %q, want random bytes of its own", cfg.Server.DetailsKey)
 			}
 			wantPublic := strings.TrimSuffix(tc.hook, "/api/github/hook")
 			if cfg.Server.PublicURL != wantPublic {

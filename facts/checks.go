@@ -140,6 +140,11 @@ func (r *Repo) StartCheck(ctx context.Context, sha string, existing *github.Chec
 // annotationBatch is GitHub's limit of annotations per request.
 const annotationBatch = 50
 
+// linkCurrent reports whether a check run's details link can stay.
+func (r *Repo) linkCurrent(have, want string) bool {
+	return want == "" || have == want || (r.KeepLink != nil && r.KeepLink(have, want))
+}
+
 // CompleteCheck writes a gate's result onto the check run for (name, sha):
 // it updates the existing run (re-delivery never adds a second one), or
 // creates one; a create whose answer was lost is found again rather than
@@ -179,8 +184,8 @@ func (r *Repo) CompleteCheck(ctx context.Context, sha string, res policy.CheckRe
 	externalID := stamp.String()
 	if existing != nil && existing.GetStatus() == "completed" && existing.GetConclusion() == res.Conclusion &&
 		existing.GetOutput().GetTitle() == res.Title && existing.GetOutput().GetSummary() == summary &&
-		existing.GetExternalID() == externalID && (detailsURL == "" || existing.GetDetailsURL() == detailsURL) {
-		return nil // a new link (public URL set, secret rotated) is worth one write
+		existing.GetExternalID() == externalID && r.linkCurrent(existing.GetDetailsURL(), detailsURL) {
+		return nil // a new link (public URL set, key rotated, expiry near) is worth one write
 	}
 	var annotations []*github.CheckRunAnnotation
 	if existing == nil || existing.GetOutput().GetAnnotationsCount() == 0 {

@@ -65,6 +65,10 @@ type Repo struct {
 	// signature GitHub verified.
 	SignedCommits bool
 	Clock         Clock
+	// KeepLink, when set, says whether a check run's details link (have)
+	// may stay instead of the one the bot would write now (want): links
+	// that carry an expiry differ on every evaluation.
+	KeepLink func(have, want string) bool
 
 	memo   memo
 	claims *checkClaims
@@ -84,7 +88,7 @@ func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int
 // event's.
 func (r *Repo) Fresh() *Repo {
 	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
-		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, claims: r.claims}
+		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, KeepLink: r.KeepLink, claims: r.claims}
 }
 
 // FullName is "owner/name".

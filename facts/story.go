@@ -59,7 +59,8 @@ func (r *Repo) HotfixDeployments(ctx context.Context, sha string, pr int) ([]Sto
 }
 
 // SyncPullRequests lists the sync-back pull requests of a release tag (in
-// any state), found by their branches hotfix-bot/sync/<tag>-to-<target>.
+// any state) that the app opened, found by their branches
+// hotfix-bot/sync/<tag>-to-<target>.
 func (r *Repo) SyncPullRequests(ctx context.Context, tag string) ([]*github.PullRequest, error) {
 	prefix := "heads/" + policy.SyncBranchName(tag, "")
 	refs, err := all(ctx, "list the sync-back branches of "+tag, func(o github.ListOptions) ([]*github.Reference, *github.Response, error) {
@@ -78,7 +79,11 @@ func (r *Repo) SyncPullRequests(ctx context.Context, tag string) ([]*github.Pull
 		if err != nil {
 			return nil, fmt.Errorf("sync-back pull requests of %s: %w", branch, err)
 		}
-		out = append(out, prs...)
+		for _, pr := range prs {
+			if r.OpenedByApp(pr) { // a branch named like the bot's proves nothing
+				out = append(out, pr)
+			}
+		}
 	}
 	return out, nil
 }

@@ -51,6 +51,8 @@ type Bot struct {
 	// creates through the API, so a lock commit must carry GitHub's
 	// verified signature to be the app's.
 	signedCommits bool
+	// cost bounds what anyone can make the bot spend; metrics count it.
+	cost *costGuard
 	// instance names this process in lock claims: a claim is this
 	// process's work on one delivery, so an event put back in the queue
 	// (or redelivered here) continues its own work, and another replica
@@ -82,11 +84,12 @@ func NewBot(d app.Deps) *Bot {
 	return &Bot{
 		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier, metrics: d.Metrics,
 		publicURL:     strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
-		detailsKey:    detailsKey(d.Config.GitHub.App.WebhookSecret),
+		detailsKey:    detailsKey(d.Config),
 		signedCommits: strings.HasPrefix(d.Config.GitHub.V3APIURL, "https://api.github.com"),
 		policies:      facts.NewPolicyCache(PolicyTTL, clock.Now),
 		locks:         map[string]*headLock{},
 		instance:      newInstance(),
+		cost:          newCostGuard(),
 	}
 }
 
@@ -144,6 +147,7 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	r.BotLogin = g.identity.BotLogin()
 	r.SignedCommits = g.signedCommits
 	r.Clock = g.clock
+	r.KeepLink = g.linkStillGood
 	return r, nil
 }
 

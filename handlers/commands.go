@@ -19,7 +19,8 @@ import (
 // rollback never waits behind approval labels.
 func (c *commandRun) rollback(ctx context.Context) outcome {
 	cfg, r, cmd := c.cfg, c.r, c.cmd
-	if _, o := c.authorize(ctx, cfg.Commands.Permission); o != nil {
+	perm, o := c.authorize(ctx, cfg.Commands.Permission)
+	if o != nil {
 		return *o
 	}
 	env := cfg.Production.Environment
@@ -78,9 +79,12 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 		}
 		if !cmd.Force {
 			return refuse(cmd, []policy.Refusal{{Rule: "schema changes", Why: what + "; database migrations may not reverse",
-				Next: "check that the schema of production works with " + target.Name() + " (or roll the migration back first), then comment `/rollback " + strings.TrimSpace(cmd.Tag+" --force") + "`"}}, "")
+				Next: "check that the schema of production works with " + target.Name() + " (or roll the migration back first), then comment " + policy.Code("/rollback "+strings.TrimSpace(cmd.Tag+" --force"))}}, "")
 		}
-		forced = "⚠️ **--force:** " + what + ". Rolled back anyway, as asked."
+		if o := c.authorizeForce(ctx, perm); o != nil {
+			return *o
+		}
+		forced = fmt.Sprintf("⚠️ **@%s forced it** (`--force`, with %s permission): %s. Rolled back anyway, as asked.", c.ev.Comment.User.Login, describePermission(perm), what)
 	}
 
 	took, prev, err := r.TransitionLock(ctx, func(l facts.Lock) bool {
@@ -114,9 +118,36 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 		o.err = err
 		return o
 	}
-	c.g.notify(notify.Message{Text: fmt.Sprintf(":rewind: *%s*: @%s is rolling production back from %s to %s (deployment %d).",
-		r.FullName(), c.ev.Comment.User.Login, prod.Name(), target.Name(), d.GetID())})
+	how := ""
+	if forced != "" {
+		how = ", forced across schema changes"
+	}
+	c.g.notify(notify.Message{Text: fmt.Sprintf(":rewind: *%s*: @%s is rolling production back from %s to %s (deployment %d%s).",
+		r.FullName(), c.ev.Comment.User.Login, prod.Name(), target.Name(), d.GetID(), how)})
 	return c.rollbackOutcome(d, forced+"\n\nWhy this target: "+target.Why+".")
+}
+
+// authorizeForce checks that the commenter may cross schema changes with
+// --force: commands.force_permission (maintain by default), or a place on
+// the emergency list. Write permission alone is not enough.
+func (c *commandRun) authorizeForce(ctx context.Context, perm facts.Permission) *outcome {
+	need := c.cfg.Commands.ForcePermission
+	if perm.Level.AtLeast(need) {
+		return nil
+	}
+	listed, err := c.emergencyActor(ctx)
+	if err != nil {
+		o := c.failed("force permission", err)
+		return &o
+	}
+	if listed {
+		return nil
+	}
+	o := refuse(c.cmd, []policy.Refusal{{Rule: "force permission",
+		Why: fmt.Sprintf("@%s has %s permission, and `--force` rolls production back across schema changes: it needs %s or more (`commands.force_permission`), or a place on the `commands.emergency` list",
+			c.ev.Comment.User.Login, describePermission(perm), need),
+		Next: fmt.Sprintf("ask someone with %s permission (or on the emergency list) to check the schema and roll back with `--force`", need)}}, "")
+	return &o
 }
 
 func (c *commandRun) rollbackOutcome(d *facts.BotDeployment, note string) outcome {
@@ -162,7 +193,7 @@ func (c *commandRun) hotfixStart(ctx context.Context) outcome {
 	}
 	branch, ok := cfg.HotfixBranch(cmd.BranchName)
 	if !ok {
-		return refuse(cmd, []policy.Refusal{{Rule: "a hotfix branch name", Why: fmt.Sprintf("`%s` would not match `branches.hotfix` (%q)", userText(branch, 250), cfg.Branches.Hotfix),
+		return refuse(cmd, []policy.Refusal{{Rule: "a hotfix branch name", Why: fmt.Sprintf("%s would not match `branches.hotfix` (%s)", policy.Code(branch), policy.Code(cfg.Branches.Hotfix)),
 			Next: "pick a name that makes a hotfix branch under this repository's policy"}}, "")
 	}
 	prod, err := r.Production(ctx, cfg)
@@ -178,15 +209,19 @@ func (c *commandRun) hotfixStart(ctx context.Context) outcome {
 		return c.failed("create "+branch, err)
 	}
 	if current != prod.SHA {
-		return refuse(cmd, []policy.Refusal{{Rule: "branch free", Why: fmt.Sprintf("`%s` exists already, at `%s`, not at production %s (`%s`)", branch, policy.Short(current), prod.Name(), policy.Short(prod.SHA)),
+		return refuse(cmd, []policy.Refusal{{Rule: "branch free", Why: fmt.Sprintf("%s exists already, at `%s`, not at production %s (`%s`)", policy.Code(branch), policy.Short(current), prod.Name(), policy.Short(prod.SHA)),
 			Next: "pick another name, or delete that branch if it is abandoned"}}, "")
 	}
-	head := fmt.Sprintf("Created `%s` at production %s.", branch, prod.Name())
+	head := fmt.Sprintf("Created %s at production %s.", policy.Code(branch), prod.Name())
 	if !created {
-		head = fmt.Sprintf("`%s` is there already, at production %s.", branch, prod.Name())
+		head = fmt.Sprintf("%s is there already, at production %s.", policy.Code(branch), prod.Name())
 	}
-	body := fmt.Sprintf("It starts exactly at `%s` (%s), so `hotfix-bot/base` passes as long as you only add the fix.\n\n```sh\ngit fetch origin && git switch %s\n```\n\n**Next:** commit the fix, push, and open a pull request into `%s`; the checks run on your first push.",
-		policy.Short(prod.SHA), prod.Source, branch, cfg.Branches.Production)
+	checkout := policy.ShellRefusal("branch", branch)
+	if q, ok := policy.ShellQuote(branch); ok {
+		checkout = "```sh\ngit fetch origin && git switch " + q + "\n```"
+	}
+	body := fmt.Sprintf("It starts exactly at `%s` (%s), so `hotfix-bot/base` passes as long as you only add the fix.\n\n%s\n\n**Next:** commit the fix, push, and open a pull request into %s; the checks run on your first push.",
+		policy.Short(prod.SHA), prod.Source, checkout, policy.Code(cfg.Branches.Production))
 	return done(head, body)
 }
 
@@ -264,7 +299,12 @@ func (c *commandRun) help(ctx context.Context) outcome {
 		b.WriteString("⚠️ " + c.pol.Describe() + "\n\nUntil the file is fixed the commands below refuse.\n\n")
 	}
 	emergency := "nobody (`commands.emergency` is empty)"
+	// Listed in code spans: anyone may ask for /help, and it must not
+	// notify the on-call people it names.
 	if names := append(prefixed("@", cfg.Commands.Emergency.Users), prefixed("team ", cfg.Commands.Emergency.Teams)...); len(names) > 0 {
+		for i := range names {
+			names[i] = policy.Code(names[i])
+		}
 		emergency = strings.Join(names, ", ")
 	}
 	perm := string(cfg.Commands.Permission) + " or more"
@@ -272,7 +312,7 @@ func (c *commandRun) help(ctx context.Context) outcome {
 	fmt.Fprintf(&b, "| `/promote` | hotfix PR | %s | re-checks every gate on the current head, takes the production lock, deploys exactly that commit to %s |\n", perm, strings.Join(quoted(cfg.Promote.Environments), " → "))
 	fmt.Fprintf(&b, "| `/promote --dry-run` | hotfix PR | read or more | shows what `/promote` would decide; changes nothing |\n")
 	fmt.Fprintf(&b, "| `/promote --emergency REASON` | hotfix PR | %s | skips approval labels and required checks (never the base check) and opens an audit issue |\n", emergency)
-	fmt.Fprintf(&b, "| `/rollback [TAG] [--force]` | any issue or PR | %s | deploys TAG (it must have run in production), or what ran before; `--force` crosses schema changes |\n", perm)
+	fmt.Fprintf(&b, "| `/rollback [TAG] [--force]` | any issue or PR | %s | deploys TAG (it must have run in production), or what ran before; `--force` crosses schema changes (%s or more, or the emergency list) |\n", perm, cfg.Commands.ForcePermission)
 	fmt.Fprintf(&b, "| `/hotfix start NAME` | any issue or PR | %s | creates `%sNAME` at the production commit |\n", perm, policy.GlobPrefix(cfg.Branches.Hotfix))
 	fmt.Fprintf(&b, "| `/unlock` | any issue or PR | maintain or more | releases a stuck production lock |\n")
 	fmt.Fprintf(&b, "| `/help` | anywhere | anyone | this |\n")

@@ -130,7 +130,7 @@ func TestRefusedCommandsAnswerOnceAndChangeNothing(t *testing.T) {
 	}{
 		{"promote on an issue", "/promote", "admin", []string{"/promote refused: on a hotfix pull request", "comment `/promote` on the hotfix pull request"}},
 		{"a read-only user", "/rollback", "read", []string{"/rollback refused: permission", "@Codertocat has read permission", "needs write or more"}},
-		{"a usage error", "/promote now please", "admin", []string{"Usage: `/promote [--dry-run | --emergency REASON]`", `unexpected "now"`}},
+		{"a usage error", "/promote now please", "admin", []string{"Usage: `/promote [--dry-run | --emergency REASON]`", "unexpected `now`"}},
 		{"an emergency without a reason", "/promote --emergency", "admin", []string{"needs a reason"}},
 		{"a bad branch name", "/hotfix start ../../etc", "admin", []string{"Usage: `/hotfix start NAME`", "`..`"}},
 		{"unlock by a writer", "/unlock", "write", []string{"/unlock refused: permission", "maintain"}},

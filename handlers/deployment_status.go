@@ -62,11 +62,14 @@ type deploymentStatusEvent struct {
 	} `json:"installation"`
 }
 
+// logURL is the status's log as a link target ("" when it is not an
+// http(s) address): the CD system chose it, so it must not end the link
+// and write markup of its own.
 func (e *deploymentStatusEvent) logURL() string {
 	if e.DeploymentStatus.LogURL != "" {
-		return e.DeploymentStatus.LogURL
+		return policy.SafeLink(e.DeploymentStatus.LogURL)
 	}
-	return e.DeploymentStatus.TargetURL
+	return policy.SafeLink(e.DeploymentStatus.TargetURL)
 }
 
 // Handle acts on final states only (success, failure, error); pending,

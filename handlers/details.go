@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,14 +36,39 @@ import (
 // GitHub when asked (and kept for DetailsTTL). GET never writes.
 //
 // The page is served without GitHub sign-in, so its address is a
-// capability: /details/OWNER/REPO/SHA?t=TOKEN, where TOKEN is an HMAC of
-// the path under a key derived from the webhook secret. Only someone who
-// was shown the link (on a check run, visible to those who can see the
-// repository) can open it; any other address, a repository the app is not
-// installed on, or an unknown commit is a plain 404.
+// capability: /details/OWNER/REPO/SHA?e=EXPIRY&t=TOKEN, where TOKEN is an
+// HMAC of the path and the expiry under the details key (server.details_key,
+// or HKDF of a webhook secret of at least 32 bytes). Only someone who was
+// shown the link (on a check run, visible to those who can see the
+// repository) can open it, for DetailsLinkLife; any other address, a
+// repository the app is not installed on, or an unknown commit is a plain
+// 404, and an expired link says so.
 
-// DetailsTTL is how long a rendered page is served from memory.
-const DetailsTTL = 30 * time.Second
+// DetailsTTL is how long a rendered page is served from memory;
+// DetailsGapTTL how long a page with gaps, or GitHub failing for it, is.
+const (
+	DetailsTTL    = 30 * time.Second
+	DetailsGapTTL = 10 * time.Second
+)
+
+// DetailsReadsPerMinute bounds the pages of one repository read from
+// GitHub per minute on this replica (each read is tens of requests; a
+// public repository's links are anyone's). Beyond it: 429, "reload in a
+// minute".
+const DetailsReadsPerMinute = 30
+
+// DetailsLinkLife is how long a details link opens its page. A check
+// written again carries a fresh link; an evaluation that changes nothing
+// else renews the link only once less than DetailsLinkRenew is left (a
+// write just for that would be one per event).
+const (
+	DetailsLinkLife  = 30 * 24 * time.Hour
+	DetailsLinkRenew = 15 * 24 * time.Hour
+)
+
+// linkSkew is how far in the future an expiry may lie beyond
+// DetailsLinkLife (replicas' clocks differ a little); further is forged.
+const linkSkew = time.Hour
 
 const (
 	detailsRenders = 4   // pages being read from GitHub at once
@@ -74,41 +101,90 @@ var detailsTmpl = template.Must(template.New("details.tmpl").Funcs(template.Func
 	},
 }).ParseFS(detailsFS, "details.tmpl"))
 
-// detailsKey derives the page links' key from the webhook secret, so every
-// replica shares it without another setting.
-func detailsKey(secret string) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("hotfix-bot details page v1"))
-	return m.Sum(nil)
+// detailsKey is the key the page links are signed with: derived (HKDF) from
+// server.details_key, or else from the webhook secret, so every replica
+// shares it. nil, and no links, when that secret is shorter than
+// app.MinSecretBytes: a link is public wherever the check run is, and a
+// short secret could be guessed offline from it (serve refuses such a
+// configuration; this is the same rule for anything built otherwise).
+func detailsKey(cfg app.Config) []byte {
+	secret, info := cfg.Server.DetailsKey, "hotfix-bot details links v2 (details key)"
+	if secret == "" {
+		secret, info = cfg.GitHub.App.WebhookSecret, "hotfix-bot details links v2 (webhook secret)"
+	}
+	if len(secret) < app.MinSecretBytes {
+		return nil
+	}
+	key, err := hkdf.Key(sha256.New, []byte(secret), nil, info, sha256.Size)
+	if err != nil {
+		return nil // cannot happen for SHA-256 and 32 bytes
+	}
+	return key
 }
 
-func detailsToken(key []byte, owner, repo, sha string) string {
+func detailsToken(key []byte, owner, repo, sha string, expires int64) string {
 	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s/%s/%s", strings.ToLower(owner), strings.ToLower(repo), strings.ToLower(sha))
+	fmt.Fprintf(m, "%s/%s/%s/%d", strings.ToLower(owner), strings.ToLower(repo), strings.ToLower(sha), expires)
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:18])
 }
 
-// detailsLink is the details page of a commit, "" when no public URL is
-// configured.
+// detailsLink is the details page of a commit, good for DetailsLinkLife
+// from now; "" when no public URL (or no usable key) is configured.
 func (g *Bot) detailsLink(owner, repo, sha string) string {
-	if g.publicURL == "" {
+	if g.publicURL == "" || g.detailsKey == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s/details/%s/%s/%s?t=%s", g.publicURL, url.PathEscape(owner), url.PathEscape(repo), sha,
-		detailsToken(g.detailsKey, owner, repo, sha))
+	expires := g.clock.Now().Add(DetailsLinkLife).Unix()
+	return fmt.Sprintf("%s/details/%s/%s/%s?e=%d&t=%s", g.publicURL, url.PathEscape(owner), url.PathEscape(repo), sha, expires,
+		detailsToken(g.detailsKey, owner, repo, sha, expires))
+}
+
+// linkStillGood reports whether a check run's current link (have) may
+// stay instead of a fresh one (want): the same page, signed with the
+// current key, and good for DetailsLinkRenew more at least. It keeps an
+// evaluation that changes nothing else from writing the check just for a
+// newer expiry.
+func (g *Bot) linkStillGood(have, want string) bool {
+	hu, err1 := url.Parse(have)
+	wu, err2 := url.Parse(want)
+	if err1 != nil || err2 != nil || hu.Scheme != wu.Scheme || hu.Host != wu.Host || hu.Path != wu.Path || g.detailsKey == nil {
+		return false
+	}
+	parts := strings.Split(strings.TrimPrefix(hu.Path, "/details/"), "/")
+	if len(parts) != 3 {
+		return false
+	}
+	expires, ok := g.verifyLink(parts[0], parts[1], parts[2], hu.Query())
+	return ok && time.Unix(expires, 0).Sub(g.clock.Now()) >= DetailsLinkRenew
+}
+
+// verifyLink checks a page address's signature and expiry field; ok is
+// false for a forged one (whatever its expiry).
+func (g *Bot) verifyLink(owner, repo, sha string, q url.Values) (expires int64, ok bool) {
+	expires, err := strconv.ParseInt(q.Get("e"), 10, 64)
+	if err != nil || g.detailsKey == nil {
+		return 0, false
+	}
+	return expires, hmac.Equal([]byte(q.Get("t")), []byte(detailsToken(g.detailsKey, owner, repo, sha, expires)))
 }
 
 // DetailsLink is the details page of a commit under a server
-// configuration, "" without server.public_url (the demo prints it; tests
-// build addresses with it).
-func DetailsLink(cfg app.Config, owner, repo, sha string) string {
-	g := &Bot{publicURL: strings.TrimSuffix(cfg.Server.PublicURL, "/"), detailsKey: detailsKey(cfg.GitHub.App.WebhookSecret)}
+// configuration as the bot would link it at now, "" without
+// server.public_url (the demo prints it; tests build addresses with it).
+func DetailsLink(cfg app.Config, owner, repo, sha string, now time.Time) string {
+	g := &Bot{publicURL: strings.TrimSuffix(cfg.Server.PublicURL, "/"), detailsKey: detailsKey(cfg), clock: fixedClock{now}}
 	return g.detailsLink(owner, repo, sha)
 }
 
+// fixedClock is a moment, as a Clock.
+type fixedClock struct{ at time.Time }
+
+func (c fixedClock) Now() time.Time                                   { return c.at }
+func (c fixedClock) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
 // Pages serves the details pages (app.Options.Pages).
 func Pages(d app.Deps) http.Handler {
-	return &detailsServer{g: NewBot(d), slots: make(chan struct{}, detailsRenders), pages: map[string]cachedPage{}}
+	return &detailsServer{g: NewBot(d), slots: make(chan struct{}, detailsRenders), pages: map[string]cachedPage{}, budgets: map[string]*readBudget{}}
 }
 
 type detailsServer struct {
@@ -116,20 +192,42 @@ type detailsServer struct {
 	slots  chan struct{}
 	flight singleflight.Group
 
-	mu    sync.Mutex
-	pages map[string]cachedPage
+	mu      sync.Mutex
+	pages   map[string]cachedPage
+	budgets map[string]*readBudget
 }
 
+// cachedPage is a page as read (gaps: some facts could not be read), or
+// GitHub failing for it.
 type cachedPage struct {
-	html []byte
-	at   time.Time
+	html   []byte
+	at     time.Time
+	gaps   bool
+	failed bool
+}
+
+// ttl is how long the page is served from memory: a whole page
+// DetailsTTL, one with gaps or a failure DetailsGapTTL (long enough that
+// reloading costs GitHub nothing, short enough that a reload a few
+// seconds later asks again).
+func (p cachedPage) ttl() time.Duration {
+	if p.gaps || p.failed {
+		return DetailsGapTTL
+	}
+	return DetailsTTL
+}
+
+type readBudget struct {
+	tokens float64
+	at     time.Time
 }
 
 var (
-	shaPattern  = regexp.MustCompile(`^[0-9a-f]{40}$`)
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
-	errNotFound = errors.New("not found")
-	errNotReady = errors.New("the server does not know the app's identity yet")
+	shaPattern    = regexp.MustCompile(`^[0-9a-f]{40}$`)
+	namePattern   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
+	errNotFound   = errors.New("not found")
+	errNotReady   = errors.New("the server does not know the app's identity yet")
+	errOverBudget = errors.New("the repository's page reads for this minute are spent")
 )
 
 func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -142,20 +240,34 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/details/"), "/")
-	token := r.URL.Query().Get("t")
-	if len(parts) != 3 || !namePattern.MatchString(parts[0]) || !namePattern.MatchString(parts[1]) || !shaPattern.MatchString(parts[2]) ||
-		s.g.publicURL == "" || !hmac.Equal([]byte(token), []byte(detailsToken(s.g.detailsKey, parts[0], parts[1], parts[2]))) {
+	if len(parts) != 3 || !namePattern.MatchString(parts[0]) || !namePattern.MatchString(parts[1]) || !shaPattern.MatchString(parts[2]) || s.g.publicURL == "" {
 		http.NotFound(w, r)
 		return
 	}
 	owner, repo, sha := parts[0], parts[1], parts[2]
-	key := strings.ToLower(owner + "/" + repo + "/" + sha)
 	now := s.g.clock.Now()
+	expires, ok := s.g.verifyLink(owner, repo, sha, r.URL.Query())
+	if !ok || time.Unix(expires, 0).After(now.Add(DetailsLinkLife+linkSkew)) {
+		http.NotFound(w, r) // forged, or signed with another key
+		return
+	}
+	if now.After(time.Unix(expires, 0)) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusGone)
+		fmt.Fprintf(w, "This details link expired on %s (links last %d days).\n"+
+			"Open Details on the check run on GitHub for a current one; if that link has expired too, re-run the check (it renews the link).\n",
+			time.Unix(expires, 0).UTC().Format("2006-01-02 15:04 UTC"), int(DetailsLinkLife/(24*time.Hour)))
+		return
+	}
+	key := strings.ToLower(owner + "/" + repo + "/" + sha)
 	s.mu.Lock()
 	cached, ok := s.pages[key]
 	s.mu.Unlock()
-	if !ok || now.Sub(cached.at) > DetailsTTL {
+	if !ok || now.Sub(cached.at) > cached.ttl() {
 		v, err, _ := s.flight.Do(key, func() (any, error) {
+			if !s.renderBudget(strings.ToLower(owner+"/"+repo), s.g.clock.Now()) {
+				return nil, errOverBudget
+			}
 			select {
 			case s.slots <- struct{}{}:
 				defer func() { <-s.slots }()
@@ -165,12 +277,16 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 			defer cancel()
 			page, complete, err := s.render(ctx, owner, repo, sha)
-			if err != nil {
+			switch {
+			case errors.Is(err, errNotFound) || errors.Is(err, errNotReady):
+				return nil, err
+			case err != nil:
+				// GitHub failing is kept briefly too: a reload storm
+				// must not become a request storm.
+				s.keep(key, cachedPage{failed: true, at: s.g.clock.Now()})
 				return nil, err
 			}
-			if complete { // a page with gaps is read again next time
-				s.keep(key, cachedPage{html: page, at: s.g.clock.Now()})
-			}
+			s.keep(key, cachedPage{html: page, at: s.g.clock.Now(), gaps: !complete})
 			return page, nil
 		})
 		switch {
@@ -180,16 +296,47 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, errNotReady):
 			http.Error(w, "hotfix-bot is starting; reload in a minute.", http.StatusServiceUnavailable)
 			return
+		case errors.Is(err, errOverBudget):
+			s.g.countLimited(limitedDetails)
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "Too many details pages of this repository are being read right now; reload in a minute.", http.StatusTooManyRequests)
+			return
 		case err != nil:
 			zerolog.Ctx(r.Context()).Warn().Err(err).Str("repository", owner+"/"+repo).Msg("Details page could not be read from GitHub")
 			http.Error(w, "GitHub did not answer; reload in a minute.", http.StatusServiceUnavailable)
 			return
 		}
 		cached = cachedPage{html: v.([]byte)}
+	} else if cached.failed {
+		http.Error(w, "GitHub did not answer; reload in a minute.", http.StatusServiceUnavailable)
+		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(DetailsTTL/time.Second)))
+	w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(cached.ttl()/time.Second)))
 	_, _ = w.Write(cached.html)
+}
+
+// renderBudget takes one of a repository's page reads from GitHub: at
+// most DetailsReadsPerMinute (in a burst, then steadily), however many
+// different commits' links are opened.
+func (s *detailsServer) renderBudget(repo string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.budgets[repo]
+	if !ok {
+		if len(s.budgets) > guardEntries {
+			clear(s.budgets)
+		}
+		b = &readBudget{tokens: DetailsReadsPerMinute, at: now}
+		s.budgets[repo] = b
+	}
+	b.tokens = min(DetailsReadsPerMinute, b.tokens+now.Sub(b.at).Minutes()*DetailsReadsPerMinute)
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // keep stores a page, dropping the oldest beyond detailsKept.

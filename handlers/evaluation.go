@@ -234,8 +234,8 @@ func resetComment(e *evaluation, stale []policy.LabelFact, af *policy.ApprovalFa
 	if !af.HeadPushedAt.IsZero() {
 		when = "at " + af.HeadPushedAt.UTC().Format("15:04:05 UTC")
 	}
-	fmt.Fprintf(&b, "🔁 **Approvals reset.** New commits were pushed to `%s` (now `%s`, %s), so approvals given before the push no longer count. Removed:\n\n",
-		e.branch, policy.Short(e.head), when)
+	fmt.Fprintf(&b, "🔁 **Approvals reset.** New commits were pushed to %s (now `%s`, %s), so approvals given before the push no longer count. Removed:\n\n",
+		policy.Code(e.branch), policy.Short(e.head), when)
 	for _, s := range stale {
 		fmt.Fprintf(&b, "- `%s` (added by @%s at %s)\n", s.Name, s.AddedBy, s.AddedAt.UTC().Format("15:04:05 UTC"))
 	}

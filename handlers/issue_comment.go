@@ -115,6 +115,18 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		return err
 	}
 	defer r.ReleaseClaims(context.WithoutCancel(ctx))
+	// Dry runs and /help over the cost guard's limit get one short reply
+	// each and nothing else: no 👀, no reads.
+	limited := h.g.overLimit(&ev, cmds)
+	if allSet(limited) {
+		for i, cmd := range cmds {
+			marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
+			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	// The 👀 goes out at once; the policy, and the comment as GitHub has
 	// it now (when a command would change something), are read alongside.
 	type policyResult struct {
@@ -161,10 +173,16 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	claim := h.g.claim(deliveryID)
 	var errs []error
 	anyDone, anyRefused := false, false
-	for _, cmd := range cmds {
+	for i, cmd := range cmds {
 		run := &commandRun{g: h.g, r: r, pol: pol.p, cfg: pol.p.Config, ev: &ev, cmd: cmd, claim: claim, installation: installation,
 			writtenAt: ev.Comment.CreatedAt}
 		marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
+		if limited[i] != "" {
+			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
+				return err
+			}
+			continue
+		}
 		prior, err := r.FindComment(ctx, ev.Issue.Number, marker, ev.Comment.CreatedAt)
 		if err != nil {
 			return err
@@ -294,6 +312,15 @@ func (c *commandRun) asGivenNow(now commentNow) (reason string, o *outcome) {
 	return "", nil
 }
 
+func allSet(xs []string) bool {
+	for _, x := range xs {
+		if x == "" {
+			return false
+		}
+	}
+	return len(xs) > 0
+}
+
 func outcomeMarker(ok bool) string {
 	if ok {
 		return facts.Marker("outcome:done")
@@ -335,7 +362,7 @@ func (o outcome) render(cmd policy.Command) string {
 		icon = "👎"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "> `%s`\n\n%s **%s**\n", userText(cmd.Text, 200), icon, o.headline)
+	fmt.Fprintf(&b, "> %s\n\n%s **%s**\n", echoCommand(cmd), icon, o.headline)
 	if o.body != "" {
 		b.WriteString("\n" + o.body + "\n")
 	}
@@ -370,18 +397,18 @@ func refuse(cmd policy.Command, refusals []policy.Refusal, extra string) outcome
 	return outcome{headline: head, body: b.String()}
 }
 
-func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
-
-// userText renders text a person wrote so that it cannot forge markup in
-// a reply (a hidden marker, a fake bot message): no angle brackets, no
-// backticks, no line breaks, bounded.
-func userText(s string, limit int) string {
-	s = strings.NewReplacer("<", "‹", ">", "›", "`", "'", "\r", " ", "\n", " ").Replace(s)
-	if len(s) > limit {
-		s = truncate(s, limit) + "…"
+// echoCommand quotes the command as given, in a code span (where nothing
+// is a mention), bounded, and without angle brackets: it cannot carry a
+// hidden marker into the bot's own reply.
+func echoCommand(cmd policy.Command) string {
+	echo := strings.NewReplacer("<", "‹", ">", "›").Replace(cmd.Text)
+	if len(echo) > 200 {
+		echo = truncate(echo, 200) + "…"
 	}
-	return s
+	return policy.Code(echo)
 }
+
+func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

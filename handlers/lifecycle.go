@@ -264,7 +264,7 @@ func (l *lifecycle) finishHotfix(ctx context.Context) error {
 	tag, sha := l.p.NextTag, l.sha()
 
 	message := fmt.Sprintf("%s: hotfix #%d, %s\n\nPromoted by @%s; deployed to %s by deployment %d (hotfix-bot).",
-		tag, pr.GetNumber(), pr.GetTitle(), l.p.RequestedBy, l.ev.Deployment.Environment, l.deployment())
+		tag, pr.GetNumber(), policy.NoMention(pr.GetTitle()), l.p.RequestedBy, l.ev.Deployment.Environment, l.deployment())
 	created, current, err := l.r.EnsureTag(ctx, tag, sha, message)
 	switch {
 	case err != nil:
@@ -343,7 +343,7 @@ func (l *lifecycle) merge(ctx context.Context, pr *github.PullRequest, errs *[]e
 	if pr.GetMerged() {
 		return summaryRow{"merge", fmt.Sprintf("#%d merged into `%s` already", pr.GetNumber(), pr.GetBase().GetRef()), false}
 	}
-	title := fmt.Sprintf("Hotfix #%d: %s (%s)", pr.GetNumber(), pr.GetTitle(), l.p.NextTag)
+	title := fmt.Sprintf("Hotfix #%d: %s (%s)", pr.GetNumber(), policy.NoMention(pr.GetTitle()), l.p.NextTag)
 	mergeSHA, err := l.r.MergePullRequest(ctx, pr.GetNumber(), l.sha(), l.cfg.Promote.MergeMethod, title)
 	switch k := facts.KindOf(err); {
 	case err == nil:
@@ -418,7 +418,7 @@ func (l *lifecycle) failHotfix(ctx context.Context) error {
 	}
 	desc := ""
 	if d := l.ev.DeploymentStatus.Description; d != "" {
-		desc = " Your CD system says: “" + userText(d, 300) + "”."
+		desc = " Your CD system says: “" + policy.UserText(d, 300) + "”."
 	}
 	if who := l.ev.DeploymentStatus.Creator.Login; who != "" {
 		desc = fmt.Sprintf(" Reported by @%s.", who) + desc
@@ -671,8 +671,8 @@ func (l *lifecycle) incidentIssue(ctx context.Context) (facts.Issue, error) {
 	failed := "–"
 	if l.p.FailedDeployment != 0 {
 		failed = fmt.Sprintf("deployment %d", l.p.FailedDeployment)
-		if st, err := l.r.LatestStatus(ctx, l.p.FailedDeployment); err == nil && st != nil && st.GetLogURL() != "" {
-			failed += fmt.Sprintf(" ([log](%s))", st.GetLogURL())
+		if st, err := l.r.LatestStatus(ctx, l.p.FailedDeployment); err == nil && st != nil && policy.SafeLink(st.GetLogURL()) != "" {
+			failed += fmt.Sprintf(" ([log](%s))", policy.SafeLink(st.GetLogURL()))
 		}
 	}
 	pr := "–"

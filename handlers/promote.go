@@ -339,9 +339,38 @@ func (c *commandRun) releaseAfter(ctx context.Context, o outcome) outcome {
 func (c *commandRun) authorizeEmergency(ctx context.Context) *outcome {
 	who := c.ev.Comment.User.Login
 	em := c.cfg.Commands.Emergency
+	if listed, err := c.emergencyActor(ctx); err != nil {
+		o := c.failed("emergency permission", err)
+		return &o
+	} else if listed {
+		return nil
+	}
+	allowed := "nobody is (`commands.emergency` is empty)"
+	if len(em.Users)+len(em.Teams) > 0 {
+		var names []string
+		for _, u := range em.Users {
+			names = append(names, policy.Code("@"+u))
+		}
+		for _, t := range em.Teams {
+			names = append(names, policy.Code("team "+t))
+		}
+		allowed = strings.Join(names, ", ")
+	}
+	o := refuse(c.cmd, []policy.Refusal{{Rule: "emergency permission",
+		Why:  fmt.Sprintf("@%s may not skip approvals: only the people in `commands.emergency` may (%s)", who, allowed),
+		Next: "get the approvals and use `/promote`, or ask someone on the emergency list"}}, "")
+	return &o
+}
+
+// emergencyActor reports whether the commenter is on the emergency list:
+// one of commands.emergency.users, or an active member of one of its
+// teams.
+func (c *commandRun) emergencyActor(ctx context.Context) (bool, error) {
+	who := c.ev.Comment.User.Login
+	em := c.cfg.Commands.Emergency
 	for _, u := range em.Users {
 		if strings.EqualFold(u, who) {
-			return nil
+			return true, nil
 		}
 	}
 	for _, t := range em.Teams {
@@ -350,29 +379,11 @@ func (c *commandRun) authorizeEmergency(ctx context.Context) *outcome {
 			org, team = c.r.Owner, t
 		}
 		member, err := c.r.TeamMember(ctx, org, team, who)
-		if err != nil {
-			o := c.failed("emergency permission", err)
-			return &o
-		}
-		if member {
-			return nil
+		if err != nil || member {
+			return member, err
 		}
 	}
-	allowed := "nobody is (`commands.emergency` is empty)"
-	if len(em.Users)+len(em.Teams) > 0 {
-		var names []string
-		for _, u := range em.Users {
-			names = append(names, "@"+u)
-		}
-		for _, t := range em.Teams {
-			names = append(names, "team "+t)
-		}
-		allowed = strings.Join(names, ", ")
-	}
-	o := refuse(c.cmd, []policy.Refusal{{Rule: "emergency permission",
-		Why:  fmt.Sprintf("@%s may not skip approvals: only the people in `commands.emergency` may (%s)", who, allowed),
-		Next: "get the approvals and use `/promote`, or ask someone on the emergency list"}}, "")
-	return &o
+	return false, nil
 }
 
 // auditIssue opens (once) the issue recording an emergency promotion.
@@ -405,7 +416,7 @@ func (c *commandRun) auditIssue(ctx context.Context, p *promotion, payload polic
 
 **What to do now:** review the change after the fact (the approvals it did not get), confirm it was needed, and close this issue with what you found.
 %s`, p.pr.GetNumber(), "`"+p.pr.GetHead().GetSHA()+"`", c.ev.Comment.User.Login, c.ev.Comment.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		c.ev.Comment.HTMLURL, userText(c.cmd.Reason, policy.MaxReason), strings.Join(skipped, "\n"), marker)
+		c.ev.Comment.HTMLURL, cell(policy.UserText(c.cmd.Reason, policy.MaxReason)), strings.Join(skipped, "\n"), marker)
 	is, _, err := c.r.EnsureIssue(ctx, marker, fmt.Sprintf("Emergency promotion of #%d by @%s", p.pr.GetNumber(), c.ev.Comment.User.Login),
 		body, nil, c.ev.Comment.CreatedAt)
 	return is, err

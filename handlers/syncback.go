@@ -12,22 +12,22 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/hotfix-bot/hotfix-bot/policy"
-	"golang.org/x/sync/errgroup"
 )
 
 // syncBack opens the sync-back pull requests of a released hotfix: into
-// develop and every open release branch that does not hold the tag yet.
+// develop and every open release branch (or those sync.targets lists)
+// that does not hold the tag yet. Each decision is a row of the summary.
 // It never writes to those branches itself.
 func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]summaryRow, error) {
 	tag, sha := l.p.NextTag, l.sha()
-	candidates, err := l.syncCandidates(ctx, sha)
+	candidates, err := l.r.SyncCandidates(ctx, l.cfg, sha, l.p.PreviousRef)
 	if err != nil {
 		return []summaryRow{{"sync-back", "❌ the bot could not list the branches to sync into: " + facts.Explain(err) + " Open the sync pull requests by hand.", true}}, err
 	}
 	var rows []summaryRow
 	var errs []error
 	for _, t := range l.cfg.SyncTargets(tag, candidates) {
-		what := "sync → `" + t.Branch + "`"
+		what := "sync → " + policy.Code(t.Branch)
 		if t.Skip != "" {
 			result := "skipped: " + t.Skip
 			if t.Problem {
@@ -40,59 +40,10 @@ func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]sum
 		if err != nil {
 			errs = append(errs, err)
 		}
-		row.what = what
+		row.what = what + " (" + t.Why + ")"
 		rows = append(rows, row)
 	}
 	return rows, errors.Join(errs...)
-}
-
-// syncCandidates compares develop and every release branch with the
-// production branch (is the release still open?) and with the released
-// commit (does it hold it already?), a few at a time.
-func (l *lifecycle) syncCandidates(ctx context.Context, sha string) ([]policy.SyncCandidate, error) {
-	cfg, r := l.cfg, l.r
-	releases, err := r.ReleaseBranches(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cands := []policy.SyncCandidate{{Branch: cfg.Branches.Develop, Develop: true}}
-	for _, b := range releases {
-		cands = append(cands, policy.SyncCandidate{Branch: b.Name})
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for i := range cands {
-		c := &cands[i]
-		g.Go(func() error {
-			if c.Develop {
-				tip, err := r.BranchSHA(gctx, c.Branch)
-				if err != nil {
-					return err
-				}
-				if c.Exists = tip != ""; !c.Exists {
-					return nil
-				}
-			} else {
-				c.Exists = true
-				open, err := r.Compare(gctx, cfg.Branches.Production, c.Branch)
-				if err != nil {
-					c.Unknown = facts.Explain(err)
-					return nil
-				}
-				c.AheadOfProduction = open.GetAheadBy()
-				if c.AheadOfProduction == 0 {
-					return nil
-				}
-			}
-			has, err := r.Compare(gctx, c.Branch, sha)
-			if err != nil {
-				c.Unknown = facts.Explain(err)
-				return nil
-			}
-			c.ContainsTag = has.GetStatus() == "behind" || has.GetStatus() == "identical"
-			return nil
-		})
-	}
-	return cands, g.Wait()
 }
 
 // syncCommitNote marks the commit the bot puts at the head of a sync
@@ -101,56 +52,136 @@ func (l *lifecycle) syncCandidates(ctx context.Context, sha string) ([]policy.Sy
 // check would show on every sync pull request and on the tag).
 const syncCommitNote = "hotfix-bot sync commit"
 
-// syncInto opens (once) the sync-back pull request into target.
+// syncInto opens (once) the sync-back pull request into target. It uses
+// only what is the bot's own: its pull request, or a branch holding
+// exactly the release. A name someone else holds (a branch prepared with
+// other commits, a pull request the app did not open) is left alone and
+// reported, and the sync is made under the next name (…-2, …-3): the same
+// choice on every re-run, so a re-run still opens nothing twice.
 func (l *lifecycle) syncInto(ctx context.Context, hotfix *github.PullRequest, target string) (summaryRow, error) {
+	r := l.r
+	tag, sha := l.p.NextTag, l.sha()
+	fail := func(err error) (summaryRow, error) {
+		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
+	}
+	var foreign []string
+	for n := 1; n <= policy.MaxSyncBranches; n++ {
+		branch := policy.SyncBranchNameN(tag, target, n)
+		f, err := r.SyncBranch(ctx, branch, target, sha)
+		if err != nil {
+			return fail(err)
+		}
+		choice := policy.ChooseSyncBranch(f)
+		var row summaryRow
+		switch choice.Use {
+		case policy.SyncForeign:
+			foreign = append(foreign, policy.Code(branch)+": "+choice.Why)
+			continue
+		case policy.SyncReuse:
+			row = reusedSync(f.OwnPR, target)
+		default:
+			head := f.Head
+			if choice.Use == policy.SyncCreate {
+				if head, err = l.syncBranchAt(ctx, branch, target); err != nil {
+					return fail(err)
+				}
+			}
+			if row, err = l.openSync(ctx, hotfix, branch, target, head, n > 1); err != nil {
+				row.result = appendNote(row.result, foreignNote(foreign))
+				return row, err
+			}
+		}
+		if len(foreign) > 0 {
+			row.result = appendNote(row.result, foreignNote(foreign))
+			row.problem = true
+		}
+		return row, nil
+	}
+	return summaryRow{result: fmt.Sprintf("❌ not synced: the bot tried %d branch names and someone else holds each. %s Open the sync pull request by hand, from the tag %s.",
+		policy.MaxSyncBranches, foreignNote(foreign), policy.Code(tag)), problem: true}, nil
+}
+
+// foreignNote reports the sync branch names someone else holds.
+func foreignNote(foreign []string) string {
+	if len(foreign) == 0 {
+		return ""
+	}
+	return "⚠️ left alone, not the bot's: " + strings.Join(foreign, "; ") + ". Ask who prepared it, and delete it if nobody needs it."
+}
+
+func appendNote(s, note string) string {
+	if note == "" {
+		return s
+	}
+	return s + "; " + note
+}
+
+// reusedSync is the summary of a sync pull request the bot opened before.
+func reusedSync(pr *policy.SyncPR, target string) summaryRow {
+	row := summaryRow{result: fmt.Sprintf("#%d (%s, opened before)", pr.Number, pr.State)}
+	switch {
+	case pr.State == "closed":
+		row.result = fmt.Sprintf("❌ #%d was closed without merging: the fix is not synced into %s. Reopen it, or sync by hand.", pr.Number, policy.Code(target))
+		row.problem = true
+	case pr.State != "merged" && pr.Extra > 1:
+		row.result += fmt.Sprintf("; it carries %d commits besides the release: people committed to it (a conflict resolution?), review them", pr.Extra-1)
+	}
+	return row
+}
+
+// syncBranchAt makes the bot's sync branch: one commit of the bot's on
+// top of the release, with its exact tree.
+func (l *lifecycle) syncBranchAt(ctx context.Context, branch, target string) (string, error) {
+	r := l.r
+	tag, sha := l.p.NextTag, l.sha()
+	tagged, err := r.GitCommit(ctx, sha)
+	if err != nil {
+		return "", err
+	}
+	commit, err := r.CreateCommit(ctx, fmt.Sprintf("Sync %s into %s\n\n%s: the tree of %s (`%s`), so that this sync has a head of its own.", tag, target, syncCommitNote, tag, sha),
+		tagged.GetTree().GetSHA(), sha)
+	if err != nil {
+		return "", err
+	}
+	_, head, err := r.EnsureBranch(ctx, branch, commit)
+	return head, err
+}
+
+// openSync checks the sync for conflicts and opens its pull request from
+// the bot's branch (named in the summary when it is not the usual one).
+func (l *lifecycle) openSync(ctx context.Context, hotfix *github.PullRequest, branch, target, head string, nameIt bool) (summaryRow, error) {
 	r, cfg := l.r, l.cfg
 	tag, sha := l.p.NextTag, l.sha()
-	branch := policy.SyncBranchName(tag, target)
-	if prs, err := r.PullRequestsFor(ctx, branch, target, "all"); err != nil {
-		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
-	} else if len(prs) > 0 {
-		return summaryRow{result: fmt.Sprintf("#%d (%s, opened before)", prs[0].GetNumber(), prState(prs[0]))}, nil
-	}
-
-	head, err := r.BranchSHA(ctx, branch)
-	if err != nil {
-		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
-	}
-	if head == "" {
-		tagged, err := r.GitCommit(ctx, sha)
-		if err != nil {
-			return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
-		}
-		commit, err := r.CreateCommit(ctx, fmt.Sprintf("Sync %s into %s\n\n%s: the tree of %s (`%s`), so that this sync has a head of its own.", tag, target, syncCommitNote, tag, sha),
-			tagged.GetTree().GetSHA(), sha)
-		if err != nil {
-			return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
-		}
-		if _, head, err = r.EnsureBranch(ctx, branch, commit); err != nil {
-			return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
-		}
-	}
-
 	conflict, trialNote, err := l.trialMerge(ctx, tag, target, head)
 	if err != nil {
 		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
 	}
-	body := fmt.Sprintf(`Brings hotfix #%d (%s), released as **%s**, into `+"`%s`"+`, so the fix is not lost in the next release.
+	body := fmt.Sprintf(`Brings hotfix #%d (%s), released as **%s**, into %s, so the fix is not lost in the next release.
 
 | | |
 |---|---|
 | hotfix | #%d |
 | tag | %s (`+"`%s`"+`) |
-| deployment | %d to `+"`%s`"+` |
+| deployment | %d to %s |
 
-**Merge this with a merge commit** (not squash or rebase): the next sync then finds these commits in `+"`%s`"+` and does not conflict again.
-%s`, hotfix.GetNumber(), userText(hotfix.GetTitle(), 200), tag, target, hotfix.GetNumber(), tag, policy.Short(sha), l.deployment(), l.ev.Deployment.Environment, target,
-		facts.Marker("sync:"+tag+":"+target))
+**Merge this with a merge commit** (not squash or rebase): the next sync then finds these commits in %s and does not conflict again.
+%s`, hotfix.GetNumber(), policy.UserText(hotfix.GetTitle(), 200), tag, policy.Code(target), hotfix.GetNumber(), tag, policy.Short(sha), l.deployment(),
+		policy.Code(l.ev.Deployment.Environment), policy.Code(target), facts.Marker("sync:"+tag+":"+target))
 	pr, created, err := r.EnsurePullRequest(ctx, branch, target, policy.SyncTitle(tag, target), body, conflict)
 	if err != nil {
 		return summaryRow{result: "❌ " + facts.Explain(err), problem: true}, err
 	}
-	row := summaryRow{result: fmt.Sprintf("#%d opened", pr.GetNumber())}
+	if !created && !r.OpenedByApp(pr) {
+		// Someone opened one from the bot's branch in the moment between
+		// the bot's look and its own request: never presented as the sync.
+		return summaryRow{result: fmt.Sprintf("❌ not synced: #%d from the bot's branch %s was opened by %s meanwhile, not by the app. Check what it carries; sync by hand from the tag %s.",
+			pr.GetNumber(), policy.Code(branch), policy.Code(pr.GetUser().GetLogin()), policy.Code(tag)), problem: true}, nil
+	}
+	opened := "opened"
+	if nameIt {
+		opened += " from " + policy.Code(branch)
+	}
+	row := summaryRow{result: fmt.Sprintf("#%d %s", pr.GetNumber(), opened)}
 	var errs []error
 	if created {
 		labels := append([]string{}, cfg.Sync.Labels...)
@@ -175,7 +206,7 @@ func (l *lifecycle) syncInto(ctx context.Context, hotfix *github.PullRequest, ta
 		}
 	}
 	if conflict {
-		row.result = fmt.Sprintf("#%d opened as a **draft**: it conflicts with `%s`; the pull request says how to resolve it", pr.GetNumber(), target)
+		row.result = fmt.Sprintf("#%d %s as a **draft**: it conflicts with %s; the pull request says how to resolve it", pr.GetNumber(), opened, policy.Code(target))
 		row.problem = true
 		if err := l.conflictInstructions(ctx, pr, branch, target, head); err != nil {
 			errs = append(errs, err)
@@ -187,22 +218,14 @@ func (l *lifecycle) syncInto(ctx context.Context, hotfix *github.PullRequest, ta
 		row.result += "; " + trialNote
 		row.problem = true
 	}
+	if got := pr.GetHead().GetSHA(); got != "" && got != head {
+		row.result += fmt.Sprintf("; ⚠️ its head is `%s`, not the bot's `%s`: someone pushed to the branch meanwhile, review those commits", policy.Short(got), policy.Short(head))
+		row.problem = true
+	}
 	if note := l.supersede(ctx, target, tag, pr); note != "" {
 		row.result += "; " + note
 	}
 	return row, errors.Join(errs...)
-}
-
-func prState(pr *github.PullRequest) string {
-	switch {
-	case pr.GetMerged():
-		return "merged"
-	case pr.GetState() == "closed":
-		return "closed"
-	case pr.GetDraft():
-		return "open, draft"
-	}
-	return "open"
 }
 
 // trialMerge finds out, before the pull request is opened, whether the
@@ -253,15 +276,32 @@ func (l *lifecycle) trialMergeOnce(ctx context.Context, tag, target, head string
 // marks its head with a failing check, so it is not merged with markers.
 func (l *lifecycle) conflictInstructions(ctx context.Context, pr *github.PullRequest, branch, target, head string) error {
 	marker := facts.Marker(fmt.Sprintf("sync-conflict:%d", pr.GetNumber()))
-	body := fmt.Sprintf("⚠️ **This sync conflicts with `%s`.** The bot never resolves conflicts or writes to `%s`; a person does:\n\n```sh\ngit fetch origin && git switch %s && git merge origin/%s\n# resolve the conflicts, then:\ngit commit\ngit push origin %s\n```\n\nThen mark this pull request ready for review and **merge it with a merge commit**. The `%s` check turns green once the branch contains `%s` and no conflict markers.\n%s",
-		target, target, branch, target, branch, policy.CheckSync, target, marker)
+	body := fmt.Sprintf("⚠️ **This sync conflicts with %s.** The bot never resolves conflicts or writes to %s; a person does", policy.Code(target), policy.Code(target)) +
+		conflictCommands(branch, target) +
+		fmt.Sprintf("\n\nThen mark this pull request ready for review and **merge it with a merge commit**. The `%s` check turns green once the branch contains %s and no conflict markers.\n%s",
+			policy.CheckSync, policy.Code(target), marker)
 	if _, _, err := l.r.PostComment(ctx, pr.GetNumber(), marker, body, time.Time{}); err != nil {
 		return err
 	}
 	return l.r.CompleteCheck(ctx, head, policy.CheckResult{Name: policy.CheckSync, Conclusion: policy.Failure,
-		Title:   fmt.Sprintf("Conflicts with %s", target),
-		Summary: fmt.Sprintf("Merging this branch into `%s` conflicts. Resolve it as the pull request's comment says (`git merge origin/%s` on this branch, resolve, push); this check then runs again.", target, target),
+		Title:   "Conflicts with " + policy.UserText(target, 200),
+		Summary: fmt.Sprintf("Merging this branch into %s conflicts. Resolve it as the pull request's comment says (merge %s into this branch, resolve, push); this check then runs again.", policy.Code(target), policy.Code("origin/"+target)),
 	}, facts.Stamp{}, pr.GetHTMLURL())
+}
+
+// conflictCommands are the exact commands that resolve a conflicting
+// sync, every name quoted for sh (or none, saying why, for a name no
+// quoting makes safe).
+func conflictCommands(branch, target string) string {
+	qBranch, ok := policy.ShellQuote(branch)
+	if !ok {
+		return ".\n\n" + policy.ShellRefusal("branch", branch)
+	}
+	qTarget, ok := policy.ShellQuote("origin/" + target)
+	if !ok {
+		return ".\n\n" + policy.ShellRefusal("target branch", target)
+	}
+	return fmt.Sprintf(":\n\n```sh\ngit fetch origin && git switch %s && git merge %s\n# resolve the conflicts, then:\ngit commit\ngit push origin %s\n```", qBranch, qTarget, qBranch)
 }
 
 // copyReviewers asks the hotfix's reviewers (requested, and the people
@@ -311,8 +351,8 @@ func (l *lifecycle) supersede(ctx context.Context, target, tag string, newer *gi
 	var closed, kept []string
 	for _, old := range open {
 		ref := old.GetHead().GetRef()
-		if old.GetNumber() == newer.GetNumber() || !policy.IsSyncBranch(ref) || old.GetHead().GetRepo().GetFullName() != r.FullName() {
-			continue
+		if old.GetNumber() == newer.GetNumber() || !policy.IsSyncBranch(ref) || old.GetHead().GetRepo().GetFullName() != r.FullName() || !r.OpenedByApp(old) {
+			continue // only the app's own sync pull requests are its to close
 		}
 		oldTag, _, ok := strings.Cut(strings.TrimPrefix(ref, "hotfix-bot/sync/"), "-to-"+target)
 		if !ok {
@@ -353,10 +393,19 @@ func (l *lifecycle) supersede(ctx context.Context, target, tag string, newer *gi
 // markers.
 func (g *Bot) checkSyncBranch(ctx context.Context, r *facts.Repo, cfg policy.Config, branch, head string) error {
 	prs, err := r.PullRequestsFor(ctx, branch, "", "open")
-	if err != nil || len(prs) == 0 {
+	if err != nil {
 		return err
 	}
-	pr := prs[0]
+	var pr *github.PullRequest
+	for _, p := range prs {
+		if r.OpenedByApp(p) {
+			pr = p // someone else's pull request from a branch named like the bot's gets no check of the bot's
+			break
+		}
+	}
+	if pr == nil {
+		return nil
+	}
 	target := pr.GetBase().GetRef()
 	cmp, err := r.Compare(ctx, target, head)
 	if err != nil {
@@ -366,14 +415,14 @@ func (g *Bot) checkSyncBranch(ctx context.Context, r *facts.Repo, cfg policy.Con
 	markers := conflictMarkers(cmp.Files)
 	switch {
 	case cmp.GetBehindBy() > 0:
-		res.Conclusion, res.Title = policy.Failure, fmt.Sprintf("Does not contain %s yet", target)
-		res.Summary = fmt.Sprintf("The branch lacks %d commit(s) of `%s`: run `git merge origin/%s` on it, resolve, and push.", cmp.GetBehindBy(), target, target)
+		res.Conclusion, res.Title = policy.Failure, "Does not contain "+policy.UserText(target, 200)+" yet"
+		res.Summary = fmt.Sprintf("The branch lacks %d commit(s) of %s: merge %s into it, resolve, and push.", cmp.GetBehindBy(), policy.Code(target), policy.Code("origin/"+target))
 	case len(markers) > 0:
 		res.Conclusion, res.Title = policy.Failure, "Conflict markers left in"
 		res.Summary = "These files still contain conflict markers (`<<<<<<<`, `=======`, `>>>>>>>`): " + fileList(markers) + ". Finish resolving them and push."
 	default:
 		res.Conclusion, res.Title = policy.Success, "Conflicts resolved"
-		res.Summary = fmt.Sprintf("The branch contains `%s` and adds no conflict markers. Mark the pull request ready for review and merge it with a merge commit.", target)
+		res.Summary = fmt.Sprintf("The branch contains %s and adds no conflict markers. Mark the pull request ready for review and merge it with a merge commit.", policy.Code(target))
 	}
 	if err := r.CompleteCheck(ctx, head, res, facts.Stamp{}, pr.GetHTMLURL()); err != nil {
 		return err

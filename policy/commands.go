@@ -259,9 +259,9 @@ func parsePromote(c *Command, line string, args []string) {
 			i = len(args)
 		default:
 			if strings.HasPrefix(a, "-") {
-				c.Usage = fmt.Sprintf("unknown option %q: `/promote` takes `--dry-run` or `--emergency REASON`", a)
+				c.Usage = fmt.Sprintf("unknown option %s: `/promote` takes `--dry-run` or `--emergency REASON`", Code(a))
 			} else {
-				c.Usage = fmt.Sprintf("unexpected %q: `/promote` deploys this pull request's head; for an emergency write `/promote --emergency REASON`", a)
+				c.Usage = fmt.Sprintf("unexpected %s: `/promote` deploys this pull request's head; for an emergency write `/promote --emergency REASON`", Code(a))
 			}
 			return
 		}
@@ -286,10 +286,10 @@ func parseRollback(c *Command, args []string) {
 		case a == "--force":
 			c.Force = true
 		case strings.HasPrefix(a, "-"):
-			c.Usage = fmt.Sprintf("unknown option %q: `/rollback` takes a tag and `--force`", a)
+			c.Usage = fmt.Sprintf("unknown option %s: `/rollback` takes a tag and `--force`", Code(a))
 			return
 		case c.Tag != "":
-			c.Usage = fmt.Sprintf("one tag at most: got %q and %q", c.Tag, a)
+			c.Usage = fmt.Sprintf("one tag at most: got %s and %s", Code(c.Tag), Code(a))
 			return
 		default:
 			c.Tag = a
@@ -300,7 +300,7 @@ func parseRollback(c *Command, args []string) {
 			if p == "" {
 				p = "must be a tag name, like v1.4.1"
 			}
-			c.Usage = fmt.Sprintf("%q is not a tag name: it %s", c.Tag, p)
+			c.Usage = fmt.Sprintf("%s is not a tag name: it %s", Code(c.Tag), p)
 		}
 	}
 }

@@ -19,8 +19,11 @@ func TestParseCommands(t *testing.T) {
 		{"/promote --emergency checkout is down   for EU", []Command{{Name: CmdPromote, Emergency: true, Reason: "checkout is down   for EU"}}},
 		{"/promote --emergency", []Command{{Name: CmdPromote, Emergency: true, Usage: "needs a reason"}}},
 		{"/promote --dry-run --emergency x", []Command{{Name: CmdPromote, DryRun: true, Emergency: true, Usage: "do not go together"}}},
-		{"/promote --force", []Command{{Name: CmdPromote, Usage: `unknown option "--force"`}}},
-		{"/promote now", []Command{{Name: CmdPromote, Usage: `unexpected "now"`}}},
+		{"/promote --force", []Command{{Name: CmdPromote, Usage: "unknown option `--force`"}}},
+		{"/promote --@acme/everyone", []Command{{Name: CmdPromote, Usage: "unknown option `--@acme/everyone`"}}},
+		{"/promote x`@acme/everyone`", []Command{{Name: CmdPromote, Usage: "unexpected `` x`@acme/everyone` ``"}}},
+		{"/rollback @acme/everyone", []Command{{Name: CmdRollback, Tag: "@acme/everyone"}}},
+		{"/promote now", []Command{{Name: CmdPromote, Usage: "unexpected `now`"}}},
 		{"/rollback", []Command{{Name: CmdRollback}}},
 		{"/rollback v1.4.1 --force", []Command{{Name: CmdRollback, Tag: "v1.4.1", Force: true}}},
 		{"/rollback v1 v2", []Command{{Name: CmdRollback, Usage: "one tag at most"}}},
@@ -220,30 +223,6 @@ func TestNextFreeTag(t *testing.T) {
 	}
 	if _, ok := c.NextFreeTag(ProductionState{Known: true, SHA: "p"}, nil); ok {
 		t.Error("a next tag without any release tag")
-	}
-}
-
-func TestSyncTargets(t *testing.T) {
-	c := Default()
-	got := c.SyncTargets("v1.4.3", []SyncCandidate{
-		{Branch: "develop", Develop: true, Exists: true},
-		{Branch: "release/1.4", Exists: true, AheadOfProduction: 0},
-		{Branch: "release/1.5", Exists: true, AheadOfProduction: 4},
-		{Branch: "release/1.6", Exists: true, AheadOfProduction: 2, ContainsTag: true},
-		{Branch: "release/1.7", Exists: true, AheadOfProduction: 1, Unknown: "GitHub answered 502"},
-	})
-	want := map[string]string{"develop": "", "release/1.4": "merged into", "release/1.5": "", "release/1.6": "already contains v1.4.3", "release/1.7": "not synced"}
-	for _, g := range got {
-		if w := want[g.Branch]; (w == "") != (g.Skip == "") || !strings.Contains(g.Skip, w) {
-			t.Errorf("%s: skip %q, want %q", g.Branch, g.Skip, w)
-		}
-	}
-	missing := c.SyncTargets("v1.4.3", []SyncCandidate{{Branch: "develop", Develop: true}})
-	if !missing[0].Problem || !strings.Contains(missing[0].Skip, "branches.develop") {
-		t.Errorf("a missing develop: %+v", missing[0])
-	}
-	if SyncBranchName("v1.4.3", "release/1.5") != "hotfix-bot/sync/v1.4.3-to-release/1.5" || !IsSyncBranch("hotfix-bot/sync/x") {
-		t.Error("sync branch naming")
 	}
 }
 

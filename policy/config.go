@@ -67,7 +67,10 @@ type Approval struct {
 // Commands says who may drive the bot with comments.
 type Commands struct {
 	Permission Permission `yaml:"permission"`
-	Emergency  Emergency  `yaml:"emergency"`
+	// ForcePermission is the least permission for `/rollback --force`
+	// (crossing schema changes); the emergency actors may too.
+	ForcePermission Permission `yaml:"force_permission"`
+	Emergency       Emergency  `yaml:"emergency"`
 	// MaxAge is how old a command that changes something may be when the
 	// bot gets to it (counted from its comment's created_at); an older
 	// one is answered, never run.
@@ -99,6 +102,9 @@ type Sync struct {
 	Enabled       bool     `yaml:"enabled"`
 	Labels        []string `yaml:"labels"`
 	ConflictLabel string   `yaml:"conflict_label"`
+	// Targets, when not empty, are the release branches synced into
+	// (besides develop), instead of the open ones the bot finds.
+	Targets []string `yaml:"targets"`
 }
 
 // Labels the bot itself puts on pull requests. They can never be approval
@@ -137,9 +143,10 @@ func Default() Config {
 			ResetOnPush:  true,
 		},
 		Commands: Commands{
-			Permission: PermissionWrite,
-			Emergency:  Emergency{Users: []string{}, Teams: []string{}},
-			MaxAge:     Duration(10 * time.Minute),
+			Permission:      PermissionWrite,
+			ForcePermission: PermissionMaintain,
+			Emergency:       Emergency{Users: []string{}, Teams: []string{}},
+			MaxAge:          Duration(10 * time.Minute),
 		},
 		Promote: Promote{
 			RequiredChecks: RequiredChecks{All: true},

@@ -95,8 +95,8 @@ func EvaluateBase(f BaseFacts) CheckResult {
 	if startsAtProduction && total == 0 {
 		r.Conclusion = Success
 		r.Title = fmt.Sprintf("Starts at production (%s)", prod.Name())
-		r.Summary = fmt.Sprintf("`%s` branches from the production commit `%s` (%s) and carries nothing unreleased.\n\nProduction: %s.",
-			f.Branch, Short(prod.SHA), prod.Name(), prod.Source)
+		r.Summary = fmt.Sprintf("%s branches from the production commit `%s` (%s) and carries nothing unreleased.\n\nProduction: %s.",
+			Code(f.Branch), Short(prod.SHA), prod.Name(), prod.Source)
 		return r
 	}
 
@@ -110,7 +110,7 @@ func EvaluateBase(f BaseFacts) CheckResult {
 	default:
 		r.Title = fmt.Sprintf("Carries %d unreleased commit%s", total, plural(total))
 	}
-	fmt.Fprintf(&b, "`%s` must start exactly at the production commit, and carry only the fix.\n\n", f.Branch)
+	fmt.Fprintf(&b, "%s must start exactly at the production commit, and carry only the fix.\n\n", Code(f.Branch))
 	fmt.Fprintf(&b, "- Production: **%s** (`%s`), from %s.\n", prod.Name(), Short(prod.SHA), prod.Source)
 	mb := "`" + Short(f.MergeBase) + "`"
 	if f.MergeBaseTag != "" {
@@ -122,9 +122,9 @@ func EvaluateBase(f BaseFacts) CheckResult {
 		fmt.Fprintf(&b, "- Merge base with production: %s, **%d commit%s behind production**: the branch lacks fixes that are live.\n", mb, f.BehindBy, plural(f.BehindBy))
 	}
 	for _, u := range unreleased {
-		fmt.Fprintf(&b, "- **%d commit%s from `%s` that production does not have** (they would ship with this hotfix):\n", u.Count, plural(u.Count), u.Branch)
+		fmt.Fprintf(&b, "- **%d commit%s from %s that production does not have** (they would ship with this hotfix):\n", u.Count, plural(u.Count), Code(u.Branch))
 		for _, c := range u.Commits {
-			fmt.Fprintf(&b, "  - `%s` %s\n", Short(c.SHA), c.Title)
+			fmt.Fprintf(&b, "  - `%s` %s\n", Short(c.SHA), UserText(c.Title, 200))
 		}
 		if u.Count > len(u.Commits) {
 			fmt.Fprintf(&b, "  - … and %d more\n", u.Count-len(u.Commits))
@@ -137,9 +137,28 @@ func EvaluateBase(f BaseFacts) CheckResult {
 	if len(unreleased) > 0 {
 		forkPoint = unreleased[0].ForkPoint
 	}
-	fmt.Fprintf(&b, "\n### How to fix\n\nMove only your hotfix commits onto the production %s:\n\n", map[bool]string{true: "tag", false: "commit"}[prod.Tag != ""])
-	fmt.Fprintf(&b, "```sh\ngit fetch origin --tags\ngit rebase --onto %s %s %s\ngit push --force-with-lease origin %s\n```\n\n", prod.Ref(), forkPoint, f.Branch, f.Branch)
-	fmt.Fprintf(&b, "Or recreate the branch from production and cherry-pick the fix:\n\n```sh\ngit switch -c %s-2 %s\ngit cherry-pick <your fix commits>\n```\n\nThe checks re-run on the next push.", f.Branch, prod.Ref())
+	fmt.Fprintf(&b, "\n### How to fix\n\nMove only your hotfix commits onto the production %s", map[bool]string{true: "tag", false: "commit"}[prod.Tag != ""])
+	b.WriteString(fixCommands(f.Branch, prod.Ref(), forkPoint))
 	r.Summary = b.String()
 	return r
+}
+
+// fixCommands are the exact commands that move a hotfix onto production,
+// every name quoted for sh; a name no quoting makes safe gets no command
+// at all, and the text says why.
+func fixCommands(branch, production, forkPoint string) string {
+	qBranch, ok1 := ShellQuote(branch)
+	qProd, ok2 := ShellQuote(production)
+	qFork, ok3 := ShellQuote(forkPoint)
+	qNew, ok4 := ShellQuote(branch + "-2")
+	switch {
+	case !ok1:
+		return ".\n\n" + ShellRefusal("branch", branch) + "\n\nThe checks re-run on the next push."
+	case !ok2:
+		return ".\n\n" + ShellRefusal("production tag", production) + "\n\nThe checks re-run on the next push."
+	case !ok3 || !ok4:
+		return ".\n\n" + ShellRefusal("branch", branch+"-2") + "\n\nThe checks re-run on the next push."
+	}
+	return fmt.Sprintf(":\n\n```sh\ngit fetch origin --tags\ngit rebase --onto %s %s %s\ngit push --force-with-lease origin %s\n```\n\n", qProd, qFork, qBranch, qBranch) +
+		fmt.Sprintf("Or recreate the branch from production and cherry-pick the fix:\n\n```sh\ngit switch -c %s %s\ngit cherry-pick <your fix commits>\n```\n\nThe checks re-run on the next push.", qNew, qProd)
 }

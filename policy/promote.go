@@ -154,11 +154,11 @@ func (c Config) DecidePromotion(f PromotionFacts) PromotionDecision {
 			Why:  "hotfix PRs must come from a branch of this repository, so the bot deploys and merges exactly what was reviewed",
 			Next: "push the branch to this repository and open the pull request from there"})
 	case !c.IsHotfixBranch(pr.HeadRef) || pr.BaseRef != c.Branches.Production:
-		add("a hotfix pull request", "fail", fmt.Sprintf("`%s` → `%s`", pr.HeadRef, pr.BaseRef), &Refusal{
+		add("a hotfix pull request", "fail", fmt.Sprintf("%s → %s", Code(pr.HeadRef), Code(pr.BaseRef)), &Refusal{
 			Why:  fmt.Sprintf("`/promote` deploys hotfix pull requests: from a `%s` branch into `%s`", c.Branches.Hotfix, c.Branches.Production),
 			Next: fmt.Sprintf("open the fix from a hotfix branch (`/hotfix start NAME` makes one at the production commit) into `%s`", c.Branches.Production)})
 	default:
-		add("a hotfix pull request", "pass", fmt.Sprintf("`%s` → `%s`", pr.HeadRef, pr.BaseRef), nil)
+		add("a hotfix pull request", "pass", fmt.Sprintf("%s → %s", Code(pr.HeadRef), Code(pr.BaseRef)), nil)
 	}
 	if !pr.Open {
 		add("open", "fail", "the pull request is closed", &Refusal{Why: "it is closed", Next: "reopen it, or promote the pull request that replaced it"})
@@ -293,12 +293,12 @@ func (c Config) RequiredChecksVerdict(checks []CheckState, unknown string) Check
 		ch, ok := latest[n]
 		switch {
 		case !ok:
-			missing = append(missing, "`"+n+"`")
+			missing = append(missing, Code(n))
 		case ch.State == "success":
 		case ch.State == "pending" || ch.State == "queued" || ch.State == "in_progress" || ch.State == "":
-			running = append(running, "`"+n+"`")
+			running = append(running, Code(n))
 		default:
-			failing = append(failing, fmt.Sprintf("`%s` (%s)", n, ch.State))
+			failing = append(failing, fmt.Sprintf("%s (%s)", Code(n), UserText(ch.State, 40)))
 		}
 	}
 	switch {

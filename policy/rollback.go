@@ -301,34 +301,35 @@ func (c Config) ChooseRollbackTarget(f RollbackFacts) (RollbackTarget, *Refusal)
 // namedRollback is `/rollback TAG`.
 func (c Config) namedRollback(f RollbackFacts, l Lineage) (RollbackTarget, *Refusal) {
 	prod, tag := f.Production, f.RequestedTag
+	name := Code(tag) // the command's argument, shown inert
 	if f.RequestedSHA == "" {
-		return RollbackTarget{}, &Refusal{Rule: "tag exists", Why: fmt.Sprintf("there is no tag %q", tag),
+		return RollbackTarget{}, &Refusal{Rule: "tag exists", Why: "there is no tag " + name,
 			Next: "name a tag production ran before" + l.recent()}
 	}
 	if f.RequestedSHA == prod.SHA {
-		return RollbackTarget{}, &Refusal{Rule: "not production already", Why: fmt.Sprintf("production already runs %s (`%s`)", tag, Short(prod.SHA)),
+		return RollbackTarget{}, &Refusal{Rule: "not production already", Why: fmt.Sprintf("production already runs %s (`%s`)", name, Short(prod.SHA)),
 			Next: "name an earlier tag" + l.recent()}
 	}
 	if i := l.index(f.RequestedSHA); i >= 0 {
 		e := l.Entries[i]
-		return RollbackTarget{SHA: e.SHA, Tag: tag, Why: fmt.Sprintf("%s, as asked (production ran it, deployment %d, and still stands on it)%s", tag, e.Deployment, l.skipped(e))}, nil
+		return RollbackTarget{SHA: e.SHA, Tag: tag, Why: fmt.Sprintf("%s, as asked (production ran it, deployment %d, and still stands on it)%s", name, e.Deployment, l.skipped(e))}, nil
 	}
 	if left, ok := l.Left[f.RequestedSHA]; ok {
 		if f.Force {
-			return RollbackTarget{SHA: f.RequestedSHA, Tag: tag, Why: fmt.Sprintf("%s, as asked with `--force`, although it %s", tag, left.Reason())}, nil
+			return RollbackTarget{SHA: f.RequestedSHA, Tag: tag, Why: fmt.Sprintf("%s, as asked with `--force`, although it %s", name, left.Reason())}, nil
 		}
 		return RollbackTarget{}, &Refusal{Rule: "in production's lineage",
 			Why: fmt.Sprintf("%s (`%s`) ran in production (deployment %d), and it %s: production does not stand on it any more",
-				tag, Short(f.RequestedSHA), left.Deployment, left.Reason()),
+				name, Short(f.RequestedSHA), left.Deployment, left.Reason()),
 			Next: "roll back to a release production still stands on" + l.recent() +
-				"; if you mean to deploy " + tag + " again anyway, someone with maintain permission comments `/rollback " + tag + " --force`"}
+				"; if you mean to deploy " + name + " again anyway, someone with maintain permission comments `/rollback " + tag + " --force`"}
 	}
-	why := fmt.Sprintf("%s (`%s`) never ran in production: no deployment of it to `%s` succeeded", tag, Short(f.RequestedSHA), c.Production.Environment)
+	why := fmt.Sprintf("%s (`%s`) never ran in production: no deployment of it to `%s` succeeded", name, Short(f.RequestedSHA), c.Production.Environment)
 	if l.Bottomless {
-		why = fmt.Sprintf("%s (`%s`) is not among the newest %d production deployments the bot read, so it cannot tell whether it ever ran", tag, Short(f.RequestedSHA), l.Read)
+		why = fmt.Sprintf("%s (`%s`) is not among the newest %d production deployments the bot read, so it cannot tell whether it ever ran", name, Short(f.RequestedSHA), l.Read)
 	}
 	return RollbackTarget{}, &Refusal{Rule: "ran in production before", Why: why,
-		Next: "roll back only to something production ran" + l.recent() + "; to ship " + tag + " for the first time, `/promote` its pull request"}
+		Next: "roll back only to something production ran" + l.recent() + "; to ship " + name + " for the first time, `/promote` its pull request"}
 }
 
 // rollbackOfPromotion is `/rollback` on a promoted hotfix pull request;

@@ -6,15 +6,31 @@ import (
 )
 
 // SyncCandidate is a branch a hotfix may need to be synced back into:
-// develop, or a release branch.
+// develop, a release branch found by branches.release, or one listed in
+// sync.targets.
 type SyncCandidate struct {
 	Branch  string
 	Develop bool
-	// Exists is false for a configured develop branch that is missing.
+	// Listed: named in sync.targets, which replaces discovery: the team
+	// says it is open.
+	Listed bool
+	// Exists is false for a configured branch that is missing.
 	Exists bool
-	// AheadOfProduction counts commits the branch has that the production
-	// branch lacks (a release branch with none was merged: closed).
-	AheadOfProduction int
+	// OwnCommits counts the commits the branch has that the production
+	// branch lacks.
+	OwnCommits int
+	// TreeInProduction: a commit of the production branch that the branch
+	// lacks carries exactly the branch's tree (it was squash-merged, or
+	// merged while nothing else changed). TreesUnchecked: the production
+	// branch has more commits since the branch left it than the bot reads,
+	// so the tree was not found among them but may be there.
+	TreeInProduction, TreesUnchecked bool
+	// Shipped: the branch holds nothing the production branch lacks, and
+	// production had already moved past its tip before this hotfix (the
+	// release it was cut for has shipped). LastTag is the release tag on
+	// its tip, if any.
+	Shipped bool
+	LastTag string
 	// ContainsTag: the branch already holds the production tag (compare
 	// status behind or identical).
 	ContainsTag bool
@@ -30,24 +46,55 @@ type SyncTarget struct {
 	Skip string
 	// Problem marks a skip people must act on (the fix is not synced).
 	Problem bool
+	// Why says why a pull request is opened (the summary shows it).
+	Why string
 }
 
 // SyncTargets decides which branches get a sync-back pull request:
-// develop and every open release branch (one holding commits production
-// lacks) that does not already contain the tag.
+// develop, and every open release branch that does not already contain
+// the tag. A release branch is open until production has absorbed it:
+// the production branch contains neither its tree (TreeInProduction)
+// nor its last release (Shipped). So a release cut at production, with
+// nothing of its own yet, is open (the fix would miss that release
+// otherwise), and a squash-merged one is closed. With sync.targets the
+// listed branches are the release branches, open by the team's word.
 func (c Config) SyncTargets(tag string, candidates []SyncCandidate) []SyncTarget {
+	prod := Code(c.Branches.Production)
 	var out []SyncTarget
 	for _, s := range candidates {
 		t := SyncTarget{Branch: s.Branch}
+		release := !s.Develop && !s.Listed
 		switch {
 		case s.Unknown != "":
 			t.Skip, t.Problem = "not synced: "+s.Unknown+"; open the sync pull request by hand", true
 		case s.Develop && !s.Exists:
-			t.Skip, t.Problem = fmt.Sprintf("`branches.develop` names %q, which does not exist: the fix is not synced into your development branch; set `branches.develop` and sync it by hand", s.Branch), true
-		case !s.Develop && s.AheadOfProduction == 0:
-			t.Skip = fmt.Sprintf("merged into `%s` already (closed)", c.Branches.Production)
+			t.Skip, t.Problem = fmt.Sprintf("`branches.develop` names %s, which does not exist: the fix is not synced into your development branch; set `branches.develop` and sync it by hand", Code(s.Branch)), true
+		case s.Listed && !s.Exists:
+			t.Skip, t.Problem = fmt.Sprintf("`sync.targets` names %s, which does not exist: the fix is not synced there; correct `sync.targets` and sync by hand", Code(s.Branch)), true
+		case release && s.TreeInProduction:
+			t.Skip = fmt.Sprintf("closed: %s already has its exact tree (it was merged or squash-merged)", prod)
+		case release && s.Shipped:
+			last := "its tip"
+			if s.LastTag != "" {
+				last = "its last release, " + Code(s.LastTag)
+			}
+			t.Skip = fmt.Sprintf("closed: it holds nothing %s lacks, and production had moved past %s before this hotfix", prod, last)
 		case s.ContainsTag:
 			t.Skip = "already contains " + tag
+		}
+		switch {
+		case t.Skip != "":
+		case s.Develop:
+			t.Why = "the development branch"
+		case s.Listed:
+			t.Why = "listed in `sync.targets`"
+		case s.OwnCommits > 0:
+			t.Why = fmt.Sprintf("open: %d commit%s %s lacks", s.OwnCommits, plural(s.OwnCommits), prod)
+			if s.TreesUnchecked {
+				t.Why += fmt.Sprintf(" (its tree was not looked for among %s's commits since it left: too many to read)", prod)
+			}
+		default:
+			t.Why = "open: nothing of its own yet, cut at or after what production ran"
 		}
 		out = append(out, t)
 	}
@@ -57,6 +104,96 @@ func (c Config) SyncTargets(tag string, candidates []SyncCandidate) []SyncTarget
 // SyncBranchName is the branch a sync-back pull request comes from.
 func SyncBranchName(tag, target string) string {
 	return "hotfix-bot/sync/" + tag + "-to-" + target
+}
+
+// MaxSyncBranches bounds the names the bot tries for one sync: the plain
+// name, then -2, -3... when someone else holds the one before.
+const MaxSyncBranches = 5
+
+// SyncBranchNameN is the n-th name (from 1) the bot tries for a sync:
+// SyncBranchName, then the same with -2, -3...
+func SyncBranchNameN(tag, target string, n int) string {
+	if n <= 1 {
+		return SyncBranchName(tag, target)
+	}
+	return fmt.Sprintf("%s-%d", SyncBranchName(tag, target), n)
+}
+
+// SyncPR is a pull request from a sync branch into its target.
+type SyncPR struct {
+	Number  int
+	Author  string
+	State   string // open, open, draft, closed or merged
+	HTMLURL string
+	// ContainsRelease says its head still holds the release (not asked
+	// of a merged one), and Extra counts the commits it has beyond it.
+	ContainsRelease bool
+	Extra           int
+}
+
+// SyncBranchFacts is what lies at one sync branch name: anyone with write
+// access can create a branch of that name (the tag is announced in the
+// /promote plan) and open pull requests from it.
+type SyncBranchFacts struct {
+	Branch string
+	// Head is the branch's tip, "" when there is no such branch.
+	Head string
+	// HeadIsRelease: the tip is the released commit itself, or one commit
+	// on top of it with its exact tree (the bot's sync commit; whoever
+	// wrote such a commit, it brings the release and nothing else).
+	HeadIsRelease bool
+	// OwnPR is the pull request the app opened from the branch into the
+	// target, if any; ForeignPRs are everyone else's.
+	OwnPR      *SyncPR
+	ForeignPRs []SyncPR
+}
+
+// SyncBranchUse is what the bot does with one sync branch name.
+type SyncBranchUse int
+
+// What a sync branch name is good for.
+const (
+	// SyncCreate: nothing is there: make the branch and open the PR.
+	SyncCreate SyncBranchUse = iota
+	// SyncOpenPR: the bot's branch, without a pull request yet.
+	SyncOpenPR
+	// SyncReuse: the bot's pull request is there already.
+	SyncReuse
+	// SyncForeign: someone else's: left alone, and the next name tried.
+	SyncForeign
+)
+
+// SyncBranchChoice is the decision for one name; Why says, for a
+// foreign one, what the bot found there.
+type SyncBranchChoice struct {
+	Use SyncBranchUse
+	Why string
+}
+
+// ChooseSyncBranch decides whether a sync branch name is the bot's to
+// use. Only the app's own pull request is reused (a merged one always:
+// it was reviewed and merged as it was; an open or closed one only while
+// it still carries the release), and only a branch holding exactly the
+// release is opened from; anything else is someone else's, never
+// presented as the hotfix.
+func ChooseSyncBranch(f SyncBranchFacts) SyncBranchChoice {
+	switch own := f.OwnPR; {
+	case own != nil && (own.State == "merged" || own.ContainsRelease):
+		return SyncBranchChoice{Use: SyncReuse}
+	case own != nil:
+		return SyncBranchChoice{Use: SyncForeign, Why: fmt.Sprintf("the bot's #%d from it no longer carries the release (its branch was rewritten)", own.Number)}
+	case len(f.ForeignPRs) > 0:
+		var prs []string
+		for _, p := range f.ForeignPRs {
+			prs = append(prs, fmt.Sprintf("#%d (%s, by %s)", p.Number, p.State, Code(p.Author)))
+		}
+		return SyncBranchChoice{Use: SyncForeign, Why: "pull requests from it were opened by someone other than the app: " + strings.Join(prs, ", ")}
+	case f.Head == "":
+		return SyncBranchChoice{Use: SyncCreate}
+	case f.HeadIsRelease:
+		return SyncBranchChoice{Use: SyncOpenPR}
+	}
+	return SyncBranchChoice{Use: SyncForeign, Why: fmt.Sprintf("its head `%s` is neither the release nor the bot's one commit on it: someone else put commits there", Short(f.Head))}
 }
 
 // IsSyncBranch reports whether a branch is one of the bot's sync branches.

