@@ -56,7 +56,9 @@ type Schema struct {
 }
 
 // Approval says which labels approve a hotfix and who may add them.
+// Required false ships without any approval (and the checks say so).
 type Approval struct {
+	Required     bool       `yaml:"required"`
 	Labels       []string   `yaml:"labels"`
 	SchemaLabels []string   `yaml:"schema_labels"`
 	Permission   Permission `yaml:"permission"`
@@ -79,9 +81,12 @@ type Emergency struct {
 // Promote configures `/promote`.
 type Promote struct {
 	RequiredChecks RequiredChecks `yaml:"required_checks"`
-	MergeMethod    string         `yaml:"merge_method"`
-	LockTimeout    Duration       `yaml:"lock_timeout"`
-	Environments   []string       `yaml:"environments"`
+	// ChecksGrace is how long after the head's push "no check has
+	// reported yet" refuses a promotion (with required_checks `all`).
+	ChecksGrace  Duration `yaml:"checks_grace"`
+	MergeMethod  string   `yaml:"merge_method"`
+	LockTimeout  Duration `yaml:"lock_timeout"`
+	Environments []string `yaml:"environments"`
 }
 
 // Rollback configures what happens when a deployment fails.
@@ -127,6 +132,7 @@ func Default() Config {
 			},
 		},
 		Approval: Approval{
+			Required:     true,
 			Labels:       []string{"hotfix-approved"},
 			SchemaLabels: []string{"schema-approved"},
 			Permission:   PermissionWrite,
@@ -139,6 +145,7 @@ func Default() Config {
 		Promote: Promote{
 			RequiredChecks: RequiredChecks{All: true},
 			MergeMethod:    "merge",
+			ChecksGrace:    Duration(2 * time.Minute),
 			LockTimeout:    Duration(60 * time.Minute),
 			Environments:   []string{"production"},
 		},
