@@ -61,6 +61,8 @@ type Repo struct {
 	// BotLogin is the app's bot user ("slug[bot]"), "" when unknown.
 	BotLogin string
 	Clock    Clock
+	// Trees remembers commits' trees across events (nil: per event only).
+	Trees *TreeCache
 
 	memo   memo
 	claims *checkClaims
@@ -80,7 +82,7 @@ func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int
 // event's.
 func (r *Repo) Fresh() *Repo {
 	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
-		BotLogin: r.BotLogin, Clock: r.Clock, claims: r.claims}
+		BotLogin: r.BotLogin, Clock: r.Clock, Trees: r.Trees, claims: r.claims}
 }
 
 // FullName is "owner/name".

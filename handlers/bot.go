@@ -40,6 +40,8 @@ type Bot struct {
 	cc       githubapp.ClientCreator
 	identity *app.Identity
 	policies *facts.PolicyCache
+	// trees remembers commits' trees for the life of the process.
+	trees    *facts.TreeCache
 	clock    app.Clock
 	notifier notify.Notifier
 	// publicURL is where people reach the server ("" when not set);
@@ -79,6 +81,7 @@ func NewBot(d app.Deps) *Bot {
 		publicURL:  strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
 		detailsKey: detailsKey(d.Config.GitHub.App.WebhookSecret),
 		policies:   facts.NewPolicyCache(PolicyTTL, clock.Now),
+		trees:      facts.NewTreeCache(),
 		locks:      map[string]*headLock{},
 		instance:   newInstance(),
 	}
@@ -129,6 +132,7 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	r := facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())
 	r.BotLogin = g.identity.BotLogin()
 	r.Clock = g.clock
+	r.Trees = g.trees
 	return r, nil
 }
 

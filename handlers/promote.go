@@ -41,6 +41,8 @@ type promotion struct {
 	decision policy.PromotionDecision
 	lock     facts.Lock
 	nextTag  string
+	// nextTagErr says why the tag to bump could not be found.
+	nextTagErr error
 }
 
 // evaluatePromotion re-evaluates the pull request's current head with the
@@ -69,19 +71,25 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 	// What only /promote checks is read alongside the gates' facts.
 	var (
 		wg       sync.WaitGroup
-		checks   []policy.CheckState
 		checkErr error
 		lockErr  error
-		pushedAt time.Time
+		history  policy.PushHistory
 		tagNames []string
 	)
+	branch := pr.GetHead().GetRef()
 	wg.Add(4)
-	go func() { defer wg.Done(); checks, checkErr = r.OtherChecks(ctx, head) }()
+	go func() {
+		defer wg.Done()
+		f.Checks.Checks, checkErr = r.OtherChecks(ctx, head)
+		if checkErr == nil && cfg.Promote.RequiredChecks.All {
+			f.Checks.Suites, checkErr = r.CheckSuites(ctx, head)
+		}
+	}()
 	go func() { defer wg.Done(); p.lock, lockErr = r.ReadLock(ctx) }()
 	go func() {
 		defer wg.Done()
-		if t, err := r.PushedAt(ctx, pr.GetHead().GetRef(), head); err == nil {
-			pushedAt = t
+		if fork == "" { // the same history the approval gate reads (remembered)
+			history, _ = r.PushHistory(ctx, branch, head)
 		}
 	}()
 	go func() {
@@ -92,41 +100,32 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 			}
 		}
 	}()
-	p.got = r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
+	p.got = r.GatherGates(ctx, cfg, facts.GateRequest{Branch: branch, Head: head, PR: pr, Fork: fork})
 	wg.Wait()
 	p.table = cfg.Decide(p.got.Facts)
 	f.Gates = p.table
-	f.Checks = checks
 	if checkErr != nil {
-		f.ChecksUnknown = facts.Explain(checkErr)
+		f.Checks.Unknown = facts.Explain(checkErr)
 	}
 	if lockErr != nil {
 		f.LockUnknown = facts.Explain(lockErr)
 	} else if !c.ownOrOrphaned(ctx, p.lock) {
 		f.Lock = p.lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
 	}
-	f.HeadPushedAt = headPushedAt(p.got, pushedAt)
+	// When the head was pushed, from the branch's push history alone (the
+	// push that made it the tip, not an earlier push of the same commit).
+	f.HeadPushedAt = history.LastPush(head)
+	f.Checks.Head, f.Checks.PushedAt, f.Checks.Now = head, f.HeadPushedAt, c.g.clock.Now()
 	p.decision = cfg.DecidePromotion(f)
 	if prod := p.got.Facts.Production; prod.Known {
+		if prod.Tag == "" {
+			// Untagged production: the next tag bumps the newest release
+			// tag that is its ancestor (never a pre-release).
+			prod.AncestorTag, p.nextTagErr = r.AncestorReleaseTag(ctx, cfg, prod.SHA)
+		}
 		p.nextTag, _ = cfg.NextFreeTag(prod, tagNames)
 	}
 	return p, nil
-}
-
-// headPushedAt is when the head was pushed, in GitHub's time: the latest
-// of the activity log's entry and what the push's own delivery recorded on
-// the check runs. Zero when neither knows.
-func headPushedAt(got facts.Gathered, fromLog time.Time) time.Time {
-	at := fromLog
-	if got.Facts.Approval != nil && got.Facts.Approval.HeadPushedAt.After(at) {
-		at = got.Facts.Approval.HeadPushedAt
-	}
-	for _, cr := range got.CheckRuns {
-		if st := facts.ParseStamp(cr.GetExternalID()); st.PushedAt.After(at) {
-			at = st.PushedAt
-		}
-	}
-	return at
 }
 
 // promote is `/promote`: re-check every gate on the current head, take the
@@ -182,6 +181,9 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 		o := refuse(cmd, p.decision.Refusals, c.promotionTable(p))
 		o.err = p.got.Err()
 		return o
+	}
+	if p.nextTag == "" && p.nextTagErr != nil {
+		return c.failed("find the release tag the next tag bumps", p.nextTagErr)
 	}
 	if p.nextTag == "" {
 		return refuse(cmd, []policy.Refusal{{Rule: "next tag", Why: "no release tag gives a version to bump (`production.tag_template`)",

@@ -12,8 +12,8 @@ import (
 )
 
 // PullRequest runs the gates on hotfix pull requests: all three when one
-// is opened, reopened, pushed to (resetting approvals given before the
-// push) or retargeted; approval and schema when an approval label changes.
+// is opened, reopened, pushed to (removing approvals given on other
+// content) or retargeted; approval and schema when an approval label changes.
 type PullRequest struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*PullRequest)(nil)
@@ -103,14 +103,6 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		}
 	}
 	e.resetApprovals = action == "synchronize" && e.fork == ""
-	switch action {
-	case "synchronize", "opened", "reopened":
-		// GitHub's own time of this event, at or after the push of its
-		// head: what the approval gate dates approvals against.
-		if ev.GetPullRequest().GetHead().GetSHA() == e.head {
-			e.pushedAt = ev.GetPullRequest().GetUpdatedAt().Time
-		}
-	}
 	return h.g.evaluate(ctx, e)
 }
 

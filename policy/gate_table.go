@@ -105,7 +105,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 			t.Results = append(t.Results, c.EvaluateSchema(f.Schema, verdict, t.Approval))
 		case CheckApproval:
 			if f.Approval != nil {
-				t.Results = append(t.Results, c.EvaluateApproval(t.Approval))
+				t.Results = append(t.Results, c.EvaluateApproval(t.Approval, *f.Approval))
 			}
 		}
 	}
