@@ -257,9 +257,9 @@ func TestBrokenPolicyFailsEveryCheck(t *testing.T) {
 	w.settle()
 	for _, name := range []string{policy.CheckBase, policy.CheckSchema, policy.CheckApproval} {
 		w.expect(head, name, policy.Failure, "The hotfix-bot policy file is invalid",
-			"acme/payments@main:.github/hotfix-bot.yml", `line 3: approval.permission: "superuser" is not a permission`, "hotfix-bot validate")
+			"acme/payments@"+r.Branch("main")+":.github/hotfix-bot.yml", `line 3: approval.permission: "superuser" is not a permission`, "hotfix-bot validate", "Fix the file on `main`")
 	}
-	// Fixing the file on the default branch takes effect on the next push.
+	// Fixing the file on the production branch takes effect on the next push.
 	must[string](t)(r.Push(in.Rob, "main", "Fix the policy", ghsim.Files{".github/hotfix-bot.yml": "approval:\n  permission: maintain\n"}))
 	w.settle()
 	newHead := must[string](t)(r.Push(in.Dana, "hotfix/policy", "More", ghsim.Files{"y.go": "package y\n"}))

@@ -142,8 +142,17 @@ func (g *Bot) fresh(installationID int64, r *facts.Repo) (*facts.Repo, error) {
 	return r.Fresh(), nil
 }
 
+// policy is the repository's policy, resolved from the production branch
+// the default branch's file names (events without a pull request).
 func (g *Bot) policy(ctx context.Context, r *facts.Repo) (facts.Policy, error) {
 	return r.Policy(ctx, g.policies)
+}
+
+// policyFor is the repository's policy for an event about a pull request
+// into base: that branch's own policy when it names itself production
+// (and may be trusted), the default branch's hint otherwise.
+func (g *Bot) policyFor(ctx context.Context, r *facts.Repo, base string) (facts.Policy, error) {
+	return r.PolicyFor(ctx, g.policies, base)
 }
 
 // hotfixConfig is the configuration to judge branch names by: the

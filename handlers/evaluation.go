@@ -98,7 +98,7 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 	logger := zerolog.Ctx(ctx)
 	if e.policy.Broken() {
 		for _, name := range e.checks {
-			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
+			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Title(), e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
 				return nil, err
 			}
 		}
@@ -157,6 +157,7 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 		if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
 			res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
 		}
+		res.Summary += policyNote(e.policy)
 		if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
 			return nil, err
 		}

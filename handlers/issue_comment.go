@@ -122,7 +122,7 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	}
 	polc := make(chan policyResult, 1)
 	go func() {
-		p, err := h.g.policy(ctx, r)
+		p, err := h.g.commandPolicy(ctx, r, ev.Issue.Number, ev.onPR())
 		polc <- policyResult{p, err}
 	}()
 	if err := r.React(ctx, ev.Comment.ID, "eyes"); err != nil {

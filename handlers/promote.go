@@ -389,6 +389,7 @@ func (c *commandRun) promotionTable(p *promotion) string {
 	if p.nextTag != "" && p.got.Facts.Production.Known {
 		fmt.Fprintf(&b, "\nProduction runs **%s**; this hotfix would be released as **%s**.\n", p.got.Facts.Production.Name(), p.nextTag)
 	}
+	b.WriteString("\nDecided under " + c.pol.Origin() + ".\n")
 	return b.String()
 }
 

@@ -55,7 +55,8 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		return false
 	}
 	labelEvent := action == "labeled" || action == "unlabeled"
-	if p, ok := h.g.policies.Cached(full); ok && !p.Broken() {
+	base := ev.GetPullRequest().GetBase().GetRef()
+	if p, ok := h.g.policies.CachedFor(full, base); ok && !p.Broken() {
 		if labelEvent && !isApprovalLabel(p.Config) {
 			return nil
 		}
@@ -71,7 +72,7 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		return err
 	}
 	defer r.ReleaseClaims(context.WithoutCancel(ctx))
-	pol, err := h.g.policy(ctx, r)
+	pol, err := h.g.policyFor(ctx, r, base)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// ConfigPath is where the bot reads a repository's policy, on its default
-// branch (so a pull request cannot weaken its own rules).
+// ConfigPath is where the bot reads a repository's policy, on its
+// production branch (the base of every hotfix pull request, so a pull
+// request cannot weaken its own rules, and a less protected default branch
+// cannot either).
 const ConfigPath = ".github/hotfix-bot.yml"
 
 // Config is the repository policy: DESIGN.md §3 "Per-repository
