@@ -154,10 +154,13 @@ func TestRePushedCommitDoesNotKeepAnApproval(t *testing.T) {
 
 // Older GitHub Enterprise Server has no activity log: nothing can tell
 // who pushed or what the head was when a label was added, so no approval
-// counts, and the check says so. (`/promote --emergency` is the way past.)
+// counts, and the check says so; nor can /promote tell whether the head
+// was pushed after the comment, so it refuses even an emergency.
 func TestNoActivityLogNoApprovalCounts(t *testing.T) {
 	w := start(t, harness.Options{})
 	r, in := w.in.Repo, w.in
+	must[string](t)(r.Push(in.Rob, "main", "Emergencies", ghsim.Files{".github/hotfix-bot.yml": "commands:\n  emergency:\n    users: [rob]\n"}))
+	w.settle()
 	r.DisableActivity()
 	head := w.hotfixFromProduction("hotfix/no-log")
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/no-log", "main", "Fix"))
@@ -165,7 +168,9 @@ func TestNoActivityLogNoApprovalCounts(t *testing.T) {
 	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
 	w.settle()
 	w.expect(head, policy.CheckApproval, policy.Failure, "this GitHub has no repository activity log", "the bot cannot tell who wrote this change")
-	w.noHandlerErrors()
+	id := w.comment(in.Rob, n, "/promote --emergency checkout is down")
+	w.reply(n, id, "/promote refused: head seen by you", "cannot tell when `"+policy.Short(head)+"` was pushed")
+	w.nothingDeployed(n, id)
 }
 
 // reset_on_push only decides whether a push also removes the approvals it

@@ -189,7 +189,7 @@ func (c Config) Approve(f ApprovalFacts, labels []string) ApprovalVerdict {
 		case fact.AddedByBot:
 			v.Reason = fmt.Sprintf("added by the bot @%s; approvals come from people: remove it and have a reviewer add it", fact.AddedBy)
 		case !c.Approval.AllowAuthor && authors.Unknown != "":
-			v.Reason = fmt.Sprintf("added by @%s, but the bot cannot tell who wrote this change (%s), so no approval counts: re-run this check in a minute; if it stays, `/promote --emergency` is the way past", fact.AddedBy, authors.Unknown)
+			v.Reason = fmt.Sprintf("added by @%s, but the bot cannot tell who wrote this change (%s), so no approval counts: re-run this check in a minute", fact.AddedBy, authors.Unknown)
 		case !c.Approval.AllowAuthor && isAuthor:
 			v.Reason = fmt.Sprintf("added by @%s, who %s: an author of this change; someone who wrote none of it must approve", fact.AddedBy, how)
 		case !c.Approval.AllowAuthor && len(authors.Unmapped) > 0:
