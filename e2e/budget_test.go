@@ -68,13 +68,4 @@ func TestAPIBudget(t *testing.T) {
 	if label.Charged > 6 || label.Writes != 1 || label.ByOp["checks/update"] != 1 {
 		t.Errorf("warm labeled event: %d charged, %d writes (%v), want at most 6 charged and one write", label.Charged, label.Writes, label.ByOp)
 	}
-	// The push time is not read when reset_on_push is off.
-	must[string](t)(r.Push(in.Rob, "main", "Configure hotfix-bot", ghsim.Files{".github/hotfix-bot.yml": "approval:\n  reset_on_push: false\n"}))
-	w.settle()
-	w.h.Sim.ResetCalls()
-	noErr(t, r.RemoveLabel(in.Rob, n, "hotfix-approved"))
-	w.settle()
-	if got := w.h.Account().ByOp["repos/list-activities"]; got != 0 {
-		t.Errorf("the activity log was read %d times with reset_on_push off", got)
-	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
@@ -12,58 +11,6 @@ import (
 
 // Scenarios where the gates once said "success" without knowing enough:
 // each must now fail closed and say which fact is missing.
-
-func TestApprovalResetWithoutActivityLog(t *testing.T) {
-	// Older GitHub Enterprise Server: no activity log at all. The push's
-	// own delivery dates it.
-	w := start(t, harness.Options{})
-	r, in := w.in.Repo, w.in
-	r.DisableActivity()
-	w.hotfixFromProduction("hotfix/no-log")
-	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/no-log", "main", "Fix"))
-	w.settle()
-	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
-	w.settle()
-	head := r.Branch("hotfix/no-log")
-	w.expect(head, policy.CheckApproval, policy.Success, "`hotfix-approved` by @rob")
-
-	newHead := must[string](t)(r.Push(in.Dana, "hotfix/no-log", "Also log it", ghsim.Files{"log.go": "package p\n"}))
-	w.settle()
-	w.expect(newHead, policy.CheckApproval, policy.Failure, "missing")
-	if got := r.Labels(n); strings.Contains(strings.Join(got, ","), "hotfix-approved") {
-		t.Errorf("labels after the push = %v: Rob's approval of the old head survived", got)
-	}
-	w.noHandlerErrors()
-}
-
-func TestApprovalWhilePushTimeUnknownDoesNotCount(t *testing.T) {
-	// The activity log lags by an hour and the push's delivery is lost:
-	// nothing dates the new head, so no approval may count.
-	w := start(t, harness.Options{})
-	r, in := w.in.Repo, w.in
-	w.hotfixFromProduction("hotfix/lagging")
-	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/lagging", "main", "Fix"))
-	w.settle()
-	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
-	w.settle()
-	r.SetActivityLag(time.Hour)
-	newHead := must[string](t)(r.Push(in.Dana, "hotfix/lagging", "More", ghsim.Files{"x.go": "package x\n"}))
-	w.h.Sim.DiscardPending() // the push and synchronize deliveries are lost
-	noErr(t, r.AddLabel(in.Dora, n, "schema-approved"))
-	w.settle()
-	w.expect(newHead, policy.CheckApproval, policy.Failure, "cannot tell yet when `"+policy.Short(newHead)+"` was pushed", "re-run this check in a minute")
-
-	// The log catches up: Rob's approval is dated before the push.
-	w.h.Sim.Clock().Advance(2 * time.Hour)
-	noErr(t, r.RerequestCheckRun(in.Dana, w.check(newHead, policy.CheckApproval).ID))
-	w.settle()
-	w.expect(newHead, policy.CheckApproval, policy.Failure, "added by @rob at", "not after the latest push")
-	// A fresh approval after the push counts.
-	noErr(t, r.RemoveLabel(in.Rob, n, "hotfix-approved"))
-	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
-	w.settle()
-	w.expect(newHead, policy.CheckApproval, policy.Success)
-}
 
 func TestMissingDevelopBranchFailsTheBaseGate(t *testing.T) {
 	// The team calls its development branch `dev`; the policy still says

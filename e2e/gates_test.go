@@ -109,7 +109,7 @@ func TestApprovalsThatDoNotCount(t *testing.T) {
 	// The author approving their own hotfix.
 	noErr(t, r.AddLabel(in.Dana, n, "hotfix-approved"))
 	w.settle()
-	w.expect(head, policy.CheckApproval, policy.Failure, "added by @dana, the author of this pull request; someone else must approve")
+	w.expect(head, policy.CheckApproval, policy.Failure, "added by @dana, who opened the pull request, created the branch, pushed `"+policy.Short(head)+"`", "an author of this change; someone who wrote none of it must approve")
 
 	// A read-only user.
 	noErr(t, r.RemoveLabel(in.Dana, n, "hotfix-approved"))
@@ -144,13 +144,13 @@ func TestApprovalsThatDoNotCount(t *testing.T) {
 	w.noHandlerErrors()
 }
 
-func TestApprovalBeforePushNeverCounts(t *testing.T) {
+func TestApprovalOfOtherCodeNeverCounts(t *testing.T) {
 	// The bot never hears of the push (its synchronize event is lost), so
 	// reset_on_push cannot remove the old approval; the gate still refuses
-	// it by GitHub's own times: label event before the push activity.
+	// it: by the branch's push history it was given on other code.
 	w := start(t, harness.Options{})
 	r, in := w.in.Repo, w.in
-	w.hotfixFromProduction("hotfix/early")
+	old := w.hotfixFromProduction("hotfix/early")
 	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/early", "main", "Fix"))
 	w.settle()
 	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
@@ -160,7 +160,7 @@ func TestApprovalBeforePushNeverCounts(t *testing.T) {
 	// A later approval event makes the bot look at the new head.
 	noErr(t, r.AddLabel(in.Dora, n, "schema-approved"))
 	w.settle()
-	w.expect(newHead, policy.CheckApproval, policy.Failure, "added by @rob at", "not after the latest push (`"+policy.Short(newHead)+"`")
+	w.expect(newHead, policy.CheckApproval, policy.Failure, "added by @rob at", "on `"+policy.Short(old)+"`, whose content differs from the head `"+policy.Short(newHead)+"`")
 	if got := r.Labels(n); !strings.Contains(strings.Join(got, ","), "hotfix-approved") {
 		t.Errorf("a labeled event must not remove approvals (only a push does): %v", got)
 	}
@@ -186,7 +186,7 @@ func TestRedeliveredPushMakesOneCheckRun(t *testing.T) {
 		w.settle()
 	}
 	w.onePerName(head)
-	if runs := w.in.Repo.CheckRuns(head); len(runs) != 2 {
+	if runs := w.botRuns(head); len(runs) != 2 {
 		t.Errorf("%d check runs, want base and schema once each", len(runs))
 	}
 	w.expect(head, policy.CheckBase, policy.Success)
@@ -231,7 +231,7 @@ func TestBadlySignedWebhookIsIgnored(t *testing.T) {
 		}
 	}
 	w.settle()
-	if runs := r.CheckRuns(head); len(runs) != 0 {
+	if runs := w.botRuns(head); len(runs) != 0 {
 		t.Errorf("a forged push produced check runs: %v", runs)
 	}
 	if calls := w.h.Sim.Calls(); len(calls) != 0 {
@@ -257,9 +257,9 @@ func TestBrokenPolicyFailsEveryCheck(t *testing.T) {
 	w.settle()
 	for _, name := range []string{policy.CheckBase, policy.CheckSchema, policy.CheckApproval} {
 		w.expect(head, name, policy.Failure, "The hotfix-bot policy file is invalid",
-			"acme/payments@main:.github/hotfix-bot.yml", `line 3: approval.permission: "superuser" is not a permission`, "hotfix-bot validate")
+			"acme/payments@"+r.Branch("main")+":.github/hotfix-bot.yml", `line 3: approval.permission: "superuser" is not a permission`, "hotfix-bot validate", "Fix the file on `main`")
 	}
-	// Fixing the file on the default branch takes effect on the next push.
+	// Fixing the file on the production branch takes effect on the next push.
 	must[string](t)(r.Push(in.Rob, "main", "Fix the policy", ghsim.Files{".github/hotfix-bot.yml": "approval:\n  permission: maintain\n"}))
 	w.settle()
 	newHead := must[string](t)(r.Push(in.Dana, "hotfix/policy", "More", ghsim.Files{"y.go": "package y\n"}))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -14,26 +13,26 @@ import (
 // Stamp is what the bot records in a check run's external_id: facts its
 // result rests on, so that any replica handling a later event can read
 // them (GitHub is the bot's only memory).
+//
+// It once also recorded when the head was pushed (from the push's own
+// delivery), to cover the activity log's lag. That time was per commit,
+// not per branch, and only a lower bound of the latest push: a commit
+// pushed again (or pushed to another branch) kept its earlier time. The
+// approval gate now rests on the branch's push history alone, and an
+// old "pushed=" part is ignored.
 type Stamp struct {
-	// PushedAt is when the head was pushed, as the push's own delivery
-	// said (pull_request.updated_at of `synchronize`).
-	PushedAt time.Time
 	// EventID is the newest event of the pull request's event log the
 	// result was computed from; a result from an older log never
 	// overwrites one from a newer log.
 	EventID int64
 }
 
-// String renders the stamp as "pushed=<RFC 3339>;ev=<id>".
+// String renders the stamp as "ev=<id>".
 func (s Stamp) String() string {
-	var parts []string
-	if !s.PushedAt.IsZero() {
-		parts = append(parts, "pushed="+s.PushedAt.UTC().Format(time.RFC3339))
+	if s.EventID == 0 {
+		return ""
 	}
-	if s.EventID != 0 {
-		parts = append(parts, "ev="+strconv.FormatInt(s.EventID, 10))
-	}
-	return strings.Join(parts, ";")
+	return "ev=" + strconv.FormatInt(s.EventID, 10)
 }
 
 // ParseStamp reads an external_id written by String; anything else reads
@@ -41,13 +40,7 @@ func (s Stamp) String() string {
 func ParseStamp(s string) Stamp {
 	var st Stamp
 	for _, part := range strings.Split(s, ";") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "pushed":
-			if t, err := time.Parse(time.RFC3339, v); err == nil {
-				st.PushedAt = t
-			}
-		case "ev":
+		if k, v, _ := strings.Cut(part, "="); k == "ev" {
 			st.EventID, _ = strconv.ParseInt(v, 10, 64)
 		}
 	}

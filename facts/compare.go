@@ -355,28 +355,29 @@ func fileNames(files []*github.CommitFile) []string {
 // when it holds more than the 250 commits an unpaged one shows. A list
 // cut short by the page bound is an Incomplete error.
 func (r *Repo) commitsBetween(ctx context.Context, base, head string, cmp *github.CommitsComparison) ([]string, error) {
-	if cmp.GetTotalCommits() <= len(cmp.Commits) {
-		var out []string
-		for _, c := range cmp.Commits {
-			out = append(out, c.GetSHA())
-		}
-		return out, nil
-	}
-	pages, err := all(ctx, "list the compared commits", func(o github.ListOptions) ([]*github.RepositoryCommit, *github.Response, error) {
-		c, resp, err := r.client.Repositories.CompareCommits(ctx, r.Owner, r.Name, base, head, &o)
-		if err != nil {
-			return nil, resp, err
-		}
-		return c.Commits, resp, nil
-	})
-	if err != nil {
-		return nil, err
-	}
+	commits, err := r.comparedCommits(ctx, base, head, cmp)
 	var out []string
-	for _, c := range pages {
+	for _, c := range commits {
 		out = append(out, c.GetSHA())
 	}
-	return out, nil
+	return out, err
+}
+
+// comparedCommits is every commit of a comparison, paged when the
+// comparison shows fewer than it counts (remembered per pair).
+func (r *Repo) comparedCommits(ctx context.Context, base, head string, cmp *github.CommitsComparison) ([]*github.RepositoryCommit, error) {
+	if cmp.GetTotalCommits() <= len(cmp.Commits) {
+		return cmp.Commits, nil
+	}
+	return remember(&r.memo, "compared-commits:"+base+"..."+head, func() ([]*github.RepositoryCommit, error) {
+		return all(ctx, "list the compared commits", func(o github.ListOptions) ([]*github.RepositoryCommit, *github.Response, error) {
+			c, resp, err := r.client.Repositories.CompareCommits(ctx, r.Owner, r.Name, base, head, &o)
+			if err != nil {
+				return nil, resp, err
+			}
+			return c.Commits, resp, nil
+		})
+	})
 }
 
 // FilesBetween lists the files that differ between two commits, both

@@ -61,52 +61,118 @@ func (instant) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Er
 
 func writeJSON(w http.ResponseWriter, v any) { _ = json.NewEncoder(w).Encode(v) }
 
-func TestPushedAt(t *testing.T) {
+// act is an activity log entry as GitHub lists it.
+func act(typ, before, after, actor string, at time.Time) map[string]any {
+	return map[string]any{"id": at.Unix(), "node_id": "A", "ref": "refs/heads/hotfix/x", "activity_type": typ,
+		"before": before, "after": after, "timestamp": at.Format(time.RFC3339), "actor": map[string]any{"login": actor, "type": "User"}}
+}
+
+func TestPushHistory(t *testing.T) {
 	at := time.Date(2026, 11, 23, 3, 5, 0, 0, time.UTC)
-	t.Run("found on the second page of the activity log, by its cursor", func(t *testing.T) {
+	const zero = policy.ZeroSHA
+	t.Run("back to the branch's creation, across pages, by the log's cursor", func(t *testing.T) {
 		r, rec := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			if req.URL.Query().Get("ref") != "refs/heads/hotfix/x" {
 				t.Errorf("ref = %q", req.URL.Query().Get("ref"))
 			}
 			if req.URL.Query().Get("after") == "" {
 				w.Header().Set("Link", `<https://api.github.com/repositories/1/activity?after=CURSOR&per_page=100>; rel="next"`)
-				writeJSON(w, []activity{{After: "other", Timestamp: at.Add(time.Hour)}})
+				writeJSON(w, []any{act("push", "a", "b", "eve", at.Add(time.Minute))})
 				return
 			}
-			writeJSON(w, []activity{{After: "abc", Timestamp: at}})
+			writeJSON(w, []any{act("push", "p", "a", "dana", at), act("branch_creation", zero, "p", "dana", at.Add(-time.Minute)),
+				act("push", "x", "y", "someone", at.Add(-time.Hour))})
 		})))
-		got, err := r.PushedAt(context.Background(), "hotfix/x", "abc")
-		if err != nil || !got.Equal(at) {
-			t.Errorf("PushedAt = %v, %v; want %v", got, err, at)
+		h, err := r.PushHistory(context.Background(), "hotfix/x", "b")
+		if err != nil || !h.Complete || len(h.Entries) != 3 || h.Entries[0].Actor != "eve" || !h.Entries[1].At.Equal(at) {
+			t.Fatalf("PushHistory = %+v, %v", h, err)
 		}
 		if pages := rec.matching("after=CURSOR"); len(pages) != 1 {
 			t.Errorf("second page requests = %v", pages)
 		}
+		pushers, why := h.Pushers("b")
+		if why != "" || len(pushers) != 2 || len(pushers["eve"].Pushed) != 1 || len(pushers["dana"].Pushed) != 1 || !pushers["dana"].Created {
+			t.Errorf("Pushers = %v %q, want eve and dana (an earlier life of the branch left out)", pushers, why)
+		}
 	})
-	t.Run("not in the log yet: unknown, not an error", func(t *testing.T) {
-		r, _ := mockedRepo(mock.WithRequestMatch(mock.GetReposActivityByOwnerByRepo, []activity{{After: "older", Timestamp: at}}))
-		got, err := r.PushedAt(context.Background(), "hotfix/x", "abc")
-		if err != nil || !got.IsZero() {
-			t.Errorf("PushedAt = %v, %v; want zero", got, err)
+	t.Run("the log lags the head's push: the bot waits for it", func(t *testing.T) {
+		calls := 0
+		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			calls++
+			entries := []any{act("branch_creation", zero, "a", "dana", at)}
+			if calls >= 3 {
+				entries = append([]any{act("push", "a", "b", "dana", at.Add(time.Minute))}, entries...)
+			}
+			writeJSON(w, entries)
+		})))
+		h, err := r.PushHistory(context.Background(), "hotfix/x", "b")
+		if ok, why := h.Caught("b"); err != nil || !ok || calls != 3 {
+			t.Errorf("after %d reads: caught %v (%s), %v", calls, ok, why, err)
+		}
+	})
+	t.Run("the log never shows the push: told, not an error", func(t *testing.T) {
+		calls := 0
+		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			calls++
+			writeJSON(w, []any{act("branch_creation", zero, "a", "dana", at)})
+		})))
+		h, err := r.PushHistory(context.Background(), "hotfix/x", "b")
+		if ok, why := h.Caught("b"); err != nil || ok || !strings.Contains(why, "does not show the push of `b`") || calls != 1+len(historyWaits) {
+			t.Errorf("caught %v (%s), %v after %d reads", ok, why, err, calls)
+		}
+	})
+	t.Run("a branch that moved past the head is not waited for", func(t *testing.T) {
+		calls := 0
+		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			calls++
+			writeJSON(w, []any{act("push", "b", "c", "dana", at), act("branch_creation", zero, "b", "dana", at.Add(-time.Minute))})
+		})))
+		if _, err := r.PushHistory(context.Background(), "hotfix/x", "b"); err != nil || calls != 1 {
+			t.Errorf("%d reads, %v", calls, err)
 		}
 	})
 	t.Run("no activity log (older GitHub Enterprise Server)", func(t *testing.T) {
 		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			mock.WriteError(w, http.StatusNotFound, "Not Found")
 		})))
-		got, err := r.PushedAt(context.Background(), "hotfix/x", "abc")
-		if err != nil || !got.IsZero() {
-			t.Errorf("PushedAt = %v, %v; want zero", got, err)
+		h, err := r.PushHistory(context.Background(), "hotfix/x", "abc")
+		if err != nil || !strings.Contains(h.Unknown, "no repository activity log") {
+			t.Errorf("PushHistory = %+v, %v; want it unknown, saying why", h, err)
 		}
 	})
-	t.Run("GitHub failing is an error, not a time", func(t *testing.T) {
+	t.Run("GitHub failing is an error", func(t *testing.T) {
 		r, _ := mockedRepo(mock.WithRequestMatchHandler(mock.GetReposActivityByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			mock.WriteError(w, http.StatusBadGateway, "Bad Gateway")
 		})))
-		if _, err := r.PushedAt(context.Background(), "hotfix/x", "abc"); !IsTransient(err) {
+		if _, err := r.PushHistory(context.Background(), "hotfix/x", "abc"); !IsTransient(err) {
 			t.Errorf("err = %v, want transient", err)
 		}
 	})
+}
+
+// The issue's own scenario, at the facts level, with the activity log as
+// GitHub returns it while it lags: Dana pushes B, then A; Rob approves A;
+// Dana force-pushes B again and promotes before the log shows that push.
+// The old rule dated B by its earlier push and let Rob's approval count.
+func TestRePushedCommitDoesNotKeepAnApprovalOfOtherCode(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	b, a := strings.Repeat("b", 40), strings.Repeat("a", 40)
+	lagging := []any{ // newest first; the re-push of B is not there yet
+		act("force_push", b, a, "dana", t0.Add(20*time.Second)),
+		act("push", "p", b, "dana", t0.Add(10*time.Second)),
+		act("branch_creation", policy.ZeroSHA, "p", "dana", t0),
+	}
+	r, _ := mockedRepo(mock.WithRequestMatch(mock.GetReposActivityByOwnerByRepo, lagging, lagging, lagging, lagging, lagging))
+	h, err := r.PushHistory(context.Background(), "hotfix/x", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := policy.ApprovalFacts{Head: b, Opener: "dana", History: h, Trees: map[string]string{a: "tree-a", b: "tree-b"},
+		Labels: map[string]policy.LabelFact{"hotfix-approved": {Present: true, AddedBy: "rob", Permission: policy.PermissionMaintain, AddedAt: t0.Add(30 * time.Second)}}}
+	c := policy.Default()
+	if v := c.Approve(f, c.RequiredLabels(false)); v.Valid() || !strings.Contains(v[0].Reason, "does not show the push of `bbbbbbb`") {
+		t.Errorf("Rob's approval of A counted for B: %+v", v[0])
+	}
 }
 
 func TestPermissionRoles(t *testing.T) {
@@ -303,8 +369,15 @@ func TestProductionPastManyFailedDeployments(t *testing.T) {
 			t.Errorf("Production = %+v, %v; want an error", p, err)
 		}
 	})
-	t.Run("no deployments at all: the newest tag", func(t *testing.T) {
-		r, _ := mockedRepo(deploymentsBackend(0, nil)...)
+	t.Run("no deployments at all: the newest tag on the production branch", func(t *testing.T) {
+		r, _ := mockedRepo(append(deploymentsBackend(0, nil),
+			mock.WithRequestMatch(mock.GetReposGitRefByOwnerByRepoByRef, github.Reference{Ref: github.String("refs/heads/main"), Object: &github.GitObject{SHA: github.String("tip")}}),
+			mock.WithRequestMatchHandler(mock.GetReposCompareByOwnerByRepoByBasehead, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				if !strings.HasSuffix(req.URL.Path, "/compare/tip...undeployed") {
+					t.Errorf("compared %s", req.URL.Path)
+				}
+				writeJSON(w, github.CommitsComparison{Status: github.String("behind")})
+			})))...)
 		p, err := r.Production(context.Background(), policy.Default())
 		if err != nil || p.SHA != "undeployed" || p.Tag != "v9.9.9" {
 			t.Errorf("Production = %+v, %v", p, err)
@@ -544,11 +617,15 @@ func TestAClaimWhoseOwnerDiedIsTakenOver(t *testing.T) {
 }
 
 func TestStampRoundTrip(t *testing.T) {
-	s := Stamp{PushedAt: time.Date(2026, 11, 23, 3, 4, 5, 0, time.UTC), EventID: 99}
-	if got := ParseStamp(s.String()); !got.PushedAt.Equal(s.PushedAt) || got.EventID != 99 {
+	s := Stamp{EventID: 99}
+	if got := ParseStamp(s.String()); got.EventID != 99 {
 		t.Errorf("ParseStamp(%q) = %+v", s.String(), got)
 	}
-	if got := ParseStamp("something else"); !got.PushedAt.IsZero() || got.EventID != 0 {
+	// A check run written before push times left the stamp.
+	if got := ParseStamp("pushed=2026-11-23T03:04:05Z;ev=7"); got.EventID != 7 {
+		t.Errorf("an old stamp read as %+v", got)
+	}
+	if got := ParseStamp("something else"); got.EventID != 0 {
 		t.Errorf("foreign external_id read as %+v", got)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -25,10 +24,6 @@ type GateRequest struct {
 	Fork string
 	// Gates are the gates to decide (policy.Gates when empty).
 	Gates []string
-	// PushedAt is what the event itself says about when Head was pushed
-	// (GitHub's pull_request.updated_at of the `synchronize` delivery:
-	// server time, at or after the push), zero when it says nothing.
-	PushedAt time.Time
 }
 
 // Gathered is what one evaluation read from GitHub: the facts for policy,
@@ -137,54 +132,65 @@ func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateReque
 				pr, err := r.PullRequest(ctx, req.PR.GetNumber())
 				if err != nil {
 					fail(err)
-					af = policy.ApprovalFacts{Author: req.PR.GetUser().GetLogin(), Head: req.Head, Unknown: Explain(err)}
+					af = policy.ApprovalFacts{Opener: req.PR.GetUser().GetLogin(), Head: req.Head, Unknown: Explain(err)}
 					return
 				}
 				g.PR = pr
 			}
 			fresh := req
 			fresh.PR = g.PR
-			af, g.Stamp.EventID = r.approvalFacts(ctx, cfg, fresh, fail)
+			af, g.Stamp.EventID = r.approvalFacts(ctx, cfg, fresh, production, fail)
 		})
 	}
 	wg.Wait()
 	g.Facts.Base.Production = g.Facts.Production
 	g.Facts.Schema.Production = g.Facts.Production
 	if needApproval {
-		// Push times recorded by an earlier evaluation of this head (from
-		// its synchronize delivery) count too: any replica may have seen it.
-		for _, cr := range g.CheckRuns {
-			if st := ParseStamp(cr.GetExternalID()); st.PushedAt.After(af.HeadPushedAt) && cfg.Approval.ResetOnPush {
-				af.HeadPushedAt, af.PushedAtFrom = st.PushedAt, "the push's own delivery, recorded on the check runs"
-			}
-		}
 		g.Facts.Approval = &af
-		g.Stamp.PushedAt = af.HeadPushedAt
 	}
 	return g
 }
 
-// approvalFacts reads who added each approval label and when, their
-// permissions, and when the head was pushed; and the newest event id of
-// the pull request's event log it read them from.
-func (r *Repo) approvalFacts(ctx context.Context, cfg policy.Config, req GateRequest, fail func(error)) (policy.ApprovalFacts, int64) {
+// approvalFacts reads what the approval gate rests on: who wrote the
+// change (the pull request's opener, the branch's push history, the
+// commits between production and the head), who added each approval
+// label and when, their permissions, and the trees of the heads the
+// labels were added on; and the newest event id of the pull request's
+// event log it read them from.
+func (r *Repo) approvalFacts(ctx context.Context, cfg policy.Config, req GateRequest, production func() (policy.ProductionState, error), fail func(error)) (policy.ApprovalFacts, int64) {
 	pr := req.PR
-	af := policy.ApprovalFacts{Author: pr.GetUser().GetLogin(), Head: req.Head, Labels: map[string]policy.LabelFact{}}
+	af := policy.ApprovalFacts{Head: req.Head, Opener: pr.GetUser().GetLogin(), OpenerBot: pr.GetUser().GetType() == "Bot",
+		Labels: map[string]policy.LabelFact{}}
 	var wg sync.WaitGroup
-	if cfg.Approval.ResetOnPush {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			at, err := r.PushedAt(ctx, req.Branch, req.Head)
-			if err != nil {
-				fail(err) // the other sources may still know
-			}
-			af.HeadPushedAt, af.PushedAtFrom = at, "GitHub's activity log"
-			if req.PushedAt.After(at) {
-				af.HeadPushedAt, af.PushedAtFrom = req.PushedAt, "the push's own delivery"
-			}
-		}()
-	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		h, err := r.PushHistory(ctx, req.Branch, req.Head)
+		if err != nil {
+			fail(err)
+			h = policy.PushHistory{Branch: req.Branch, Unknown: Explain(err)}
+		}
+		af.History = h
+	}()
+	go func() {
+		defer wg.Done()
+		p, err := production()
+		switch {
+		case err != nil: // reported by the gates that need production
+			af.CommitsUnknown = "production is unknown: " + Explain(err)
+			return
+		case !p.Known:
+			af.CommitsUnknown = "production is unknown (see `hotfix-bot/base`)"
+			return
+		}
+		commits, err := r.ChangeCommits(ctx, p.SHA, req.Head)
+		if err != nil {
+			fail(err)
+			af.CommitsUnknown = Explain(err)
+			return
+		}
+		af.Commits = commits
+	}()
 	present := map[string]bool{}
 	for _, l := range pr.Labels {
 		present[strings.ToLower(l.GetName())] = true
@@ -235,7 +241,46 @@ func (r *Repo) approvalFacts(ctx context.Context, cfg policy.Config, req GateReq
 		mu.Unlock()
 	}
 	wg.Wait()
+	r.approvalTrees(ctx, &af, fail)
 	return af, h.NewestEventID
+}
+
+// approvalTrees reads the trees the content rule compares: the head's,
+// and that of each head an approval label was added on, when it is
+// another commit.
+func (r *Repo) approvalTrees(ctx context.Context, af *policy.ApprovalFacts, fail func(error)) {
+	want := map[string]bool{}
+	for _, l := range af.Labels {
+		if !l.Present || l.AddedByBot {
+			continue
+		}
+		if on, why := af.History.HeadAt(l.AddedAt, af.Head); why == "" && on != af.Head {
+			want[on], want[af.Head] = true, true
+		}
+	}
+	af.Trees = map[string]string{}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		errs []string
+	)
+	for sha := range want {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tree, err := r.Tree(ctx, sha)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				fail(err)
+				errs = append(errs, Explain(err))
+				return
+			}
+			af.Trees[sha] = tree
+		}()
+	}
+	wg.Wait()
+	af.TreesUnknown = strings.Join(errs, "; ")
 }
 
 // NewestLabelEventID re-reads the pull request's event log (conditional

@@ -2,127 +2,138 @@ package facts
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
 
-	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/policy"
-	"github.com/migueleliasweb/go-github-mock/src/mock"
 )
 
-func contentJSON(path, body string) map[string]any {
-	return map[string]any{
-		"type": "file", "encoding": "base64", "path": path, "name": path,
-		"content": base64.StdEncoding.EncodeToString([]byte(body)),
-	}
-}
-
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	mock.WriteError(w, http.StatusNotFound, "Not Found")
-}
+const policyFile = ".github/hotfix-bot.yml"
 
 func TestLoadPolicy(t *testing.T) {
+	ctx := context.Background()
+	type world struct {
+		*simWorld
+	}
 	tests := []struct {
-		name       string
-		opts       []mock.MockBackendOption
-		wantSource string
-		wantBroken string // substring of the first problem
-		wantErr    bool
-		wantLabels []string
+		name  string
+		setup func(t *testing.T, w *world)
+		base  string // the pull request's base, "" for an event without one
+		// want: the branch whose policy applies and a fragment of its
+		// origin; or a fragment of why nothing could be trusted.
+		branch, origin, untrusted, invalid string
+		approval                           policy.Permission
 	}{
-		{
-			name: "repository file",
-			opts: []mock.MockBackendOption{
-				mock.WithRequestMatchHandler(mock.GetReposContentsByOwnerByRepoByPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Query().Get("ref") != "main" || !strings.HasSuffix(r.URL.Path, "/repos/acme/pay/contents/.github/hotfix-bot.yml") {
-						http.Error(w, "unexpected "+r.URL.String(), http.StatusTeapot)
-						return
-					}
-					_, _ = w.Write(mock.MustMarshal(contentJSON(".github/hotfix-bot.yml", "approval:\n  labels: [ops-approved]\n")))
-				})),
-			},
-			wantSource: "acme/pay@main:.github/hotfix-bot.yml",
-			wantLabels: []string{"ops-approved"},
-		},
-		{
-			name: "broken repository file is data, not an error",
-			opts: []mock.MockBackendOption{
-				mock.WithRequestMatch(mock.GetReposContentsByOwnerByRepoByPath, contentJSON(".github/hotfix-bot.yml", "approval:\n  permission: god\n")),
-			},
-			wantSource: "acme/pay@main:.github/hotfix-bot.yml",
-			wantBroken: `line 2: approval.permission: "god" is not a permission`,
-		},
-		{
-			name: "owner .github repository fallback",
-			opts: []mock.MockBackendOption{
-				mock.WithRequestMatchHandler(mock.GetReposContentsByOwnerByRepoByPath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if strings.Contains(r.URL.Path, "/repos/acme/.github/contents/hotfix-bot.yml") {
-						_, _ = w.Write(mock.MustMarshal(contentJSON("hotfix-bot.yml", "approval:\n  permission: maintain\n")))
-						return
-					}
-					notFound(w, r)
-				})),
-				mock.WithRequestMatch(mock.GetReposByOwnerByRepo, github.Repository{Name: github.String(".github"), DefaultBranch: github.String("trunk")}),
-			},
-			wantSource: "acme/.github@trunk:hotfix-bot.yml",
-			wantLabels: []string{"hotfix-approved"},
-		},
-		{
-			name: "no file anywhere: defaults",
-			opts: []mock.MockBackendOption{
-				mock.WithRequestMatchHandler(mock.GetReposContentsByOwnerByRepoByPath, http.HandlerFunc(notFound)),
-				mock.WithRequestMatchHandler(mock.GetReposByOwnerByRepo, http.HandlerFunc(notFound)),
-			},
-			wantSource: "defaults (no .github/hotfix-bot.yml)",
-			wantLabels: []string{"hotfix-approved"},
-		},
-		{
-			name: "GitHub failure is an error",
-			opts: []mock.MockBackendOption{
-				mock.WithRequestMatchHandler(mock.GetReposContentsByOwnerByRepoByPath, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-					mock.WriteError(w, http.StatusBadGateway, "Server Error")
-				})),
-			},
-			wantErr: true,
-		},
+		{name: "no file anywhere: the defaults of main", branch: "main", origin: "the defaults (`main` at `", approval: policy.PermissionWrite},
+		{name: "the file on main", setup: func(t *testing.T, w *world) {
+			w.push(t, "main", "policy", ghsim.Files{policyFile: "approval:\n  permission: maintain\n"})
+		}, branch: "main", origin: "`.github/hotfix-bot.yml` on `main` at `", approval: policy.PermissionMaintain},
+		{name: "a broken file on main is shown as it is", setup: func(t *testing.T, w *world) {
+			w.push(t, "main", "policy", ghsim.Files{policyFile: "approval:\n  permission: god\n"})
+		}, invalid: `line 2: approval.permission: "god" is not a permission`},
+		{name: "the owner's shared policy", setup: func(t *testing.T, w *world) {
+			shared, err := w.sim.CreateRepo("acme", ".github")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := shared.Push(w.dana, "main", "shared", ghsim.Files{"hotfix-bot.yml": "approval:\n  permission: admin\n"}); err != nil {
+				t.Fatal(err)
+			}
+			w.inst.Repos[shared.FullName()] = shared // installed on the owner's repositories
+		}, branch: "main", origin: "(the owner's shared policy, as `main` at `", approval: policy.PermissionAdmin},
+		// git-flow: develop is the default branch and less protected.
+		{name: "a weaker policy merged on develop only is ignored", setup: func(t *testing.T, w *world) {
+			w.push(t, "main", "policy", ghsim.Files{policyFile: "approval:\n  permission: maintain\n"})
+			w.repo.SetDefaultBranch("develop")
+			w.repo.Protect("main", ghsim.Protection{})
+			w.push(t, "develop", "weaken", ghsim.Files{policyFile: "approval:\n  permission: read\ncommands:\n  emergency:\n    users: [mallory]\n"})
+		}, branch: "main", origin: "on `main`", approval: policy.PermissionMaintain},
+		{name: "develop redirecting production to itself, unprotected", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.repo.Protect("main", ghsim.Protection{})
+			w.push(t, "develop", "redirect", ghsim.Files{policyFile: "branches:\n  production: develop\napproval:\n  permission: read\n"})
+		}, untrusted: "The production branch `develop` (named by `.github/hotfix-bot.yml` on the default branch `develop`) is not protected, while this repository protects other branches"},
+		{name: "the same pull request into develop: develop is not trusted either", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.repo.Protect("main", ghsim.Protection{})
+			w.push(t, "develop", "redirect", ghsim.Files{policyFile: "branches:\n  production: develop\napproval:\n  permission: read\n"})
+		}, base: "develop", untrusted: "`develop`"},
+		{name: "a repository that protects nothing trusts the file that names itself", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.push(t, "develop", "production is develop", ghsim.Files{policyFile: "branches:\n  production: develop\napproval:\n  permission: maintain\n"})
+		}, branch: "develop", origin: "on `develop`", approval: policy.PermissionMaintain},
+		{name: "a protected production branch the hint names", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.must(t)(w.repo.CreateBranch(w.dana, "master", "main"))
+			w.repo.Protect("master", ghsim.Protection{})
+			w.push(t, "develop", "hint", ghsim.Files{policyFile: "branches:\n  production: master\n"})
+			w.push(t, "master", "policy", ghsim.Files{policyFile: "branches:\n  production: master\napproval:\n  permission: admin\n"})
+		}, branch: "master", origin: "on `master`", approval: policy.PermissionAdmin},
+		{name: "the hint and the production branch disagree", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.push(t, "develop", "hint", ghsim.Files{policyFile: "branches:\n  production: main\n"})
+			w.push(t, "main", "policy", ghsim.Files{policyFile: "branches:\n  production: master\n"})
+		}, untrusted: "`.github/hotfix-bot.yml` on the default branch `develop` names `main` as the production branch (`branches.production`), but the policy on `main` (at `"},
+		// A pull request's base is the first candidate: its own file
+		// decides when it names itself, whatever the hint says.
+		{name: "a pull request into production, the hint broken", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.push(t, "develop", "broken", ghsim.Files{policyFile: "approval: [\n"})
+			w.must(t)(w.repo.CreateBranch(w.dana, "master", "main"))
+			w.push(t, "master", "policy", ghsim.Files{policyFile: "branches:\n  production: master\napproval:\n  permission: admin\n"})
+		}, base: "master", branch: "master", origin: "on `master`", approval: policy.PermissionAdmin},
+		{name: "a pull request into develop: the hint decides", setup: func(t *testing.T, w *world) {
+			w.repo.SetDefaultBranch("develop")
+			w.push(t, "main", "policy", ghsim.Files{policyFile: "approval:\n  permission: maintain\n"})
+			w.push(t, "develop", "hint", ghsim.Files{policyFile: "approval:\n  permission: read\n"})
+		}, base: "develop", branch: "main", origin: "on `main`", approval: policy.PermissionMaintain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			client := github.NewClient(mock.NewMockedHTTPClient(tt.opts...))
-			p, err := LoadPolicy(context.Background(), client, "acme", "pay", "main")
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("LoadPolicy = %+v, want an error", p)
+			w := &world{simWorld: newSimWorld(t)}
+			w.push(t, "main", "init", ghsim.Files{"README.md": "x"})
+			w.must(t)(w.repo.CreateBranch(w.dana, "develop", "main"))
+			if tt.setup != nil {
+				tt.setup(t, w)
+			}
+			r := w.facts(t)
+			p, err := r.PolicyFor(ctx, nil, tt.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case tt.untrusted != "":
+				if !p.Broken() || !strings.Contains(p.Untrusted, tt.untrusted) || !strings.Contains(p.Describe(), p.Untrusted) {
+					t.Fatalf("policy = %+v, want untrusted: %q", p, tt.untrusted)
 				}
 				return
-			}
-			if err != nil {
-				t.Fatalf("LoadPolicy: %v", err)
-			}
-			if p.Source != tt.wantSource {
-				t.Errorf("Source = %q, want %q", p.Source, tt.wantSource)
-			}
-			if tt.wantBroken != "" {
-				if !p.Broken() || !strings.Contains(p.Invalid[0].Error(), tt.wantBroken) {
-					t.Fatalf("Invalid = %v, want %q", p.Invalid, tt.wantBroken)
-				}
-				d := p.Describe()
-				if !strings.Contains(d, tt.wantSource) || !strings.Contains(d, tt.wantBroken) || !strings.Contains(d, "hotfix-bot validate") {
-					t.Errorf("Describe() does not name file, problem and fix:\n%s", d)
+			case tt.invalid != "":
+				if !p.Broken() || !strings.Contains(p.Invalid[0].Error(), tt.invalid) || !strings.Contains(p.Describe(), "hotfix-bot validate") {
+					t.Fatalf("policy = %+v, want invalid: %q", p, tt.invalid)
 				}
 				return
 			}
 			if p.Broken() {
-				t.Fatalf("unexpected problems: %v", p.Invalid)
+				t.Fatalf("policy broken: %v %s", p.Invalid, p.Untrusted)
 			}
-			if strings.Join(p.Config.Approval.Labels, ",") != strings.Join(tt.wantLabels, ",") {
-				t.Errorf("labels = %v, want %v", p.Config.Approval.Labels, tt.wantLabels)
+			tip := w.repo.Branch(tt.branch)
+			if p.Branch != tt.branch || p.Commit != tip || !strings.Contains(p.Origin(), tt.origin) || !strings.Contains(p.Origin(), tip[:7]) {
+				t.Errorf("policy of %q at %q, origin %q; want %s at %s, %q", p.Branch, p.Commit, p.Origin(), tt.branch, tip[:7], tt.origin)
 			}
-			if tt.name == "owner .github repository fallback" && p.Config.Approval.Permission != policy.PermissionMaintain {
-				t.Errorf("owner default not applied: %v", p.Config.Approval.Permission)
+			if p.Config.Approval.Permission != tt.approval {
+				t.Errorf("approval.permission = %s, want %s", p.Config.Approval.Permission, tt.approval)
 			}
 		})
+	}
+}
+
+func TestLoadPolicyGitHubFailureIsAnError(t *testing.T) {
+	w := newSimWorld(t)
+	w.push(t, "main", "init", ghsim.Files{"README.md": "x"})
+	w.sim.Inject(&ghsim.Fault{Op: "repos/get-content", Status: http.StatusBadGateway})
+	if p, err := w.facts(t).Policy(context.Background(), nil); err == nil {
+		t.Fatalf("LoadPolicy = %+v, want an error", p)
 	}
 }

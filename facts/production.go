@@ -183,18 +183,102 @@ func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.Produc
 					"(`gh api repos/%s/deployments -f ref=<tag> -f environment=%s -F auto_merge=false`, then "+
 					"`gh api repos/%s/deployments/<id>/statuses -f state=success`)", env, env, r.FullName(), env, r.FullName())}
 		}
-		var names []string
-		for _, t := range tags {
-			names = append(names, t.Name)
-		}
-		if newest := cfg.NewestTag(names); newest != "" {
-			for _, t := range tags {
-				if t.Name == newest {
-					p = policy.ProductionState{Known: true, SHA: t.Commit, Tag: newest,
-						Source: fmt.Sprintf("tag %s (no successful deployment to %s yet)", newest, env)}
-				}
+		// No deployment yet: the newest release tag on the production
+		// branch. A tag pushed anywhere else (a v9.9.9 on a feature
+		// branch, a release candidate on develop) must not become
+		// "production" and let a branch cut from it pass the base gate.
+		tag, commit, err := r.newestReleaseTagIn(ctx, cfg, tags, func(ctx context.Context) (string, error) {
+			tip, err := r.BranchSHA(ctx, cfg.Branches.Production)
+			if err == nil && tip == "" {
+				err = &Error{Op: "find what production runs", Message: fmt.Sprintf("the production branch `%s` (`branches.production`) does not exist, "+
+					"so the bot cannot tell which release tag production runs; create it, or set `branches.production`", cfg.Branches.Production)}
 			}
+			return tip, err
+		})
+		switch {
+		case err != nil:
+			return policy.ProductionState{}, err
+		case tag != "":
+			return policy.ProductionState{Known: true, SHA: commit, Tag: tag,
+				Source: fmt.Sprintf("tag %s on %s (no successful deployment to %s yet)", tag, cfg.Branches.Production, env)}, nil
+		}
+		if len(cfg.ReleaseTagsNewestFirst(tagNames(tags))) > 0 {
+			return policy.ProductionState{Unknown: fmt.Sprintf("the repository has no deployment to `%s` yet, and none of its release tags is on `%s` (`branches.production`), "+
+				"so none of them can be what production runs. Tag the commit production runs on `%s` (e.g. `git tag v1.0.0 <sha> && git push origin v1.0.0`), "+
+				"or report the deployment production runs (a deployment to `%s` with a `success` status)", env, cfg.Branches.Production, cfg.Branches.Production, env)}, nil
 		}
 		return p, nil
 	})
+}
+
+// tagCandidates bounds how many release tags, newest first, the bot
+// checks against a branch or commit before it gives up (Incomplete).
+const tagCandidates = 20
+
+func tagNames(tags []Tag) []string {
+	names := make([]string, 0, len(tags))
+	for _, t := range tags {
+		names = append(names, t.Name)
+	}
+	return names
+}
+
+// newestReleaseTagIn finds the newest release tag (pre-releases never)
+// whose commit is an ancestor of (or is) the commit tip gives: "" when
+// none is.
+func (r *Repo) newestReleaseTagIn(ctx context.Context, cfg policy.Config, tags []Tag, tip func(context.Context) (string, error)) (name, commit string, err error) {
+	candidates := cfg.ReleaseTagsNewestFirst(tagNames(tags))
+	if len(candidates) == 0 {
+		return "", "", nil
+	}
+	of, err := tip(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	commits := map[string]string{}
+	for _, t := range tags {
+		commits[t.Name] = t.Commit
+	}
+	for i, name := range candidates {
+		if i == tagCandidates {
+			return "", "", &Error{Op: "find the newest release tag on " + shortRef(of), Kind: Incomplete,
+				Message: fmt.Sprintf("none of the %d newest release tags is an ancestor of %s, and the bot checks no more", tagCandidates, shortRef(of))}
+		}
+		ok, err := r.IsAncestor(ctx, commits[name], of)
+		if err != nil {
+			return "", "", err
+		}
+		if ok {
+			return name, commits[name], nil
+		}
+	}
+	return "", "", nil
+}
+
+// IsAncestor reports whether commit ancestor is reachable from of (or is
+// of), by GitHub's compare: of...ancestor is "behind" or "identical".
+func (r *Repo) IsAncestor(ctx context.Context, ancestor, of string) (bool, error) {
+	if ancestor == of {
+		return true, nil
+	}
+	cmp, err := r.Compare(ctx, of, ancestor)
+	if IsNotFound(err) {
+		return false, nil // no history in common
+	}
+	if err != nil {
+		return false, err
+	}
+	return cmp.GetStatus() == "behind" || cmp.GetStatus() == "identical", nil
+}
+
+// AncestorReleaseTag is the newest release tag that is an ancestor of an
+// untagged production commit: the version the next tag bumps (never a
+// pre-release, never a tag off another line of history). "" when none is.
+func (r *Repo) AncestorReleaseTag(ctx context.Context, cfg policy.Config, sha string) (string, error) {
+	tags, err := r.Tags(ctx)
+	if err != nil {
+		return "", err
+	}
+	name, _, err := r.newestReleaseTagIn(ctx, cfg, tags, func(context.Context) (string, error) { return sha, nil })
+	return name, err
 }

@@ -151,8 +151,13 @@ func (r *Repo) AddAssignees(ctx context.Context, number int, logins ...string) e
 	}, nil)
 }
 
-// OtherChecks lists the check runs (newest per name and app, except this
-// app's) and commit statuses (newest per context) on a commit.
+// OtherChecks lists the checks on a commit other than this app's: the
+// check runs (newest per name and app), each known by its app's slug, and
+// the commit statuses (newest per context and creator), each known by its
+// creator's login. Statuses are read from the full list, every page,
+// rather than the combined status, which keeps only the newest per
+// context whoever posted it: a status anyone with write access posts
+// would hide CI's status of the same context there.
 func (r *Repo) OtherChecks(ctx context.Context, sha string) ([]policy.CheckState, error) {
 	var out []policy.CheckState
 	runs, err := all(ctx, "list the checks of "+shortSHA(sha), func(o github.ListOptions) ([]*github.CheckRun, *github.Response, error) {
@@ -173,14 +178,61 @@ func (r *Repo) OtherChecks(ctx context.Context, sha string) ([]policy.CheckState
 		if cr.GetStatus() != "completed" {
 			state = "pending"
 		}
-		out = append(out, policy.CheckState{Name: cr.GetName(), State: state, Kind: "check run", URL: cr.GetHTMLURL()})
+		out = append(out, policy.CheckState{Name: cr.GetName(), Source: cr.GetApp().GetSlug(), State: state, Kind: "check run", URL: cr.GetHTMLURL()})
 	}
-	combined, _, err := r.client.Repositories.GetCombinedStatus(ctx, r.Owner, r.Name, sha, &github.ListOptions{PerPage: perPage})
+	statuses, err := all(ctx, "list the commit statuses of "+shortSHA(sha), func(o github.ListOptions) ([]*github.RepoStatus, *github.Response, error) {
+		return r.client.Repositories.ListStatuses(ctx, r.Owner, r.Name, sha, &o)
+	})
 	if err != nil {
-		return nil, wrap("read the commit statuses of "+shortSHA(sha), err)
+		return nil, err
 	}
-	for _, s := range combined.Statuses {
-		out = append(out, policy.CheckState{Name: s.GetContext(), State: s.GetState(), Kind: "commit status", URL: s.GetTargetURL()})
+	seen := map[string]bool{}
+	for _, s := range statuses { // newest first
+		key := s.GetCreator().GetLogin() + "\x00" + s.GetContext()
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		out = append(out, policy.CheckState{Name: s.GetContext(), Source: s.GetCreator().GetLogin(), State: s.GetState(), Kind: "commit status", URL: s.GetTargetURL()})
+	}
+	return out, nil
+}
+
+// checkSuite is the part of a check suite the bot reads (go-github v60
+// lacks latest_check_runs_count).
+type checkSuite struct {
+	Status string `json:"status"`
+	App    struct {
+		ID   int64  `json:"id"`
+		Slug string `json:"slug"`
+	} `json:"app"`
+	Runs int `json:"latest_check_runs_count"`
+}
+
+// CheckSuites lists the check suites of other apps on a commit (GET
+// /repos/{owner}/{repo}/commits/{ref}/check-suites): whether their CI is
+// still working on it.
+func (r *Repo) CheckSuites(ctx context.Context, sha string) ([]policy.SuiteState, error) {
+	suites, err := all(ctx, "list the check suites of "+shortSHA(sha), func(o github.ListOptions) ([]checkSuite, *github.Response, error) {
+		req, err := r.client.NewRequest("GET", fmt.Sprintf("repos/%s/%s/commits/%s/check-suites?per_page=%d&page=%d", r.Owner, r.Name, url.PathEscape(sha), o.PerPage, max(o.Page, 1)), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var res struct {
+			Suites []checkSuite `json:"check_suites"`
+		}
+		resp, err := r.client.Do(ctx, req, &res)
+		return res.Suites, resp, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []policy.SuiteState
+	for _, cs := range suites {
+		if cs.App.ID == r.AppID {
+			continue
+		}
+		out = append(out, policy.SuiteState{App: cs.App.Slug, Status: cs.Status, Runs: cs.Runs})
 	}
 	return out, nil
 }

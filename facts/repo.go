@@ -69,6 +69,8 @@ type Repo struct {
 	// may stay instead of the one the bot would write now (want): links
 	// that carry an expiry differ on every evaluation.
 	KeepLink func(have, want string) bool
+	// Trees remembers commits' trees across events (nil: per event only).
+	Trees *TreeCache
 
 	memo   memo
 	claims *checkClaims
@@ -88,7 +90,7 @@ func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int
 // event's.
 func (r *Repo) Fresh() *Repo {
 	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
-		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, KeepLink: r.KeepLink, claims: r.claims}
+		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, KeepLink: r.KeepLink, Trees: r.Trees, claims: r.claims}
 }
 
 // FullName is "owner/name".

@@ -40,6 +40,8 @@ type Bot struct {
 	cc       githubapp.ClientCreator
 	identity *app.Identity
 	policies *facts.PolicyCache
+	// trees remembers commits' trees for the life of the process.
+	trees    *facts.TreeCache
 	clock    app.Clock
 	notifier notify.Notifier
 	metrics  *app.Metrics // nil in tests that build handlers alone
@@ -90,6 +92,7 @@ func NewBot(d app.Deps) *Bot {
 		locks:         map[string]*headLock{},
 		instance:      newInstance(),
 		cost:          newCostGuard(),
+		trees:         facts.NewTreeCache(),
 	}
 }
 
@@ -148,6 +151,7 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	r.SignedCommits = g.signedCommits
 	r.Clock = g.clock
 	r.KeepLink = g.linkStillGood
+	r.Trees = g.trees
 	return r, nil
 }
 
@@ -157,8 +161,17 @@ func (g *Bot) fresh(installationID int64, r *facts.Repo) (*facts.Repo, error) {
 	return r.Fresh(), nil
 }
 
+// policy is the repository's policy, resolved from the production branch
+// the default branch's file names (events without a pull request).
 func (g *Bot) policy(ctx context.Context, r *facts.Repo) (facts.Policy, error) {
 	return r.Policy(ctx, g.policies)
+}
+
+// policyFor is the repository's policy for an event about a pull request
+// into base: that branch's own policy when it names itself production
+// (and may be trusted), the default branch's hint otherwise.
+func (g *Bot) policyFor(ctx context.Context, r *facts.Repo, base string) (facts.Policy, error) {
+	return r.PolicyFor(ctx, g.policies, base)
 }
 
 // hotfixConfig is the configuration to judge branch names by: the

@@ -34,6 +34,9 @@ type checkRunEvent struct {
 		} `json:"check_suite"`
 		PullRequests []struct {
 			Number int `json:"number"`
+			Base   struct {
+				Ref string `json:"ref"`
+			} `json:"base"`
 		} `json:"pull_requests"`
 	} `json:"check_run"`
 	Repository struct {
@@ -71,7 +74,11 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		return err
 	}
 	defer r.ReleaseClaims(context.WithoutCancel(ctx))
-	pol, err := h.g.policy(ctx, r)
+	base := ""
+	if len(cr.PullRequests) > 0 {
+		base = cr.PullRequests[0].Base.Ref
+	}
+	pol, err := h.g.policyFor(ctx, r, base)
 	if err != nil {
 		return err
 	}

@@ -28,11 +28,9 @@ type evaluation struct {
 	fork string
 	// checks are the gates to run.
 	checks []string
-	// resetApprovals removes approvals given before the latest push.
+	// resetApprovals removes approvals given on other content than the
+	// head's (reset_on_push).
 	resetApprovals bool
-	// pushedAt is when the event itself says the head was pushed (the
-	// `synchronize` delivery's pull_request.updated_at), zero otherwise.
-	pushedAt time.Time
 	// labelsOnly: the event changed labels, so only what labels decide
 	// is rewritten.
 	labelsOnly bool
@@ -57,7 +55,7 @@ func (g *Bot) detailsURL(e *evaluation) string {
 }
 
 func (e *evaluation) request() facts.GateRequest {
-	return facts.GateRequest{Branch: e.branch, Head: e.head, PR: e.pr, RefreshPR: e.refreshPR, Fork: e.fork, Gates: e.checks, PushedAt: e.pushedAt}
+	return facts.GateRequest{Branch: e.branch, Head: e.head, PR: e.pr, RefreshPR: e.refreshPR, Fork: e.fork, Gates: e.checks}
 }
 
 // verifyRounds bounds how often an evaluation starts over because the
@@ -100,7 +98,7 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 	logger := zerolog.Ctx(ctx)
 	if e.policy.Broken() {
 		for _, name := range e.checks {
-			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
+			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Title(), e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
 				return nil, err
 			}
 		}
@@ -159,6 +157,7 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 		if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
 			res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
 		}
+		res.Summary += policyNote(e.policy)
 		if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
 			return nil, err
 		}
@@ -199,8 +198,9 @@ func (g *Bot) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
 	return nil
 }
 
-// resetApprovals removes the approvals a push invalidated (reset_on_push)
-// and says so in one comment; the facts then show them absent.
+// resetApprovals removes the approvals a push invalidated (reset_on_push:
+// those given on code whose content differs from the head's) and says so
+// in one comment; the facts then show them absent.
 func (g *Bot) resetApprovals(ctx context.Context, e *evaluation, af *policy.ApprovalFacts) error {
 	r, cfg, pr := e.repo, e.policy.Config, e.pr
 	var removed []policy.LabelFact
@@ -230,16 +230,13 @@ func (g *Bot) resetApprovals(ctx context.Context, e *evaluation, af *policy.Appr
 
 func resetComment(e *evaluation, stale []policy.LabelFact, af *policy.ApprovalFacts) string {
 	var b strings.Builder
-	when := "at an unknown time"
-	if !af.HeadPushedAt.IsZero() {
-		when = "at " + af.HeadPushedAt.UTC().Format("15:04:05 UTC")
-	}
-	fmt.Fprintf(&b, "🔁 **Approvals reset.** New commits were pushed to %s (now `%s`, %s), so approvals given before the push no longer count. Removed:\n\n",
-		policy.Code(e.branch), policy.Short(e.head), when)
+	fmt.Fprintf(&b, "🔁 **Approvals reset.** New code was pushed to %s (now `%s`), and approvals count only for the code they were given on. Removed:\n\n",
+		policy.Code(e.branch), policy.Short(e.head))
 	for _, s := range stale {
-		fmt.Fprintf(&b, "- `%s` (added by @%s at %s)\n", s.Name, s.AddedBy, s.AddedAt.UTC().Format("15:04:05 UTC"))
+		on, _ := af.History.HeadAt(s.AddedAt, af.Head)
+		fmt.Fprintf(&b, "- `%s` (added by @%s at %s on `%s`)\n", s.Name, s.AddedBy, s.AddedAt.UTC().Format("15:04:05 UTC"), policy.Short(on))
 	}
-	b.WriteString("\n**Next:** a reviewer checks the new commits and adds the labels again. (`approval.reset_on_push` in `.github/hotfix-bot.yml`.)")
+	b.WriteString("\n**Next:** a reviewer checks the new code and adds the labels again. (`approval.reset_on_push` in `.github/hotfix-bot.yml`; an approval of identical content, such as a reworded commit, is kept.)")
 	return b.String()
 }
 

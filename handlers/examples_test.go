@@ -58,7 +58,7 @@ func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.Contains(r.URL.Path, "/contents/"):
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"message":"Not Found"}`))
-	case last == "pulls" || last == "deployments" || last == "tags" || last == "events" || last == "comments":
+	case last == "pulls" || last == "deployments" || last == "tags" || last == "events" || last == "comments" || last == "branches":
 		_, _ = w.Write([]byte("[]"))
 	default:
 		w.WriteHeader(http.StatusNotFound)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -108,16 +109,29 @@ var (
 		mock.WithRequestMatchHandler(mock.GetReposByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			mock.WriteError(w, http.StatusNotFound, "Not Found")
 		})),
+		// The production branch the policy is read from (the defaults'
+		// main), in a repository that protects no branch.
+		mock.WithRequestMatchHandler(mock.GetReposBranchesByOwnerByRepoByBranch, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(mock.MustMarshal(github.Branch{Name: github.String(path.Base(r.URL.Path)), Commit: &github.RepositoryCommit{SHA: github.String("1111111111111111111111111111111111111111")}}))
+		})),
+		mock.WithRequestMatchHandler(mock.GetReposBranchesByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write(mock.MustMarshal([]github.Branch{}))
+		})),
 	}
 	ctx = context.Background()
 )
 
 // warm loads the (default) policy of Codertocat/Hello-World, the
-// examples' repository, into the Bot's cache.
+// examples' repository, into the Bot's cache: for events without a pull
+// request, and for pull requests into master.
 func warm(t *testing.T, g *Bot) {
 	t.Helper()
 	r, _ := g.repo(1, "Codertocat", "Hello-World", "master")
 	if _, err := g.policy(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// And for pull requests into master, the examples' base.
+	if _, err := g.policyFor(ctx, r, "master"); err != nil {
 		t.Fatal(err)
 	}
 }

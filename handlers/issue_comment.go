@@ -135,7 +135,7 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	}
 	polc := make(chan policyResult, 1)
 	go func() {
-		p, err := h.g.policy(ctx, r)
+		p, err := h.g.commandPolicy(ctx, r, ev.Issue.Number, ev.onPR())
 		polc <- policyResult{p, err}
 	}()
 	var nowc chan commentNow

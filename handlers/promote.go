@@ -41,15 +41,18 @@ type promotion struct {
 	decision policy.PromotionDecision
 	lock     facts.Lock
 	nextTag  string
+	// nextTagErr says why the tag to bump could not be found.
+	nextTagErr error
 }
 
 // promotionFacts reads what every promotion decision rests on about the
 // pull request's current head: its state, every gate (the same gather and
-// decide the check runs use) and the other checks on the head. /promote
-// adds the lock and the push time; a staged chain's re-check adds
-// production.
+// decide the check runs use), the other checks and check suites on the
+// head, and when the head was pushed (the branch's push history, the same
+// the approval gate reads). /promote adds the lock and the comment; a
+// staged chain's re-check adds production.
 func (g *Bot) promotionFacts(ctx context.Context, r *facts.Repo, cfg policy.Config, pr *github.PullRequest, emergency bool) (policy.PromotionFacts, facts.Gathered, policy.GateTable) {
-	head := pr.GetHead().GetSHA()
+	head, branch := pr.GetHead().GetSHA(), pr.GetHead().GetRef()
 	fork := ""
 	if full := pr.GetHead().GetRepo().GetFullName(); full != r.FullName() {
 		fork = full
@@ -59,22 +62,39 @@ func (g *Bot) promotionFacts(ctx context.Context, r *facts.Repo, cfg policy.Conf
 	}
 	f := policy.PromotionFacts{
 		PR: policy.PullRequestState{Number: pr.GetNumber(), Open: pr.GetState() == "open", Draft: pr.GetDraft(), Mergeable: pr.Mergeable,
-			Fork: fork, HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef(), HeadSHA: head},
+			Fork: fork, HeadRef: branch, BaseRef: pr.GetBase().GetRef(), HeadSHA: head},
 		Emergency: emergency,
 	}
 	var (
 		wg       sync.WaitGroup
 		checkErr error
+		history  policy.PushHistory
 	)
-	wg.Add(1)
-	go func() { defer wg.Done(); f.Checks, checkErr = r.OtherChecks(ctx, head) }()
-	got := r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: head, PR: pr, Fork: fork})
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		f.Checks.Checks, checkErr = r.OtherChecks(ctx, head)
+		if checkErr == nil && cfg.Promote.RequiredChecks.All {
+			f.Checks.Suites, checkErr = r.CheckSuites(ctx, head)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		if fork == "" { // the same history the approval gate reads (remembered)
+			history, _ = r.PushHistory(ctx, branch, head)
+		}
+	}()
+	got := r.GatherGates(ctx, cfg, facts.GateRequest{Branch: branch, Head: head, PR: pr, Fork: fork})
 	wg.Wait()
 	if checkErr != nil {
-		f.ChecksUnknown = facts.Explain(checkErr)
+		f.Checks.Unknown = facts.Explain(checkErr)
 	}
 	table := cfg.Decide(got.Facts)
 	f.Gates = table
+	// When the head was pushed, from the branch's push history alone (the
+	// push that made it the tip, not an earlier push of the same commit).
+	f.HeadPushedAt = history.LastPush(head)
+	f.Checks.Head, f.Checks.PushedAt, f.Checks.Now = head, f.HeadPushedAt, g.clock.Now()
 	return f, got, table
 }
 
@@ -88,22 +108,14 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 		return nil, err
 	}
 	p := &promotion{pr: pr}
-	head := pr.GetHead().GetSHA()
 	// What only /promote checks is read alongside the gates' facts.
 	var (
 		wg       sync.WaitGroup
 		lockErr  error
-		pushedAt time.Time
 		tagNames []string
 	)
-	wg.Add(3)
+	wg.Add(2)
 	go func() { defer wg.Done(); p.lock, lockErr = r.ReadLock(ctx) }()
-	go func() {
-		defer wg.Done()
-		if t, err := r.PushedAt(ctx, pr.GetHead().GetRef(), head); err == nil {
-			pushedAt = t
-		}
-	}()
 	go func() {
 		defer wg.Done()
 		if tags, err := r.Tags(ctx); err == nil {
@@ -121,28 +133,16 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 	} else if !c.ownOrOrphaned(ctx, p.lock) {
 		f.Lock = p.lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
 	}
-	f.HeadPushedAt = headPushedAt(p.got, pushedAt)
 	p.decision = cfg.DecidePromotion(f)
 	if prod := p.got.Facts.Production; prod.Known {
+		if prod.Tag == "" {
+			// Untagged production: the next tag bumps the newest release
+			// tag that is its ancestor (never a pre-release).
+			prod.AncestorTag, p.nextTagErr = r.AncestorReleaseTag(ctx, cfg, prod.SHA)
+		}
 		p.nextTag, _ = cfg.NextFreeTag(prod, tagNames)
 	}
 	return p, nil
-}
-
-// headPushedAt is when the head was pushed, in GitHub's time: the latest
-// of the activity log's entry and what the push's own delivery recorded on
-// the check runs. Zero when neither knows.
-func headPushedAt(got facts.Gathered, fromLog time.Time) time.Time {
-	at := fromLog
-	if got.Facts.Approval != nil && got.Facts.Approval.HeadPushedAt.After(at) {
-		at = got.Facts.Approval.HeadPushedAt
-	}
-	for _, cr := range got.CheckRuns {
-		if st := facts.ParseStamp(cr.GetExternalID()); st.PushedAt.After(at) {
-			at = st.PushedAt
-		}
-	}
-	return at
 }
 
 // promote is `/promote`: re-check every gate on the current head, take the
@@ -198,6 +198,9 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 		o := refuse(cmd, p.decision.Refusals, c.promotionTable(p))
 		o.err = p.got.Err()
 		return o
+	}
+	if p.nextTag == "" && p.nextTagErr != nil {
+		return c.failed("find the release tag the next tag bumps", p.nextTagErr)
 	}
 	if p.nextTag == "" {
 		return refuse(cmd, []policy.Refusal{{Rule: "next tag", Why: "no release tag gives a version to bump (`production.tag_template`)",
@@ -433,6 +436,7 @@ func (c *commandRun) promotionTable(p *promotion) string {
 	if p.nextTag != "" && p.got.Facts.Production.Known {
 		fmt.Fprintf(&b, "\nProduction runs **%s**; this hotfix would be released as **%s**.\n", p.got.Facts.Production.Name(), p.nextTag)
 	}
+	b.WriteString("\nDecided under " + c.pol.Origin() + ".\n")
 	return b.String()
 }
 

@@ -12,8 +12,8 @@ import (
 )
 
 // PullRequest runs the gates on hotfix pull requests: all three when one
-// is opened, reopened, pushed to (resetting approvals given before the
-// push) or retargeted; approval and schema when an approval label changes.
+// is opened, reopened, pushed to (removing approvals given on other
+// content) or retargeted; approval and schema when an approval label changes.
 type PullRequest struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*PullRequest)(nil)
@@ -55,7 +55,8 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		return false
 	}
 	labelEvent := action == "labeled" || action == "unlabeled"
-	if p, ok := h.g.policies.Cached(full); ok && !p.Broken() {
+	base := ev.GetPullRequest().GetBase().GetRef()
+	if p, ok := h.g.policies.CachedFor(full, base); ok && !p.Broken() {
 		if labelEvent && !isApprovalLabel(p.Config) {
 			return nil
 		}
@@ -71,7 +72,7 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		return err
 	}
 	defer r.ReleaseClaims(context.WithoutCancel(ctx))
-	pol, err := h.g.policy(ctx, r)
+	pol, err := h.g.policyFor(ctx, r, base)
 	if err != nil {
 		return err
 	}
@@ -103,14 +104,6 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		}
 	}
 	e.resetApprovals = action == "synchronize" && e.fork == ""
-	switch action {
-	case "synchronize", "opened", "reopened":
-		// GitHub's own time of this event, at or after the push of its
-		// head: what the approval gate dates approvals against.
-		if ev.GetPullRequest().GetHead().GetSHA() == e.head {
-			e.pushedAt = ev.GetPullRequest().GetUpdatedAt().Time
-		}
-	}
 	return h.g.evaluate(ctx, e)
 }
 

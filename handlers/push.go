@@ -48,7 +48,10 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	repo := ev.GetRepo()
 	owner, name := repo.GetOwner().GetLogin(), repo.GetName()
 	full := owner + "/" + name
-	if branch == repo.GetDefaultBranch() && touches(&ev, policy.ConfigPath) {
+	if touches(&ev, policy.ConfigPath) {
+		// The policy is read from the production branch, and the default
+		// branch's file names that branch: a change on either (or on a
+		// pull request's base) matters.
 		h.g.policies.Forget(full)
 	}
 	if name == ".github" && touches(&ev, facts.OwnerPolicyPaths...) {

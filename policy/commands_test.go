@@ -131,6 +131,7 @@ func TestDecidePromotion(t *testing.T) {
 	good := PromotionFacts{
 		PR:    PullRequestState{Number: 1, Open: true, Mergeable: &yes, HeadRef: "hotfix/x", BaseRef: "main", HeadSHA: "h"},
 		Gates: green, HeadPushedAt: comment.Add(-time.Minute), CommentAt: comment,
+		Checks: CheckFacts{Head: "h", Checks: []CheckState{{Name: "test", Source: "github-actions", State: "success"}}},
 	}
 	if d := c.DecidePromotion(good); !d.Allowed() {
 		t.Fatalf("a good promotion refused: %+v", d.Refusals)
@@ -150,9 +151,12 @@ func TestDecidePromotion(t *testing.T) {
 			f.Gates = GateTable{Results: []CheckResult{{Name: CheckBase, Conclusion: Failure, Title: "Carries 3"}, {Name: CheckApproval, Conclusion: Success}}}
 		}, CheckBase},
 		{"no gates", func(f *PromotionFacts) { f.Gates = GateTable{} }, "gates"},
-		{"checks failing", func(f *PromotionFacts) { f.Checks = []CheckState{{Name: "ci", State: "failure"}} }, "required checks"},
-		{"checks running", func(f *PromotionFacts) { f.Checks = []CheckState{{Name: "ci", State: "pending"}} }, "required checks"},
-		{"checks unreadable", func(f *PromotionFacts) { f.ChecksUnknown = "502" }, "required checks"},
+		{"checks failing", func(f *PromotionFacts) { f.Checks.Checks = []CheckState{{Name: "ci", State: "failure"}} }, "required checks"},
+		{"checks running", func(f *PromotionFacts) { f.Checks.Checks = []CheckState{{Name: "ci", State: "pending"}} }, "required checks"},
+		{"checks unreadable", func(f *PromotionFacts) { f.Checks.Unknown = "502" }, "required checks"},
+		{"CI has not reported yet", func(f *PromotionFacts) {
+			f.Checks = CheckFacts{Head: "h", PushedAt: comment.Add(-time.Minute), Now: comment}
+		}, "required checks"},
 		{"lock held", func(f *PromotionFacts) { f.Lock = LockState{Held: true, RequestedBy: "dora", Kind: "promote", PR: 9} }, "production lock"},
 		{"lock unreadable", func(f *PromotionFacts) { f.LockUnknown = "502" }, "production lock"},
 		{"push time unknown", func(f *PromotionFacts) { f.HeadPushedAt = time.Time{} }, "head seen by you"},
@@ -181,7 +185,7 @@ func TestDecidePromotion(t *testing.T) {
 	f = good
 	f.Emergency = true
 	f.Gates = GateTable{Results: []CheckResult{{Name: CheckBase, Conclusion: Success}, {Name: CheckSchema, Conclusion: ActionRequired}, {Name: CheckApproval, Conclusion: Failure}}}
-	f.Checks = []CheckState{{Name: "ci", State: "failure"}}
+	f.Checks.Checks = []CheckState{{Name: "ci", State: "failure"}}
 	if d := c.DecidePromotion(f); !d.Allowed() {
 		t.Errorf("an emergency refused: %+v", d.Refusals)
 	}
@@ -197,18 +201,57 @@ func TestDecidePromotion(t *testing.T) {
 }
 
 func TestRequiredChecksVerdict(t *testing.T) {
-	c := Default()
-	checks := []CheckState{{Name: "ci", State: "success"}, {Name: "lint", State: "skipped"}, {Name: "docs", State: "neutral"}}
-	if v := c.RequiredChecksVerdict(checks, ""); v.Verdict != "pass" {
-		t.Errorf("all: %+v", v)
+	pushed := time.Date(2026, 11, 23, 3, 10, 0, 0, time.UTC)
+	ci := func(name, state string) CheckState {
+		return CheckState{Name: name, Source: "github-actions", State: state, Kind: "check run"}
 	}
-	c.Promote.RequiredChecks = RequiredChecks{Names: []string{"ci", "e2e"}}
-	if v := c.RequiredChecksVerdict(checks, ""); v.Verdict != "fail" || !strings.Contains(v.Details, "`e2e`") {
-		t.Errorf("named, missing: %+v", v)
+	status := func(name, who, state string) CheckState {
+		return CheckState{Name: name, Source: who, State: state, Kind: "commit status"}
 	}
-	c.Promote.RequiredChecks = RequiredChecks{Names: []string{"ci"}}
-	if v := c.RequiredChecksVerdict(append(checks, CheckState{Name: "e2e", State: "failure"}), ""); v.Verdict != "pass" {
-		t.Errorf("named: an unnamed failure counted: %+v", v)
+	all := RequiredChecks{All: true}
+	tests := []struct {
+		name     string
+		required RequiredChecks
+		f        CheckFacts
+		verdict  string
+		details  string
+	}{
+		{"all pass", all, CheckFacts{Checks: []CheckState{ci("test", "success"), ci("lint", "skipped"), ci("docs", "neutral")}}, "pass", "1 passing: `test` (github-actions)"},
+		{"all: a failure", all, CheckFacts{Checks: []CheckState{ci("test", "failure")}}, "fail", "`test` (github-actions): failure"},
+		// A status anyone with write access posts cannot hide a failing
+		// check run of the same name: they are two checks.
+		{"all: a status shadowing a failing check run", all, CheckFacts{Checks: []CheckState{ci("test", "failure"), status("test", "mallory", "success")}}, "fail", "`test` (github-actions): failure"},
+		{"named: a status shadowing a failing check run", RequiredChecks{Names: []string{"test"}}, CheckFacts{Checks: []CheckState{status("test", "mallory", "success"), ci("test", "failure")}}, "fail", "`test` (github-actions): failure"},
+		{"named: a running one of the name wins over a success", RequiredChecks{Names: []string{"test"}}, CheckFacts{Checks: []CheckState{status("test", "mallory", "success"), ci("test", "pending")}}, "wait", "still running: `test`"},
+		{"named by source: another source's success does not count", RequiredChecks{Names: []string{"github-actions/test"}}, CheckFacts{Checks: []CheckState{status("test", "mallory", "success")}}, "fail", "not reported on the head: `github-actions/test`"},
+		{"named by source", RequiredChecks{Names: []string{"github-actions/test"}}, CheckFacts{Checks: []CheckState{ci("test", "success"), status("test", "mallory", "failure")}}, "pass", "1 passing: `github-actions/test`"},
+		{"named with a slash in the name", RequiredChecks{Names: []string{"ci/build"}}, CheckFacts{Checks: []CheckState{status("ci/build", "jenkins", "success")}}, "pass", "`ci/build`"},
+		{"named, missing", RequiredChecks{Names: []string{"test", "e2e"}}, CheckFacts{Checks: []CheckState{ci("test", "success")}}, "fail", "not reported on the head: `e2e`"},
+		{"named: an unnamed failure does not count", RequiredChecks{Names: []string{"test"}}, CheckFacts{Checks: []CheckState{ci("test", "success"), ci("e2e", "failure")}}, "pass", "1 passing"},
+		{"all: a suite still running", all, CheckFacts{Checks: []CheckState{ci("test", "success")}, Suites: []SuiteState{{App: "circleci", Status: "in_progress", Runs: 1}}}, "wait", "still running: circleci's check suite (in_progress)"},
+		{"all: a suite queued with runs", all, CheckFacts{Suites: []SuiteState{{App: "github-actions", Status: "queued", Runs: 2}}, PushedAt: pushed, Now: pushed.Add(time.Hour)}, "wait", "github-actions's check suite (queued)"},
+		{"all: an Actions suite waiting", all, CheckFacts{Suites: []SuiteState{{App: "github-actions", Status: "waiting"}}, PushedAt: pushed, Now: pushed.Add(time.Hour)}, "wait", "(waiting)"},
+		// GitHub queues a suite for every app that may write checks; one
+		// that never starts is not waited for.
+		{"all: a queued suite without runs, after the grace", all, CheckFacts{Suites: []SuiteState{{App: "codeowners", Status: "queued"}}, PushedAt: pushed, Now: pushed.Add(3 * time.Minute)}, "pass", "no other checks on the head, 2m0s after its push"},
+		{"all: nothing reported within the grace", all, CheckFacts{Head: "abcdef1234", PushedAt: pushed, Now: pushed.Add(time.Minute)}, "wait", "CI has not reported on `abcdef1` yet (pushed at 03:10:00 UTC; `promote.checks_grace` is 2m0s)"},
+		{"all: nothing reported, push time unknown", all, CheckFacts{Head: "abcdef1234", Now: pushed}, "wait", "CI has not reported on `abcdef1` yet, and the bot cannot tell when it was pushed"},
+		{"all: nothing reported after the grace", all, CheckFacts{Head: "abcdef1234", PushedAt: pushed, Now: pushed.Add(2 * time.Minute)}, "pass", "no other checks on the head"},
+		{"all: only skipped checks reported", all, CheckFacts{Checks: []CheckState{ci("lint", "skipped")}, PushedAt: pushed, Now: pushed}, "pass", "no other checks on the head (skipped and neutral ones aside)"},
+		{"unreadable", all, CheckFacts{Unknown: "GitHub answered 502"}, "fail", "could not be read: GitHub answered 502"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Default()
+			c.Promote.RequiredChecks = tt.required
+			v := c.RequiredChecksVerdict(tt.f)
+			if v.Verdict != tt.verdict || !strings.Contains(v.Details, tt.details) {
+				t.Errorf("= %+v, want %s with %q", v, tt.verdict, tt.details)
+			}
+			if v.Verdict != "pass" && v.Next == "" {
+				t.Errorf("a refusal without what to do: %+v", v)
+			}
+		})
 	}
 }
 
@@ -218,8 +261,14 @@ func TestNextFreeTag(t *testing.T) {
 	if got, _ := c.NextFreeTag(prod, []string{"v1.4.2", "v1.4.3", "v1.5.0-rc.1"}); got != "v1.4.4" {
 		t.Errorf("NextFreeTag skipping v1.4.3 = %q, want v1.4.4", got)
 	}
-	if got, _ := c.NextFreeTag(ProductionState{Known: true, SHA: "p"}, []string{"v1.2.0", "v1.10.1"}); got != "v1.10.2" {
-		t.Errorf("untagged production: %q, want a bump of the newest tag", got)
+	if got, _ := c.NextFreeTag(ProductionState{Known: true, SHA: "p", AncestorTag: "v1.2.0"}, []string{"v1.2.0", "v1.10.1"}); got != "v1.2.1" {
+		t.Errorf("untagged production: %q, want a bump of the newest release tag that is its ancestor", got)
+	}
+	if got, ok := c.NextFreeTag(ProductionState{Known: true, SHA: "p"}, []string{"v1.2.0", "v1.10.1"}); ok {
+		t.Errorf("untagged production without an ancestor tag: %q, want none (never a tag off another line)", got)
+	}
+	if got, ok := c.NextFreeTag(ProductionState{Known: true, SHA: "p", Tag: "v1.5.0-rc.1"}, []string{"v1.5.0-rc.1"}); ok {
+		t.Errorf("production v1.5.0-rc.1 released as %q", got)
 	}
 	if _, ok := c.NextFreeTag(ProductionState{Known: true, SHA: "p"}, nil); ok {
 		t.Error("a next tag without any release tag")

@@ -11,8 +11,10 @@ import (
 	"time"
 )
 
-// ConfigPath is where the bot reads a repository's policy, on its default
-// branch (so a pull request cannot weaken its own rules).
+// ConfigPath is where the bot reads a repository's policy, on its
+// production branch (the base of every hotfix pull request, so a pull
+// request cannot weaken its own rules, and a less protected default branch
+// cannot either).
 const ConfigPath = ".github/hotfix-bot.yml"
 
 // Config is the repository policy: DESIGN.md §3 "Per-repository
@@ -56,7 +58,9 @@ type Schema struct {
 }
 
 // Approval says which labels approve a hotfix and who may add them.
+// Required false ships without any approval (and the checks say so).
 type Approval struct {
+	Required     bool       `yaml:"required"`
 	Labels       []string   `yaml:"labels"`
 	SchemaLabels []string   `yaml:"schema_labels"`
 	Permission   Permission `yaml:"permission"`
@@ -86,9 +90,12 @@ type Emergency struct {
 // Promote configures `/promote`.
 type Promote struct {
 	RequiredChecks RequiredChecks `yaml:"required_checks"`
-	MergeMethod    string         `yaml:"merge_method"`
-	LockTimeout    Duration       `yaml:"lock_timeout"`
-	Environments   []string       `yaml:"environments"`
+	// ChecksGrace is how long after the head's push "no check has
+	// reported yet" refuses a promotion (with required_checks `all`).
+	ChecksGrace  Duration `yaml:"checks_grace"`
+	MergeMethod  string   `yaml:"merge_method"`
+	LockTimeout  Duration `yaml:"lock_timeout"`
+	Environments []string `yaml:"environments"`
 }
 
 // Rollback configures what happens when a deployment fails.
@@ -137,6 +144,7 @@ func Default() Config {
 			},
 		},
 		Approval: Approval{
+			Required:     true,
 			Labels:       []string{"hotfix-approved"},
 			SchemaLabels: []string{"schema-approved"},
 			Permission:   PermissionWrite,
@@ -151,6 +159,7 @@ func Default() Config {
 		Promote: Promote{
 			RequiredChecks: RequiredChecks{All: true},
 			MergeMethod:    "merge",
+			ChecksGrace:    Duration(2 * time.Minute),
 			LockTimeout:    Duration(60 * time.Minute),
 			Environments:   []string{"production"},
 		},

@@ -106,17 +106,22 @@ func (c Config) EvaluateSchema(f SchemaFacts, v SchemaVerdict, approval Approval
 	// empty verdict list must not pass vacuously.
 	schemaLabels := approval.For(c.Approval.SchemaLabels)
 	approved := len(c.Approval.SchemaLabels) > 0 && len(schemaLabels) == len(c.Approval.SchemaLabels) && schemaLabels.Valid()
-	if approved {
+	switch {
+	case !c.Approval.Required:
+		r.Conclusion = Success
+		r.Title = "Schema change (no approval required)"
+		b.WriteString("`approval.required` is `false` in the policy, so the schema change is shipped without a schema approval. Review the migration for production safety (locks, backfills, rollback) before `/promote`.")
+	case approved:
 		r.Conclusion = Success
 		r.Title = "Schema change approved"
 		fmt.Fprintf(&b, "Approved: %s.", schemaLabels.Describe())
-	} else {
+	default:
 		r.Conclusion = ActionRequired
 		r.Title = "Schema change needs approval"
 		if len(c.Approval.SchemaLabels) == 0 {
 			b.WriteString("No `approval.schema_labels` are configured, so a schema change cannot be approved by label; change the policy or drop the schema files from the hotfix.")
 		} else {
-			fmt.Fprintf(&b, "**What to do:** someone with %s permission or more (not the author%s) reviews the migration for production safety "+
+			fmt.Fprintf(&b, "**What to do:** someone with %s permission or more (who wrote none of the change%s) reviews the migration for production safety "+
 				"(locks, backfills, rollback) and adds %s. `/promote` refuses until then.\n\n",
 				c.Approval.Permission, map[bool]string{true: " unless allowed", false: ""}[c.Approval.AllowAuthor], labelList(c.Approval.SchemaLabels))
 			if len(schemaLabels) > 0 {
@@ -125,12 +130,12 @@ func (c Config) EvaluateSchema(f SchemaFacts, v SchemaVerdict, approval Approval
 		}
 	}
 	r.Summary = b.String()
+	note := fmt.Sprintf("This file matches schema.paths: the hotfix needs %s before /promote.", labelList(c.Approval.SchemaLabels))
+	if !c.Approval.Required {
+		note = "This file matches schema.paths: a schema change (approval.required is false, so no approval is asked)."
+	}
 	for _, p := range v.Files {
-		r.Annotations = append(r.Annotations, Annotation{
-			Path:    p,
-			Title:   "Schema change",
-			Message: fmt.Sprintf("This file matches schema.paths: the hotfix needs %s before /promote.", labelList(c.Approval.SchemaLabels)),
-		})
+		r.Annotations = append(r.Annotations, Annotation{Path: p, Title: "Schema change", Message: note})
 	}
 	return r
 }

@@ -105,7 +105,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 			t.Results = append(t.Results, c.EvaluateSchema(f.Schema, verdict, t.Approval))
 		case CheckApproval:
 			if f.Approval != nil {
-				t.Results = append(t.Results, c.EvaluateApproval(t.Approval))
+				t.Results = append(t.Results, c.EvaluateApproval(t.Approval, *f.Approval))
 			}
 		}
 	}
@@ -169,13 +169,14 @@ func escapeCell(s string) string {
 	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
 }
 
-// BrokenPolicy is the result every check gets when the policy file is
-// invalid: failure, quoting the problems with their lines.
-func BrokenPolicy(name, description string) CheckResult {
+// BrokenPolicy is the result every check gets when the policy cannot be
+// used (the file is invalid, or cannot be trusted): failure, titled and
+// described by the caller (the problems with their lines, or why).
+func BrokenPolicy(name, title, description string) CheckResult {
 	return CheckResult{
 		Name:       name,
 		Conclusion: Failure,
-		Title:      "The hotfix-bot policy file is invalid",
+		Title:      title,
 		Summary:    description,
 	}
 }

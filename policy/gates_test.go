@@ -3,7 +3,6 @@ package policy
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 var prod = ProductionState{Known: true, SHA: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Tag: "v1.4.2", Source: "deployment 7 (success)"}
@@ -102,9 +101,10 @@ func TestEvaluateBase(t *testing.T) {
 func TestSchemaGate(t *testing.T) {
 	c := Default()
 	approvedBy := func(login string) ApprovalVerdict {
-		return c.Approve(ApprovalFacts{Author: "dev", HeadPushedAt: time.Unix(50, 0), Labels: map[string]LabelFact{
-			"schema-approved": {Present: true, AddedBy: login, Permission: PermissionWrite, Role: "write", AddedAt: time.Unix(100, 0)},
-		}}, c.Approval.SchemaLabels)
+		f := approvalFacts(map[string]LabelFact{
+			"schema-approved": {Present: true, AddedBy: login, Permission: PermissionWrite, Role: "write", AddedAt: at(100)},
+		})
+		return c.Approve(f, c.Approval.SchemaLabels)
 	}
 	tests := []struct {
 		name       string
@@ -118,7 +118,7 @@ func TestSchemaGate(t *testing.T) {
 		{"no schema files", SchemaFacts{Production: prod, Files: []string{"pay/timeout.go", "README.md"}, Complete: true}, nil,
 			false, Success, []string{"No schema files changed (2 files checked"}, 0},
 		{"migration", SchemaFacts{Production: prod, Files: []string{"pay/timeout.go", "db/migrations/042_index.sql"}, Complete: true}, approvedBy("dev"),
-			true, ActionRequired, []string{"db/migrations/042_index.sql", "`schema-approved`", "the author of this pull request"}, 1},
+			true, ActionRequired, []string{"db/migrations/042_index.sql", "`schema-approved`", "added by @dev, who opened the pull request"}, 1},
 		{"migration approved", SchemaFacts{Production: prod, Files: []string{"db/schema.rb"}, Complete: true}, approvedBy("dba"),
 			true, Success, []string{"Approved: `schema-approved` by @dba"}, 1},
 		{"incomplete list is flagged", SchemaFacts{Production: prod, Files: []string{"a.go"}, Complete: false, Incomplete: "GitHub listed 3000 of the files."}, nil,
@@ -144,123 +144,6 @@ func TestSchemaGate(t *testing.T) {
 				t.Errorf("annotations = %d, want %d", len(r.Annotations), tt.annots)
 			}
 		})
-	}
-}
-
-func TestApproval(t *testing.T) {
-	pushed := time.Date(2026, 11, 23, 3, 10, 0, 0, time.UTC)
-	after, before := pushed.Add(time.Minute), pushed.Add(-time.Minute)
-	label := func(by string, perm Permission, at time.Time) LabelFact {
-		return LabelFact{Present: true, AddedBy: by, Permission: perm, Role: string(perm), AddedAt: at}
-	}
-	tests := []struct {
-		name   string
-		mutate func(*Config)
-		fact   *LabelFact
-		valid  bool
-		reason string
-	}{
-		{"valid", nil, ptr(label("bob", PermissionWrite, after)), true, "added by @bob (write)"},
-		{"missing", nil, nil, false, "missing: after reviewing, someone with write permission or more other than the author adds it"},
-		{"removed", nil, &LabelFact{Present: false, AddedBy: "bob"}, false, "missing"},
-		{"by the author", nil, ptr(label("dev", PermissionAdmin, after)), false, "added by @dev, the author of this pull request; someone else must approve"},
-		{"by the author, allowed", func(c *Config) { c.Approval.AllowAuthor = true }, ptr(label("dev", PermissionAdmin, after)), true, "added by @dev"},
-		{"read-only user", nil, ptr(label("intern", PermissionRead, after)), false, "added by @intern, whose permission is read; approval needs write or more"},
-		{"custom role below", func(c *Config) { c.Approval.Permission = PermissionMaintain },
-			&LabelFact{Present: true, AddedBy: "qa", Permission: PermissionWrite, Role: "qa-lead", AddedAt: after}, false, "whose permission is write (role qa-lead); approval needs maintain"},
-		{"bot", nil, &LabelFact{Present: true, AddedBy: "renovate[bot]", AddedByBot: true, Permission: PermissionWrite, AddedAt: after}, false, "added by the bot @renovate[bot]"},
-		{"before the push", nil, ptr(label("bob", PermissionWrite, before)), false, "not after the latest push (`abcdef1` at 03:10:00 UTC)"},
-		// The same second as the push cannot be told apart from before it.
-		{"in the second of the push", nil, ptr(label("bob", PermissionWrite, pushed)), false, "not after the latest push"},
-		{"before the push, reset off", func(c *Config) { c.Approval.ResetOnPush = false }, ptr(label("bob", PermissionWrite, before)), true, "added by @bob"},
-		{"unknown adder", nil, &LabelFact{Present: true}, false, "does not say who added it"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := Default()
-			if tt.mutate != nil {
-				tt.mutate(&c)
-			}
-			f := ApprovalFacts{Author: "dev", Head: "abcdef1234", HeadPushedAt: pushed, Labels: map[string]LabelFact{}}
-			if tt.fact != nil {
-				f.Labels["hotfix-approved"] = *tt.fact
-			}
-			v := c.Approve(f, c.RequiredLabels(false))
-			if len(v) != 1 || v[0].Valid != tt.valid || !strings.Contains(v[0].Reason, tt.reason) {
-				t.Fatalf("verdict = %+v, want valid=%v reason %q", v, tt.valid, tt.reason)
-			}
-			if tt.fact != nil && tt.valid {
-				// The same label, with the push time unknown: it must not
-				// count while reset_on_push is on (it may predate the push).
-				f.HeadPushedAt = time.Time{}
-				unknown := c.Approve(f, c.RequiredLabels(false))
-				if c.Approval.ResetOnPush && (unknown[0].Valid || !strings.Contains(unknown[0].Reason, "cannot tell yet when `abcdef1` was pushed")) {
-					t.Errorf("push time unknown: %+v, want not counted", unknown)
-				}
-				if !c.Approval.ResetOnPush && !unknown[0].Valid {
-					t.Errorf("push time unknown, reset_on_push off: %+v, want counted", unknown)
-				}
-			}
-			r := c.EvaluateApproval(v)
-			want := map[bool]string{true: Success, false: Failure}[tt.valid]
-			if r.Conclusion != want || !strings.Contains(r.Summary, "hotfix-approved") {
-				t.Errorf("check = %s %q", r.Conclusion, r.Summary)
-			}
-		})
-	}
-
-	c := Default()
-	if got := c.RequiredLabels(true); strings.Join(got, ",") != "hotfix-approved,schema-approved" {
-		t.Errorf("RequiredLabels(schema) = %v", got)
-	}
-	c.Approval.Labels = nil
-	if r := c.EvaluateApproval(c.Approve(ApprovalFacts{}, c.RequiredLabels(false))); r.Conclusion != Success {
-		t.Errorf("no labels configured: %s", r.Conclusion)
-	}
-}
-
-func TestStaleApprovals(t *testing.T) {
-	c := Default()
-	pushed := time.Unix(1000, 0)
-	f := ApprovalFacts{HeadPushedAt: pushed, Labels: map[string]LabelFact{
-		"hotfix-approved": {Present: true, AddedBy: "bob", AddedAt: pushed.Add(-time.Second)},
-		// Added after the push (a reviewer quicker than the bot): stays.
-		"schema-approved": {Present: true, AddedBy: "dba", AddedAt: pushed.Add(time.Second)},
-		// Not an approval label: never touched.
-		"bug": {Present: true, AddedBy: "bob", AddedAt: pushed.Add(-time.Hour)},
-	}}
-	stale := c.StaleApprovals(f)
-	if len(stale) != 1 || stale[0].Name != "hotfix-approved" || stale[0].AddedBy != "bob" {
-		t.Errorf("StaleApprovals = %+v, want only hotfix-approved", stale)
-	}
-	c.Approval.ResetOnPush = false
-	if got := c.StaleApprovals(f); len(got) != 0 {
-		t.Errorf("reset_on_push off: %+v", got)
-	}
-	c = Default()
-	f.HeadPushedAt = time.Time{}
-	if got := c.StaleApprovals(f); len(got) != 2 {
-		t.Errorf("an unknown push time makes every approval stale: %+v", got)
-	}
-	f.HeadPushedAt = pushed
-	f.Labels["schema-approved"] = LabelFact{Present: true, AddedBy: "dba", AddedAt: pushed}
-	if got := c.StaleApprovals(f); len(got) != 2 {
-		t.Errorf("a label in the same second as the push is stale: %+v", got)
-	}
-}
-
-func TestApprovalFactsUnknown(t *testing.T) {
-	c := Default()
-	f := ApprovalFacts{Author: "dev", Head: "abc", HeadPushedAt: time.Unix(10, 0), Labels: map[string]LabelFact{
-		"hotfix-approved": {Present: true, AddedBy: "bob", Permission: PermissionAdmin, AddedAt: time.Unix(20, 0), Unknown: "the log lags"},
-	}}
-	if v := c.Approve(f, c.RequiredLabels(false)); v.Valid() || !strings.Contains(v[0].Reason, "cannot tell: the log lags") {
-		t.Errorf("a label whose state is unknown counted: %+v", v)
-	}
-	f.Labels["hotfix-approved"] = LabelFact{Present: true, AddedBy: "bob", Permission: PermissionAdmin, AddedAt: time.Unix(20, 0)}
-	f.Unknown = "GitHub answered 502"
-	if v := c.Approve(f, c.RequiredLabels(false)); v.Valid() || !strings.Contains(v[0].Reason, "GitHub answered 502") {
-		t.Errorf("an unreadable event log let a label count: %+v", v)
 	}
 }
 

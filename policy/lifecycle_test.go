@@ -176,8 +176,9 @@ func TestDecidePromotionRecheck(t *testing.T) {
 	c := Default()
 	yes := true
 	base := PromotionFacts{
-		PR:    PullRequestState{Number: 5, Open: true, Mergeable: &yes, HeadRef: "hotfix/pay", BaseRef: "main", HeadSHA: "f1f1f1f1"},
-		Gates: GateTable{Results: []CheckResult{{Name: CheckBase, Conclusion: Success}, {Name: CheckApproval, Conclusion: Success}}},
+		PR:     PullRequestState{Number: 5, Open: true, Mergeable: &yes, HeadRef: "hotfix/pay", BaseRef: "main", HeadSHA: "f1f1f1f1"},
+		Gates:  GateTable{Results: []CheckResult{{Name: CheckBase, Conclusion: Success}, {Name: CheckApproval, Conclusion: Success}}},
+		Checks: CheckFacts{Checks: []CheckState{{Name: "test", Source: "github-actions", State: "success", Kind: "check run"}}},
 		// A lock held by someone else and no push time would both refuse
 		// a /promote; the re-check leaves them out.
 		Lock:        LockState{Held: true, RequestedBy: "sam"},

@@ -7,11 +7,16 @@ type ProductionState struct {
 	// neither a successful production deployment nor a release tag.
 	Known bool
 	SHA   string
-	// Tag is the newest release tag on SHA, "" when SHA is untagged.
+	// Tag is the newest release tag on SHA (pre-releases never count),
+	// "" when SHA is untagged.
 	Tag string
 	// Deployment is the successful deployment SHA was found from (0 when
 	// production was found from a tag).
 	Deployment int64
+	// AncestorTag is, for an untagged SHA when it was asked for, the
+	// newest release tag that is an ancestor of it: the version the next
+	// tag bumps.
+	AncestorTag string
 	// Source says how SHA was found, for people.
 	Source string
 	// Unknown says why production could not be established although the

@@ -24,6 +24,11 @@ type PullRequestState struct {
 // the bot's own gates.
 type CheckState struct {
 	Name string
+	// Source is who reported it: the app's slug for a check run
+	// ("github-actions"), the creator's login for a commit status. A
+	// check is known by its source and name together, so a status anyone
+	// with write access posts cannot stand in for a CI check run.
+	Source string
 	// State is a check run's conclusion (success, failure, neutral,
 	// skipped, cancelled, timed_out, action_required, stale), "pending"
 	// while it runs, or a commit status's state.
@@ -31,6 +36,53 @@ type CheckState struct {
 	// Kind is "check run" or "commit status".
 	Kind string
 	URL  string
+}
+
+// Key is "source/name".
+func (ch CheckState) Key() string { return ch.Source + "/" + ch.Name }
+
+func (ch CheckState) label() string {
+	if ch.Source == "" {
+		return "`" + ch.Name + "`"
+	}
+	return fmt.Sprintf("`%s` (%s)", ch.Name, ch.Source)
+}
+
+// SuiteState is another app's check suite on a commit.
+type SuiteState struct {
+	App string
+	// Status is queued, in_progress, completed, or one of the statuses
+	// only GitHub Actions sets (requested, waiting, pending).
+	Status string
+	// Runs is how many check runs the suite has.
+	Runs int
+}
+
+// Running reports whether the suite is still working on the commit. A
+// suite queued without any check run is an app GitHub asked and that never
+// answered (GitHub creates one on every push for every app that may write
+// checks): it is not waited for.
+func (s SuiteState) Running() bool {
+	switch s.Status {
+	case "completed":
+		return false
+	case "queued":
+		return s.Runs > 0
+	}
+	return true
+}
+
+// CheckFacts is what promote.required_checks is judged on: the other
+// checks and check suites on the head, and when the head was pushed.
+type CheckFacts struct {
+	Head   string
+	Checks []CheckState
+	Suites []SuiteState
+	// Unknown says why the checks could not be read.
+	Unknown string
+	// PushedAt is when the head was pushed (zero: unknown), Now the
+	// moment of the decision.
+	PushedAt, Now time.Time
 }
 
 // LockState is the production lock as read from GitHub.
@@ -85,10 +137,8 @@ type PromotionFacts struct {
 	// Gates is the gate table of the pull request's current head, from
 	// the same evaluation the check runs use.
 	Gates GateTable
-	// Checks are the other check runs and statuses on the head;
-	// ChecksUnknown says why they could not be read.
-	Checks        []CheckState
-	ChecksUnknown string
+	// Checks are the other check runs, statuses and suites on the head.
+	Checks CheckFacts
 	// Lock is the production lock; LockUnknown says why it could not be
 	// read.
 	Lock        LockState
@@ -193,7 +243,7 @@ func (c Config) DecidePromotion(f PromotionFacts) PromotionDecision {
 		add("gates", "fail", "not evaluated", &Refusal{Why: "the gates could not be evaluated", Next: "comment `/promote` again"})
 	}
 
-	checks := c.RequiredChecksVerdict(f.Checks, f.ChecksUnknown)
+	checks := c.RequiredChecksVerdict(f.Checks)
 	switch {
 	case checks.Verdict == "pass":
 		add("required checks", "pass", checks.Details, nil)
@@ -265,40 +315,88 @@ type ChecksVerdict struct {
 	Next    string
 }
 
-// RequiredChecksVerdict judges promote.required_checks on the head: with
-// `all`, every other check run and commit status (skipped and neutral
-// ones aside) must be successful; with names, each named one must be
-// there and successful. Still running is "wait"; unreadable is "fail".
-func (c Config) RequiredChecksVerdict(checks []CheckState, unknown string) ChecksVerdict {
-	if unknown != "" {
-		return ChecksVerdict{Verdict: "fail", Details: "the checks on the head could not be read: " + unknown, Next: "comment `/promote` again in a minute"}
+// RequiredChecksVerdict judges promote.required_checks on the head.
+// Checks are told apart by source and name; of several checks that
+// match, a failing or running one wins over a success. With `all`, every
+// other check (skipped and neutral ones aside) must be successful, no
+// other app's check suite may still be running, and "nothing reported
+// yet" within promote.checks_grace of the push (or at an unknown push
+// time) waits, never passes. With a list, each entry (`name` or
+// `source/name`) must match a check, and every match must be successful.
+// Still running is "wait"; unreadable is "fail".
+func (c Config) RequiredChecksVerdict(f CheckFacts) ChecksVerdict {
+	if f.Unknown != "" {
+		return ChecksVerdict{Verdict: "fail", Details: "the checks on the head could not be read: " + f.Unknown, Next: "comment `/promote` again in a minute"}
 	}
-	latest := map[string]CheckState{}
-	for _, ch := range checks {
-		latest[ch.Name] = ch
-	}
-	var names []string
-	if c.Promote.RequiredChecks.All {
-		for n, ch := range latest {
-			if ch.State != "skipped" && ch.State != "neutral" {
-				names = append(names, n)
+	var missing, running, failing, passing []string
+	judge := func(what string, matches []CheckState) {
+		worst := ""
+		for _, ch := range matches {
+			switch {
+			case ch.State == "success":
+			case ch.State == "pending" || ch.State == "queued" || ch.State == "in_progress" || ch.State == "":
+				if worst == "" {
+					worst = "running"
+				}
+			default:
+				worst = fmt.Sprintf("%s: %s", ch.label(), ch.State)
 			}
 		}
-		sort.Strings(names)
-	} else {
-		names = c.Promote.RequiredChecks.Names
-	}
-	var missing, running, failing []string
-	for _, n := range names {
-		ch, ok := latest[n]
-		switch {
-		case !ok:
-			missing = append(missing, Code(n))
-		case ch.State == "success":
-		case ch.State == "pending" || ch.State == "queued" || ch.State == "in_progress" || ch.State == "":
-			running = append(running, Code(n))
+		switch worst {
+		case "":
+			passing = append(passing, what)
+		case "running":
+			running = append(running, what)
 		default:
-			failing = append(failing, fmt.Sprintf("%s (%s)", Code(n), UserText(ch.State, 40)))
+			failing = append(failing, worst)
+		}
+	}
+	if c.Promote.RequiredChecks.All {
+		byKey := map[string][]CheckState{}
+		var keys []string
+		for _, ch := range f.Checks {
+			if ch.State == "skipped" || ch.State == "neutral" {
+				continue
+			}
+			if _, ok := byKey[ch.Key()]; !ok {
+				keys = append(keys, ch.Key())
+			}
+			byKey[ch.Key()] = append(byKey[ch.Key()], ch)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			judge(byKey[k][0].label(), byKey[k])
+		}
+		for _, s := range f.Suites {
+			if s.Running() {
+				running = append(running, fmt.Sprintf("%s's check suite (%s)", s.App, s.Status))
+			}
+		}
+		if len(f.Checks) == 0 && len(running) == 0 {
+			grace := time.Duration(c.Promote.ChecksGrace)
+			switch {
+			case f.PushedAt.IsZero():
+				return ChecksVerdict{Verdict: "wait", Details: fmt.Sprintf("CI has not reported on `%s` yet, and the bot cannot tell when it was pushed", Short(f.Head)),
+					Next: "wait for CI to report on the head, then comment `/promote` again"}
+			case f.Now.Sub(f.PushedAt) < grace:
+				return ChecksVerdict{Verdict: "wait", Details: fmt.Sprintf("CI has not reported on `%s` yet (pushed at %s; `promote.checks_grace` is %s)", Short(f.Head), clock(f.PushedAt), grace),
+					Next: fmt.Sprintf("wait for CI to report, then comment `/promote` again; with no CI at all, `/promote` passes this row %s after the push", grace)}
+			}
+			return ChecksVerdict{Verdict: "pass", Details: fmt.Sprintf("no other checks on the head, %s after its push", grace)}
+		}
+	} else {
+		for _, want := range c.Promote.RequiredChecks.Names {
+			var matches []CheckState
+			for _, ch := range f.Checks {
+				if ch.Name == want || ch.Key() == want {
+					matches = append(matches, ch)
+				}
+			}
+			if len(matches) == 0 {
+				missing = append(missing, "`"+want+"`")
+				continue
+			}
+			judge("`"+want+"`", matches)
 		}
 	}
 	switch {
@@ -311,23 +409,24 @@ func (c Config) RequiredChecksVerdict(checks []CheckState, unknown string) Check
 	case len(running) > 0:
 		return ChecksVerdict{Verdict: "wait", Details: "still running: " + strings.Join(running, ", "),
 			Next: "wait for them to finish, then comment `/promote` again"}
-	case len(names) == 0:
-		return ChecksVerdict{Verdict: "pass", Details: "no other checks on the head"}
+	case len(passing) == 0:
+		return ChecksVerdict{Verdict: "pass", Details: "no other checks on the head (skipped and neutral ones aside)"}
 	}
-	return ChecksVerdict{Verdict: "pass", Details: fmt.Sprintf("%d passing", len(names))}
+	return ChecksVerdict{Verdict: "pass", Details: fmt.Sprintf("%d passing: %s", len(passing), strings.Join(passing, ", "))}
 }
 
 // NextFreeTag names the tag a successful hotfix deployment gets: the patch
 // bump of the production tag (or, when production is untagged, of the
-// newest release tag), rendered with tag_template, skipping names that
-// exist already. ok is false when no release tag gives a version.
+// newest release tag that is its ancestor), rendered with tag_template,
+// skipping names that exist already. A pre-release never gives the
+// version. ok is false when no release tag does.
 func (c Config) NextFreeTag(prod ProductionState, tags []string) (string, bool) {
 	base := prod.Tag
 	if base == "" {
-		base = c.NewestTag(tags)
+		base = prod.AncestorTag
 	}
 	v, ok := c.TagVersion(base)
-	if !ok {
+	if !ok || v.Prerelease() != "" {
 		return "", false
 	}
 	exists := map[string]bool{}

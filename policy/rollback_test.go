@@ -17,7 +17,7 @@ var release = map[string]string{"140": "v1.4.0", "141": "v1.4.1", "142": "v1.4.2
 // with statuses a minute apart (from the deployment's id on: ids are in
 // time order).
 func deployed(id int64, rel string, states ...string) ProductionDeployment {
-	d := ProductionDeployment{ID: id, SHA: sha(rel), Tag: release[rel]}
+	d := ProductionDeployment{ID: id, SHA: relSHA(rel), Tag: release[rel]}
 	for i, s := range states {
 		d.Statuses = append(d.Statuses, DeploymentStatus{State: s, At: lineageStart.Add(time.Duration(id)*time.Minute + time.Duration(i)*time.Second)})
 	}
@@ -25,11 +25,11 @@ func deployed(id int64, rel string, states ...string) ProductionDeployment {
 }
 
 // sha is a release's commit (seven characters, as Short shows it).
-func sha(rel string) string { return rel + "0000" }
+func relSHA(rel string) string { return rel + "0000" }
 
 // promoted is the bot's hotfix deployment of a pull request.
 func promoted(d ProductionDeployment, pr int, previous string) ProductionDeployment {
-	d.Bot = &DeploymentPayload{HotfixBot: 1, Kind: "hotfix", PR: pr, RequestedBy: "rob", PreviousRef: sha(previous), PreviousTag: release[previous],
+	d.Bot = &DeploymentPayload{HotfixBot: 1, Kind: "hotfix", PR: pr, RequestedBy: "rob", PreviousRef: relSHA(previous), PreviousTag: release[previous],
 		NextTag: d.Tag, Chain: []string{"production"}}
 	return d
 }
@@ -117,11 +117,11 @@ func TestProductionLineage(t *testing.T) {
 func TestChooseRollbackTarget(t *testing.T) {
 	c := Default()
 	prodOn := func(rel string) ProductionState {
-		return ProductionState{Known: true, SHA: sha(rel), Tag: release[rel]}
+		return ProductionState{Known: true, SHA: relSHA(rel), Tag: release[rel]}
 	}
 	v141, v142 := deployed(1, "141", "success"), deployed(2, "142", "success")
 	v143 := promoted(deployed(3, "143", "success"), 7, "142")
-	pr7 := &PromotedHotfix{Deployment: 3, SHA: sha("143"), Payload: *v143.Bot}
+	pr7 := &PromotedHotfix{Deployment: 3, SHA: relSHA("143"), Payload: *v143.Bot}
 	released := newestFirst(v141, v142, v143)
 	back := newestFirst(v141, v142, v143, rolledBack(deployed(4, "142", "success")))
 	failed := newestFirst(v141, v142, promoted(deployed(3, "143", "failure"), 7, "142"), rolledBack(deployed(4, "142", "success")))
@@ -151,19 +151,19 @@ func TestChooseRollbackTarget(t *testing.T) {
 		{"on a rolled-back pull request, production moved on since", RollbackFacts{Production: prodOn("150"), Deployments: backThenOn, DeploymentsComplete: true, Promoted: pr7}, "", "promotion still in production",
 			"#7's v1.4.3 was rolled back|production moved on since: it runs v1.5.0 now|to roll back v1.5.0, comment `/rollback` on an issue"},
 		{"a promotion that was production's first deployment", RollbackFacts{Production: prodOn("143"), Deployments: newestFirst(v143), DeploymentsComplete: true, Promoted: pr7}, "142", "", "what production ran before #7 was promoted"},
-		{"a named tag production stands on", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.1", RequestedSHA: sha("141")}, "141", "", "`v1.4.1`, as asked"},
-		{"a named tag that was rolled back", RollbackFacts{Production: prodOn("142"), Deployments: back, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: sha("143")}, "", "in production's lineage",
+		{"a named tag production stands on", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.1", RequestedSHA: relSHA("141")}, "141", "", "`v1.4.1`, as asked"},
+		{"a named tag that was rolled back", RollbackFacts{Production: prodOn("142"), Deployments: back, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: relSHA("143")}, "", "in production's lineage",
 			"ran in production (deployment 3), and it was rolled back: deployment 4 took production back to v1.4.2|`/rollback v1.4.3 --force`"},
-		{"a rolled-back tag with --force", RollbackFacts{Production: prodOn("142"), Deployments: back, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: sha("143"), Force: true}, "143", "",
+		{"a rolled-back tag with --force", RollbackFacts{Production: prodOn("142"), Deployments: back, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: relSHA("143"), Force: true}, "143", "",
 			"as asked with `--force`, although it was rolled back"},
-		{"a named tag whose deployment failed after success", RollbackFacts{Production: prodOn("142"), Deployments: laterFailed, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: sha("143")}, "", "in production's lineage",
+		{"a named tag whose deployment failed after success", RollbackFacts{Production: prodOn("142"), Deployments: laterFailed, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: relSHA("143")}, "", "in production's lineage",
 			"failed: deployment 3 reported a failure after it had succeeded"},
-		{"a tag that never ran", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.0", RequestedSHA: sha("140")}, "", "ran in production before",
+		{"a tag that never ran", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.0", RequestedSHA: relSHA("140")}, "", "ran in production before",
 			"never ran in production|such as `v1.4.2`, `v1.4.1`|`/promote` its pull request"},
-		{"--force does not ship what never ran", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.0", RequestedSHA: sha("140"), Force: true}, "", "ran in production before", "never ran"},
-		{"a tag older than what was read", RollbackFacts{Production: prodOn("143"), Deployments: released, RequestedTag: "v1.4.0", RequestedSHA: sha("140")}, "", "ran in production before", "not among the newest 3 production deployments"},
+		{"--force does not ship what never ran", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.0", RequestedSHA: relSHA("140"), Force: true}, "", "ran in production before", "never ran"},
+		{"a tag older than what was read", RollbackFacts{Production: prodOn("143"), Deployments: released, RequestedTag: "v1.4.0", RequestedSHA: relSHA("140")}, "", "ran in production before", "not among the newest 3 production deployments"},
 		{"no such tag", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v9"}, "", "tag exists", "no tag `v9`"},
-		{"production already", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: sha("143")}, "", "not production already", ""},
+		{"production already", RollbackFacts{Production: prodOn("143"), Deployments: released, DeploymentsComplete: true, RequestedTag: "v1.4.3", RequestedSHA: relSHA("143")}, "", "not production already", ""},
 		{"nothing earlier", RollbackFacts{Production: prodOn("142"), Deployments: newestFirst(v142), DeploymentsComplete: true}, "", "an earlier release", ""},
 		{"nothing earlier read", RollbackFacts{Production: prodOn("142"), Deployments: newestFirst(v142)}, "", "production lineage known", "do not say what production ran before v1.4.2"},
 		{"the lineage disagrees with production", RollbackFacts{Production: prodOn("150"), Deployments: released, DeploymentsComplete: true}, "", "production lineage known", "stands on v1.4.3"},
@@ -181,7 +181,7 @@ func TestChooseRollbackTarget(t *testing.T) {
 				t.Fatalf("%+v %+v, want refused by %q", got, refusal, tt.refuse)
 			case tt.refuse == "" && refusal != nil:
 				t.Fatalf("refused: %+v", refusal)
-			case tt.refuse == "" && got.SHA != sha(tt.sha):
+			case tt.refuse == "" && got.SHA != relSHA(tt.sha):
 				t.Fatalf("target %+v, want %s", got, tt.sha)
 			case refusal != nil:
 				text = refusal.Why + " / " + refusal.Next

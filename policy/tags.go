@@ -77,33 +77,46 @@ func (c Config) TagVersion(tag string) (v *semver.Version, ok bool) {
 }
 
 // NextTag is the tag a successful hotfix deployment gets: a patch bump of
-// the production tag, rendered with tag_template.
+// the production tag, rendered with tag_template. A pre-release is never
+// bumped (v1.5.0-rc.1 is not released as v1.5.1).
 func (c Config) NextTag(productionTag string) (string, bool) {
 	v, ok := c.TagVersion(productionTag)
-	if !ok {
+	if !ok || v.Prerelease() != "" {
 		return "", false
 	}
 	return renderTag(c.Production.TagTemplate, v.Major(), v.Minor(), v.Patch()+1), true
 }
 
 // NewestTag returns the release tag with the highest version among names,
-// or "" if none is a release tag. Equal versions keep the first name.
+// or "" if none is a release tag. Pre-releases (v1.5.0-rc.1) never count:
+// they never define production or the next tag. Equal versions keep the
+// first name.
 func (c Config) NewestTag(names []string) string {
+	if tags := c.ReleaseTagsNewestFirst(names); len(tags) > 0 {
+		return tags[0]
+	}
+	return ""
+}
+
+// ReleaseTagsNewestFirst lists the release tags among names, highest
+// version first, pre-releases left out.
+func (c Config) ReleaseTagsNewestFirst(names []string) []string {
 	type tv struct {
 		name string
 		v    *semver.Version
 	}
 	var tags []tv
 	for _, n := range names {
-		if v, ok := c.TagVersion(n); ok {
+		if v, ok := c.TagVersion(n); ok && v.Prerelease() == "" {
 			tags = append(tags, tv{n, v})
 		}
 	}
-	if len(tags) == 0 {
-		return ""
-	}
 	sort.SliceStable(tags, func(i, j int) bool { return tags[i].v.GreaterThan(tags[j].v) })
-	return tags[0].name
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = t.name
+	}
+	return out
 }
 
 // templateRegexp turns a validated tag template into a regexp with the

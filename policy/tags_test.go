@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestBranchAndPathMatching(t *testing.T) {
 	c := Default()
@@ -39,14 +42,20 @@ func TestTagVersions(t *testing.T) {
 	if next, ok := c.NextTag("v1.4.2"); !ok || next != "v1.4.3" {
 		t.Errorf("NextTag(v1.4.2) = %q, %v; want v1.4.3", next, ok)
 	}
-	if next, ok := c.NextTag("v1.5.0-rc.1"); !ok || next != "v1.5.1" {
-		t.Errorf("NextTag(v1.5.0-rc.1) = %q, %v; want v1.5.1", next, ok)
+	if next, ok := c.NextTag("v1.5.0-rc.1"); ok {
+		t.Errorf("NextTag(v1.5.0-rc.1) = %q: a pre-release is never bumped into a release", next)
 	}
 	if _, ok := c.NextTag("vnext"); ok {
 		t.Error("NextTag(vnext) = ok, want not a version")
 	}
 	if got := c.NewestTag([]string{"v1.4.2", "v1.10.0", "v1.9.9", "vnext", "other", "v1.10.0-rc.1"}); got != "v1.10.0" {
 		t.Errorf("NewestTag = %q, want v1.10.0 (semver order, not text order)", got)
+	}
+	if got := c.NewestTag([]string{"v1.4.2", "v1.5.0-rc.1", "v9.9.9-beta"}); got != "v1.4.2" {
+		t.Errorf("NewestTag = %q, want v1.4.2: pre-releases never count", got)
+	}
+	if got := c.ReleaseTagsNewestFirst([]string{"v1.4.2", "v1.5.0-rc.1", "v1.10.0", "nightly", "v1.4.10"}); strings.Join(got, ",") != "v1.10.0,v1.4.10,v1.4.2" {
+		t.Errorf("ReleaseTagsNewestFirst = %v", got)
 	}
 	if got := c.NewestTag([]string{"nightly"}); got != "" {
 		t.Errorf("NewestTag(no release tags) = %q, want empty", got)

@@ -92,6 +92,18 @@ func validate(cfg Config, lines map[string]int) Errors {
 
 	c.labels("approval.labels", cfg.Approval.Labels)
 	c.labels("approval.schema_labels", cfg.Approval.SchemaLabels)
+	if cfg.Approval.Required {
+		// An empty list would approve everything: "no approval" is said
+		// with approval.required, never by omission.
+		for _, key := range []struct {
+			path   string
+			labels []string
+		}{{"approval.labels", cfg.Approval.Labels}, {"approval.schema_labels", cfg.Approval.SchemaLabels}} {
+			if len(key.labels) == 0 {
+				c.fail(key.path, "must name at least one label; to ship hotfixes without any approval, say so with `approval.required: false`")
+			}
+		}
+	}
 	for i, l := range append(append([]string{}, cfg.Approval.Labels...), cfg.Approval.SchemaLabels...) {
 		path := fmt.Sprintf("approval.labels[%d]", i)
 		if i >= len(cfg.Approval.Labels) {
@@ -122,9 +134,16 @@ func validate(cfg Config, lines map[string]int) Errors {
 	}
 
 	if !cfg.Promote.RequiredChecks.All {
+		if len(cfg.Promote.RequiredChecks.Names) == 0 {
+			c.fail("promote.required_checks", "must name at least one check (`name` or `source/name`), or be `all`; "+
+				"an empty list would let every promotion through unchecked (a repository without CI uses `all`, which passes `promote.checks_grace` after a push with nothing reported)")
+		}
 		for i, n := range cfg.Promote.RequiredChecks.Names {
 			c.nonEmpty(fmt.Sprintf("promote.required_checks[%d]", i), n)
 		}
+	}
+	if d := time.Duration(cfg.Promote.ChecksGrace); d < 0 || d > time.Hour {
+		c.fail("promote.checks_grace", "%s is out of range; use between 0s and 1h", d)
 	}
 	switch cfg.Promote.MergeMethod {
 	case "merge", "squash", "rebase":

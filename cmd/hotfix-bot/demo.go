@@ -197,7 +197,10 @@ func (d *demoRun) play() error {
 	if err := d.lateCommandsAct(); err != nil {
 		return err
 	}
-	return d.hostileAct()
+	if err := d.hostileAct(); err != nil {
+		return err
+	}
+	return d.twoPersonAct()
 }
 
 // comment posts a comment as who, lets the bot answer, and prints the
@@ -517,6 +520,80 @@ func (d *demoRun) lateCommandsAct() error {
 	}
 	d.expect(strings.Contains(answer, "this /rollback is 47 minutes old and was not run") && strings.Contains(answer, "comment it again if you still want it") &&
 		len(d.botDeployments()) == before, "a /rollback 47 minutes old is answered, never run")
+	return nil
+}
+
+// twoPersonAct: one person never ships alone. A second developer pushes
+// onto Dana's hotfix and approves it: an author's approval does not
+// count. Rob's does, and survives a reworded commit (the same content);
+// a status posted over CI's failing check does not let it through.
+func (d *demoRun) twoPersonAct() error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— One person never ships alone —")
+	eve, mallory := d.h.Sim.User("eve"), d.h.Sim.User("mallory")
+	r.SetRole("eve", "write")
+	r.SetRole("mallory", "write")
+	prod := r.TagCommit("v1.4.3")
+	if _, err := r.CreateBranch(in.Dana, "hotfix/fraud-timeout", prod); err != nil {
+		return err
+	}
+	if _, err := r.Push(in.Dana, "hotfix/fraud-timeout", "Time out the fraud check after 2s", ghsim.Files{"payments/fraud.go": "package payments\n\nconst FraudTimeout = 2\n"}); err != nil {
+		return err
+	}
+	n, err := r.OpenPR(in.Dana, "hotfix/fraud-timeout", "main", "Time out the fraud check")
+	if err != nil {
+		return err
+	}
+	d.say("dana", "cuts hotfix/fraud-timeout from v1.4.3, pushes and opens #%d", n)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	head, err := r.Push(eve, "hotfix/fraud-timeout", "Skip the fraud check entirely", ghsim.Files{"payments/fraud.go": "package payments\n\nconst SkipFraud = true\n"})
+	if err != nil {
+		return err
+	}
+	if err := r.AddLabel(eve, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	d.say("eve", "pushes %s onto dana's branch, then adds hotfix-approved", policy.Short(head))
+	if err := d.settle(); err != nil {
+		return err
+	}
+	cr, _ := r.CheckRun(head, policy.CheckApproval)
+	d.expect(d.showCheck(head, policy.CheckApproval) == policy.Failure && strings.Contains(cr.Summary, "added by @eve, who pushed `"+policy.Short(head)+"`"),
+		"eve pushed code into the change: she is an author, and her approval does not count")
+	if err := r.RemoveLabel(eve, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	if err := r.AddLabel(in.Rob, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	d.say("rob", "reviews both commits and adds hotfix-approved")
+	if err := d.settle(); err != nil {
+		return err
+	}
+	d.expect(d.showCheck(head, policy.CheckApproval) == policy.Success, "rob wrote none of it: his approval counts")
+	reworded, err := r.Reword(eve, "hotfix/fraud-timeout", "Skip the fraud check entirely (PAY-912)")
+	if err != nil {
+		return err
+	}
+	d.say("eve", "rewords her commit and force-pushes (%s, the same content)", policy.Short(reworded))
+	if err := d.settle(); err != nil {
+		return err
+	}
+	cr, _ = r.CheckRun(reworded, policy.CheckApproval)
+	d.expect(d.showCheck(reworded, policy.CheckApproval) == policy.Success &&
+		strings.Contains(cr.Summary, "approved on `"+policy.Short(head)+"`, same content as `"+policy.Short(reworded)+"`"),
+		"an approval counts for the code it was given on: it survives a reword that changes nothing")
+	r.ReportCheck(in.CI, reworded, "test", "completed", "failure")
+	r.AddStatus(mallory, reworded, "test", "success")
+	d.say("github", "CI's check run `test` fails on %s; mallory posts a commit status `test`: success", policy.Short(reworded))
+	_, replies, err := d.comment(in.Rob, n, "/promote --dry-run")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "would refuse") && strings.Contains(replies[0].Body, "`test` (github-actions): failure"),
+		"checks are known by source and name: mallory's status does not hide CI's failure")
 	return nil
 }
 

@@ -14,7 +14,9 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		"production runs v1.4.2",
 		"✅ hotfix-bot/base  Starts at production (v1.4.2)",
-		"added by @dana, the author of this pull request",
+		"added by @dana, who opened the pull request",
+		"approved on `",
+		"`test` (github-actions): failure",
 		"✅ hotfix-bot/approval  Approved",
 		"❌ hotfix-bot/base  Carries 3 unreleased commits",
 		"git rebase --onto v1.4.2",

@@ -36,7 +36,7 @@ func TestValidate(t *testing.T) {
 		broken + `:6: approval.labels[0]: "hotfix" is a label the bot adds itself, so it cannot approve anything; choose another name`,
 		broken + `:8: promote.merge_method: "fast-forward" is not a merge method; use merge, squash or rebase`,
 		broken + `:9: promote.lock_timeout: "soon" is not a duration; write it like 60m or 1h30m`,
-		broken + `:10: unknown key "enviroments" in promote; known keys: required_checks, merge_method, lock_timeout, environments`,
+		broken + `:10: unknown key "enviroments" in promote; known keys: required_checks, checks_grace, merge_method, lock_timeout, environments`,
 	}
 	if got := strings.Split(strings.TrimSuffix(out, "\n"), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("output:\n%s\nwant:\n%s", out, strings.Join(want, "\n"))

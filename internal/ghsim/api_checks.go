@@ -87,7 +87,7 @@ func (s *Sim) createCheckRun(c *call) (int, any) {
 		return fail(http.StatusUnprocessableEntity, "No commit found for SHA: "+req.HeadSHA)
 	}
 	now := s.clock.tick()
-	cr := &CheckRun{ID: s.newID(), HeadSHA: req.HeadSHA, Status: "queued", StartedAt: now, App: c.app, SuiteID: s.suiteID(r, c.app, req.HeadSHA)}
+	cr := &CheckRun{ID: s.newID(), HeadSHA: req.HeadSHA, Status: "queued", StartedAt: now, App: c.app, SuiteID: r.suiteLocked(c.app, req.HeadSHA).ID}
 	if st, body := req.apply(cr, now); st != 0 {
 		return st, body
 	}
@@ -97,16 +97,6 @@ func (s *Sim) createCheckRun(c *call) (int, any) {
 		s.emitTo(c.app, r, "check_run", "completed", c.actor(), map[string]any{"check_run": s.checkRunJSON(r, cr)})
 	}
 	return http.StatusCreated, s.checkRunJSON(r, cr)
-}
-
-// suiteID is the check suite of an app's runs on a commit.
-func (s *Sim) suiteID(r *Repo, a *App, sha string) int64 {
-	for _, cr := range r.checkRuns {
-		if cr.App == a && cr.HeadSHA == sha {
-			return cr.SuiteID
-		}
-	}
-	return s.newID()
 }
 
 func (c *call) checkRun() *CheckRun {

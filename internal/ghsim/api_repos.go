@@ -95,18 +95,25 @@ func (s *Sim) branchJSON(r *Repo, name, sha string) obj {
 	return obj{
 		"name":      name,
 		"commit":    obj{"sha": sha, "url": s.api("repos/%s/commits/%s", r.FullName(), sha)},
-		"protected": false,
+		"protected": r.isProtected(name),
 	}
 }
 
+// listBranches filters like GitHub: protected=true lists only branches a
+// branch protection rule or ruleset covers, protected=false the others.
 func (s *Sim) listBranches(c *call) (int, any) {
 	refs, err := c.repo.git.refs(c.repo.refPrefix + "refs/heads/")
 	if err != nil {
 		return failErr(err)
 	}
+	only := c.query("protected")
 	items := []any{}
 	for _, ref := range refs {
-		items = append(items, s.branchJSON(c.repo, strings.TrimPrefix(ref.Name, c.repo.refPrefix+"refs/heads/"), ref.Object))
+		name := strings.TrimPrefix(ref.Name, c.repo.refPrefix+"refs/heads/")
+		if (only == "true" && !c.repo.isProtected(name)) || (only == "false" && c.repo.isProtected(name)) {
+			continue
+		}
+		items = append(items, s.branchJSON(c.repo, name, ref.Object))
 	}
 	return http.StatusOK, c.page(items, 30, 100)
 }

@@ -193,6 +193,7 @@ func (s *Sim) routes() http.Handler {
 	repo("PATCH", "/check-runs/{check_run_id}", "checks/update", "checks:write", s.updateCheckRun)
 	repo("GET", "/check-runs/{check_run_id}/annotations", "checks/list-annotations", "checks:read", s.listAnnotations)
 	repo("GET", "/commits/{ref}/check-runs", "checks/list-for-ref", "checks:read", s.listCheckRunsForRef)
+	repo("GET", "/commits/{ref}/check-suites", "checks/list-suites-for-ref", "checks:read", s.listSuitesForRef)
 	repo("POST", "/statuses/{sha}", "repos/create-commit-status", "statuses:write", s.createStatus)
 	repo("GET", "/commits/{ref}/statuses", "repos/list-commit-statuses-for-ref", "statuses:read", s.listStatuses)
 	repo("GET", "/commits/{ref}/status", "repos/get-combined-status-for-ref", "statuses:read", s.combinedStatus)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -250,13 +251,25 @@ func (s *Sim) prJSON(r *Repo, is *Issue) obj {
 	return o
 }
 
-// userByEmail finds the account behind a commit's email.
+// userByEmail finds the account behind a commit's email, as GitHub maps
+// commits to accounts: a noreply address (`login@users.noreply.github.com`
+// or `ID+login@users.noreply.github.com`, the ID the account's), or an
+// email the account verified (AddEmail). Any other email maps to no one.
 func (s *Sim) userByEmail(email string) *User {
-	login, ok := strings.CutSuffix(email, "@users.noreply.github.com")
-	if !ok {
+	email = strings.ToLower(email)
+	if login, ok := strings.CutSuffix(email, "@users.noreply.github.com"); ok {
+		id, name, hasID := strings.Cut(login, "+")
+		if !hasID {
+			name = login
+		}
+		for _, u := range s.users {
+			if strings.EqualFold(u.Login, name) && (!hasID || strconv.FormatInt(u.ID, 10) == id) {
+				return u
+			}
+		}
 		return nil
 	}
-	return s.users[login]
+	return s.emails[email]
 }
 
 func (s *Sim) commitJSON(r *Repo, c commitInfo) obj {

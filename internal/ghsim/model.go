@@ -44,6 +44,18 @@ type Repo struct {
 	// `mergeable: null` after its head or base moved.
 	mergeableDelay int
 	lifecycle      repoLifecycle
+	// checkSuites are the check suites of every app on every commit.
+	checkSuites []*CheckSuite
+	// ci reports checks on every commit pushed to a branch (nil: none).
+	ci *CI
+}
+
+// SetDefaultBranch makes branch the repository's default branch (a
+// git-flow team often makes it develop).
+func (r *Repo) SetDefaultBranch(branch string) {
+	r.sim.mu.Lock()
+	defer r.sim.mu.Unlock()
+	r.DefaultBranch = branch
 }
 
 // SetMergeableDelay sets how many reads of a pull request say mergeable is
@@ -349,6 +361,71 @@ func (r *Repo) PushChange(actor *User, branch, message string, change map[string
 	return sha, r.moveBranchLocked(actor, branch, old, sha, false, nil)
 }
 
+// Commit is a commit someone pushes, with who wrote and committed it as
+// git records it (nil: the pusher's noreply identity) and its message,
+// which may carry Co-authored-by trailers.
+type Commit struct {
+	Message           string
+	Author, Committer *Identity
+	Files             Files
+}
+
+// PushCommit commits c onto branch and pushes it as pusher, who need not
+// be its author or committer (a colleague's commit pushed, a cherry-pick,
+// a commit made elsewhere).
+func (r *Repo) PushCommit(pusher *User, branch string, c Commit) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := r.git.revParse(r.branchRef(branch))
+	if err != nil {
+		return "", s.errorf("no branch %s", branch)
+	}
+	when := s.clock.tick()
+	author, committer := pusher.identity(when), pusher.identity(when)
+	if c.Author != nil {
+		author = *c.Author
+		author.When = when
+	}
+	if c.Committer != nil {
+		committer = *c.Committer
+		committer.When = when
+	}
+	change := map[string]File{}
+	for p, content := range c.Files {
+		change[p] = File{Content: content}
+	}
+	sha, err := r.git.writeCommit(before, change, c.Message, author, committer)
+	if err != nil {
+		return "", err
+	}
+	return sha, r.moveBranchLocked(pusher, branch, before, sha, false, nil)
+}
+
+// Reword rewrites the message of branch's tip (git commit --amend without
+// changes: the same tree and parents, a new commit) and force-pushes it
+// as actor.
+func (r *Repo) Reword(actor *User, branch, message string) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, err := r.git.revParse(r.branchRef(branch))
+	if err != nil {
+		return "", s.errorf("no branch %s", branch)
+	}
+	infos, err := r.git.commits(before)
+	if err != nil || len(infos) != 1 {
+		return "", s.errorf("cannot read %s: %v", before, err)
+	}
+	in := infos[0]
+	when := s.clock.tick()
+	sha, err := r.git.commitTree(in.Tree, in.Parents, message, in.Author, actor.identity(when))
+	if err != nil {
+		return "", err
+	}
+	return sha, r.moveBranchLocked(actor, branch, before, sha, true, nil)
+}
+
 // CreateBranch creates branch at rev (a branch, tag or sha) as actor.
 func (r *Repo) CreateBranch(actor *User, branch, rev string) (string, error) {
 	s := r.sim
@@ -512,6 +589,9 @@ func (r *Repo) moveBranchLocked(actor *User, branch, before, after string, force
 		commits, _ = r.git.revList(base, after)
 	}
 	s.emitPush(r, actor, "refs/heads/"+branch, bef, aft, commits)
+	if after != "" {
+		r.afterPushLocked(after)
+	}
 
 	// Pull requests from this branch follow it.
 	for _, target := range s.reposSharing(r) {

@@ -77,9 +77,10 @@ func (r *Repo) OnDeploymentCreated(f func(id int64)) {
 	r.lifecycle.onCreate = f
 }
 
-// Protect protects a branch: merges through the API are refused (405,
-// with GitHub's message) unless p's rules are met or the app is on its
-// bypass list.
+// Protect protects a branch (a branch protection rule or a ruleset): GET
+// /branches/{branch} says `protected: true`, and merges through the API
+// are refused (405, with GitHub's message) unless p's rules are met or the
+// app is on its bypass list. A zero Protection only marks it protected.
 func (r *Repo) Protect(branch string, p Protection) {
 	r.sim.mu.Lock()
 	defer r.sim.mu.Unlock()
@@ -87,6 +88,13 @@ func (r *Repo) Protect(branch string, p Protection) {
 		r.lifecycle.protected = map[string]Protection{}
 	}
 	r.lifecycle.protected[branch] = p
+}
+
+// isProtected reports whether a branch protection rule or a ruleset
+// covers a branch (GET /branches/{branch} says `protected`).
+func (r *Repo) isProtected(branch string) bool {
+	_, ok := r.lifecycle.protected[branch]
+	return ok
 }
 
 // listedLocked reports whether a deployment shows in listings yet.

@@ -63,6 +63,7 @@ type Sim struct {
 
 	nextID     int64
 	users      map[string]*User
+	emails     map[string]*User // verified email (lower case) → account
 	apps       map[int64]*App
 	installs   map[int64]*Installation
 	tokens     map[string]*token
@@ -125,6 +126,7 @@ func New(opts Options) (*Sim, error) {
 		dir:      dir,
 		nextID:   1000,
 		users:    map[string]*User{},
+		emails:   map[string]*User{},
 		apps:     map[int64]*App{},
 		installs: map[int64]*Installation{},
 		tokens:   map[string]*token{},
@@ -228,6 +230,20 @@ func (s *Sim) userLocked(login, typ string) *User {
 
 func (u *User) identity(when time.Time) Identity {
 	return Identity{Name: u.Login, Email: u.Login + "@users.noreply.github.com", When: when}
+}
+
+// AddEmail verifies an email for a person's account: GitHub then maps
+// commits carrying it to them (author.login, committer.login).
+func (s *Sim) AddEmail(login, email string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.emails[strings.ToLower(email)] = s.userLocked(login, "User")
+}
+
+// NoreplyEmail is the account's `ID+login@users.noreply.github.com`
+// address, the one GitHub gives people who keep their email private.
+func (u *User) NoreplyEmail() string {
+	return fmt.Sprintf("%d+%s@users.noreply.github.com", u.ID, u.Login)
 }
 
 // App is a registered GitHub App.

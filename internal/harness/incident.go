@@ -17,9 +17,14 @@ import (
 //	dora: DBA (write), who approves schema changes
 //	ivan: intern (read)
 //	cd:   the CD system that reports deployments
+//
+// CI (GitHub Actions' app, github-actions) reports a successful `test`
+// check run on every commit pushed once the app is installed; tests that
+// need CI failing, slow or absent change it with Repo.SetCI.
 type Incident struct {
 	Repo *ghsim.Repo
 	Inst *ghsim.Installation
+	CI   *ghsim.App
 
 	Dana, Rob, Dora, Ivan, CD *ghsim.User
 
@@ -94,6 +99,13 @@ func (h *Harness) SetupIncident() (*Incident, error) {
 		return nil, fmt.Errorf("harness: building the incident repository: %w", firstErr)
 	}
 	in.Inst = s.Install(h.App, repo)
+	ci, err := s.RegisterApp(ghsim.AppOptions{Slug: "github-actions", Permissions: map[string]string{"checks": "write", "statuses": "write", "metadata": "read"}})
+	if err != nil {
+		return nil, err
+	}
+	s.Install(ci, repo)
+	in.CI = ci
+	repo.SetCI(&ghsim.CI{App: ci, Checks: []string{"test"}, Conclusion: "success"})
 	s.DiscardPending()
 	return in, nil
 }

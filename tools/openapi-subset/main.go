@@ -71,6 +71,7 @@ var Operations = []string{
 	"checks/update",
 	"checks/get",
 	"checks/list-for-ref",
+	"checks/list-suites-for-ref",
 	"checks/list-annotations",
 	"issues/get",
 	"issues/create",
