@@ -37,7 +37,8 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer h.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A bound, not a target: the demo takes seconds on a quiet machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	d := &demoRun{h: h, out: stdout, ctx: ctx}
