@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
 // Kind classifies what GitHub's answer means for the caller, so that a
@@ -218,6 +219,12 @@ func statusOf(err error) int {
 // Explain says, for people, what a failed fact means and what to do:
 // the sentence a check run or a refusal shows.
 func Explain(err error) string {
+	// Errors quote GitHub's messages, which can quote names people chose
+	// (a branch called release/@team): they are shown, never mentioned.
+	return policy.NoMention(explain(err))
+}
+
+func explain(err error) string {
 	var e *Error
 	if !errors.As(err, &e) {
 		return fmt.Sprintf("%v. Try again in a minute.", err)
