@@ -143,6 +143,17 @@ func (s *Sim) emit(r *Repo, event, action string, sender *User, fields map[strin
 	}
 }
 
+// listening reports whether some installation would be sent event about
+// r: a payload nobody receives is not worth building (lock held).
+func (s *Sim) listening(r *Repo, event string) bool {
+	for _, in := range s.installs {
+		if _, ok := in.Repos[r.FullName()]; ok && in.App.subscribed(event) {
+			return true
+		}
+	}
+	return false
+}
+
 // emitTo announces a change to one app only (check_run events go to the
 // app that owns the check run).
 func (s *Sim) emitTo(a *App, r *Repo, event, action string, sender *User, fields map[string]any) {
@@ -210,6 +221,9 @@ func newGUID() string {
 
 // emitPush announces a push: a branch or tag moved (lock held).
 func (s *Sim) emitPush(r *Repo, pusher *User, ref, before, after string, commits []string) {
+	if !s.listening(r, "push") {
+		return // history built before any app was installed
+	}
 	full := r.FullName()
 	var list []any
 	infos, _ := r.git.commits(commits...)
