@@ -2,6 +2,7 @@ package ghsim
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,5 +88,74 @@ func TestGitRepo(t *testing.T) {
 	infos, err := g.commits(second, root)
 	if err != nil || len(infos) != 2 || infos[0].Message != "many files" || infos[0].Parents[0] != root || len(infos[1].Parents) != 0 {
 		t.Errorf("commits = %+v, %v", infos, err)
+	}
+}
+
+// The cached answers are git's: refs follow every ref write, and answers
+// about full object names are given again without asking git.
+func TestGitCache(t *testing.T) {
+	g, err := newGitRepo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := Identity{Name: "Ada", Email: "ada@example.com", When: time.Unix(1_800_000_000, 0)}
+	root, _ := g.writeCommit("", map[string]File{"a": {Content: "1\n"}}, "root", who, who)
+	next, _ := g.writeCommit(root, map[string]File{"a": {Content: "2\n"}}, "next", who, who)
+	if left, _ := g.run(nil, nil, "for-each-ref"); left != "" {
+		t.Errorf("writing commits left refs behind: %q", left)
+	}
+
+	// Refs: each write is seen by the next read.
+	if _, err := g.revParse("refs/heads/main"); err != errNotFound {
+		t.Fatalf("an absent branch: %v", err)
+	}
+	noErr(t, g.updateRef("refs/heads/main", root))
+	if sha, _ := g.revParse("refs/heads/main"); sha != root {
+		t.Errorf("after creating main: %s, want %s", sha, root)
+	}
+	noErr(t, g.updateRef("refs/heads/main", next))
+	if sha, _ := g.revParse("refs/heads/main"); sha != next {
+		t.Errorf("after moving main: %s, want %s", sha, next)
+	}
+	// git's own resolution rules: a tag wins over a branch of one name.
+	tag, _ := g.mktag("v1", root, "commit", "release", who)
+	noErr(t, g.updateRef("refs/tags/v1", tag))
+	noErr(t, g.updateRef("refs/heads/v1", next))
+	for _, rev := range []string{"refs/tags/v1", "v1", "refs/heads/v1"} {
+		want, err := g.run(nil, nil, "rev-parse", "--verify", "--quiet", rev+"^{commit}")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := g.revParse(rev); got != strings.TrimSpace(want) {
+			t.Errorf("revParse(%s) = %s, git says %s", rev, got, want)
+		}
+	}
+	if name, typ, _ := g.objectName("refs/tags/v1"); name != tag || typ != "tag" {
+		t.Errorf("objectName = %s %s, want the tag object", name, typ)
+	}
+	noErr(t, g.deleteRef("refs/heads/main"))
+	if _, err := g.revParse("refs/heads/main"); err != errNotFound {
+		t.Errorf("a deleted branch resolves: %v", err)
+	}
+
+	// Answers about objects: git is not asked twice.
+	if mb, _ := g.mergeBase(root, next); mb != root {
+		t.Fatalf("merge base %s", mb)
+	}
+	files, _ := g.diff(root, next)
+	files[0].Filename = "changed by a caller"
+	g.dir = t.TempDir() // git would fail now: only the cache can answer
+	if mb, err := g.mergeBase(root, next); err != nil || mb != root {
+		t.Errorf("merge base not kept: %s %v", mb, err)
+	}
+	if again, err := g.diff(root, next); err != nil || again[0].Filename != "a" {
+		t.Errorf("diff not kept, or a caller changed it: %+v %v", again, err)
+	}
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
