@@ -296,9 +296,9 @@ func TestTransientFailureFailsClosedThenRerunCompletes(t *testing.T) {
 
 func TestGitHubTimeoutOnCreateIsRetriedOnce(t *testing.T) {
 	// GitHub never answers one check-run create: the client gives up
-	// (after 3 s here), finds no run was made, and creates it again. One
+	// (after 1 s here), finds no run was made, and creates it again. One
 	// run per gate, no handler error.
-	w := start(t, harness.Options{ClientTimeout: 3 * time.Second})
+	w := start(t, harness.Options{ClientTimeout: time.Second})
 	fault := &ghsim.Fault{Op: "checks/create", Times: 1, Hang: true}
 	w.h.Sim.Inject(fault)
 	sha := w.hotfixFromProduction("hotfix/hang")
@@ -427,6 +427,7 @@ func TestEventsThatCannotMatterCostNothing(t *testing.T) {
 }
 
 func TestNoProductionYetExplainsBootstrap(t *testing.T) {
+	parallel(t)
 	h, err := harness.New(harness.Options{})
 	if err != nil {
 		t.Fatal(err)
