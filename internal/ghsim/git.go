@@ -20,11 +20,8 @@ import (
 // produce real merge conflicts; git merge-tree --write-tree, git >= 2.38,
 // does.)
 //
-// Forking git is what the simulator spends its time on, so two kinds of
-// answers are kept (see gitCache): the refs, until the next ref write, and
-// every answer that is a function of full object names (a merge base, a
-// commit list, a diff, a commit's or a tag's content), forever: objects
-// never change.
+// Its answers are kept (gitcache.go): forking git is what the simulator
+// spends its time on.
 type gitRepo struct {
 	dir   string
 	cache *gitCache
@@ -152,14 +149,18 @@ func (g *gitRepo) writeCommit(parent string, files map[string]File, message stri
 		fmt.Fprintf(&b, "M 100644 inline %s\ndata %d\n%s\n", quotePath(p), len(f.Content), f.Content)
 	}
 	fmt.Fprintf(&b, "\nget-mark :1\nreset %s\nfrom %s\n\n", tmp, zeroSHA)
-	out, err := g.writeRef(func() (string, error) { return g.run(nil, b.Bytes(), "fast-import", "--quiet", "--force") })
+	out, err := g.run(nil, b.Bytes(), "fast-import", "--quiet", "--force")
+	sha := strings.TrimSpace(out)
+	if err == nil && !isFullSHA(sha) {
+		err = fmt.Errorf("git fast-import: unexpected output %q", out)
+	}
 	if err != nil {
+		// The scratch branch may be left: the refs are read again.
+		g.cache.refsWritten(false, nil)
 		return "", err
 	}
-	sha := strings.TrimSpace(out)
-	if !isFullSHA(sha) {
-		return "", fmt.Errorf("git fast-import: unexpected output %q", out)
-	}
+	// The refs are as they were: the scratch branch came and went.
+	g.keep("type "+sha, "commit", sha)
 	return sha, nil
 }
 
@@ -183,7 +184,11 @@ func (g *gitRepo) commitTree(tree string, parents []string, message string, auth
 		"GIT_COMMITTER_DATE=" + strconv.FormatInt(committer.When.Unix(), 10) + " +0000",
 	}
 	out, err := g.run(env, []byte(message), args...)
-	return strings.TrimSpace(out), err
+	sha := strings.TrimSpace(out)
+	if err == nil {
+		g.keep("type "+sha, "commit", sha)
+	}
+	return sha, err
 }
 
 // revParse resolves a revision to a full object name; annotated tags are
@@ -203,7 +208,7 @@ func (g *gitRepo) revParse(rev string) (string, error) {
 	}
 	key := "commit " + rev
 	if isFullSHA(rev) {
-		if v, ok := g.cache.get(key); ok {
+		if v, ok := g.answer(key, rev); ok {
 			return v.(string), nil
 		}
 	}
@@ -216,7 +221,7 @@ func (g *gitRepo) revParse(rev string) (string, error) {
 	}
 	sha := strings.TrimSpace(out)
 	if isFullSHA(rev) {
-		g.cache.put(key, sha)
+		g.keep(key, sha, rev, sha)
 	}
 	return sha, nil
 }
@@ -255,7 +260,7 @@ func (g *gitRepo) objectName(ref string) (sha, typ string, err error) {
 func (g *gitRepo) objectType(sha string) (string, error) {
 	key := "type " + sha
 	if isFullSHA(sha) {
-		if v, ok := g.cache.get(key); ok {
+		if v, ok := g.answer(key, sha); ok {
 			return v.(string), nil
 		}
 	}
@@ -265,20 +270,41 @@ func (g *gitRepo) objectType(sha string) (string, error) {
 	}
 	typ := strings.TrimSpace(out)
 	if isFullSHA(sha) {
-		g.cache.put(key, typ)
+		g.keep(key, typ, sha)
 	}
 	return typ, nil
 }
 
 // updateRef moves (or creates) ref to sha.
 func (g *gitRepo) updateRef(ref, sha string) error {
-	_, err := g.writeRef(func() (string, error) { return g.run(nil, nil, "update-ref", ref, sha) })
+	_, err := g.run(nil, nil, "update-ref", ref, sha)
+	entry, described := g.describeRef(ref, sha)
+	g.cache.refsWritten(err == nil && described, func(refs []gitRef) []gitRef { return withRef(refs, entry) })
 	return err
 }
 
 func (g *gitRepo) deleteRef(ref string) error {
-	_, err := g.writeRef(func() (string, error) { return g.run(nil, nil, "update-ref", "-d", ref) })
+	_, err := g.run(nil, nil, "update-ref", "-d", ref)
+	g.cache.refsWritten(err == nil, func(refs []gitRef) []gitRef { return withoutRef(refs, ref) })
 	return err
+}
+
+// describeRef is the table entry of ref pointing at sha, as for-each-ref
+// would list it, from kept answers only (false: not all are kept).
+func (g *gitRepo) describeRef(ref, sha string) (gitRef, bool) {
+	v, ok := g.answer("type "+sha, sha)
+	if !ok {
+		return gitRef{}, false
+	}
+	r := gitRef{Name: ref, Object: sha, Type: v.(string)}
+	if r.Type == "tag" {
+		t, ok := g.answer("tag "+sha, sha)
+		if !ok {
+			return gitRef{}, false
+		}
+		r.Peeled, r.PeeledType = t.(tagObject).Object, t.(tagObject).ObjectType
+	}
+	return r, true
 }
 
 // gitRef is one ref: its name, the object it points at, that object's type
@@ -338,10 +364,10 @@ func (g *gitRepo) allRefs() ([]gitRef, error) {
 	return refs, nil
 }
 
-// writeRef runs a git command that changes refs and forgets the cached
-// refs, whether it succeeded or not.
+// writeRef runs a git command that changes refs in ways the table cannot
+// follow (pack-refs): the refs are read again after.
 func (g *gitRepo) writeRef(run func() (string, error)) (string, error) {
-	defer g.cache.refsChanged()
+	defer g.cache.refsWritten(false, nil)
 	return run()
 }
 
@@ -408,7 +434,9 @@ func (g *gitRepo) mergeBase(a, b string) (string, error) {
 			}
 			return "", err
 		}
-		return strings.TrimSpace(out), nil
+		mb := strings.TrimSpace(out)
+		g.cache.learn(mb)
+		return mb, nil
 	})
 }
 
@@ -441,7 +469,9 @@ func (g *gitRepo) revList(base, head string) ([]string, error) {
 		if out == "" {
 			return nil, nil
 		}
-		return strings.Split(out, "\n"), nil
+		shas := strings.Split(out, "\n")
+		g.cache.learn(shas...)
+		return shas, nil
 	})
 	return append([]string(nil), shas...), err
 }
@@ -473,18 +503,16 @@ func (g *gitRepo) commits(shas ...string) ([]commitInfo, error) {
 	if len(shas) == 0 {
 		return nil, nil
 	}
-	allFull := true
 	var missing []string
 	seen := map[string]bool{}
 	for _, sha := range shas {
-		allFull = allFull && isFullSHA(sha)
-		if _, ok := g.cache.get("commit-info " + sha); !ok && !seen[sha] {
+		if !isFullSHA(sha) {
+			return g.readCommits(shas)
+		}
+		if _, ok := g.answer("commit-info "+sha, sha); !ok && !seen[sha] {
 			missing = append(missing, sha)
 		}
 		seen[sha] = true
-	}
-	if !allFull {
-		return g.readCommits(shas)
 	}
 	if len(missing) > 0 {
 		infos, err := g.readCommits(missing)
@@ -492,7 +520,7 @@ func (g *gitRepo) commits(shas ...string) ([]commitInfo, error) {
 			return nil, err
 		}
 		for _, in := range infos {
-			g.cache.put("commit-info "+in.SHA, in)
+			g.keep("commit-info "+in.SHA, in, append([]string{in.SHA, in.Tree}, in.Parents...)...)
 		}
 	}
 	infos := make([]commitInfo, 0, len(shas))
@@ -502,7 +530,7 @@ func (g *gitRepo) commits(shas ...string) ([]commitInfo, error) {
 			continue
 		}
 		seen[sha] = true
-		v, ok := g.cache.get("commit-info " + sha)
+		v, ok := g.answer("commit-info "+sha, sha)
 		if !ok {
 			return nil, fmt.Errorf("git show: %s is not a commit", sha)
 		}
@@ -697,6 +725,9 @@ func (g *gitRepo) mergeTree(ours, theirs, base string) (tree string, conflicts [
 		}
 		return merged{lines[0], nil}, nil
 	})
+	if err == nil && m.tree != "" {
+		g.keep("type "+m.tree, "tree", m.tree)
+	}
 	return m.tree, append([]string(nil), m.conflicts...), err
 }
 
@@ -739,7 +770,11 @@ func (g *gitRepo) cherryPickTree(ours, theirs, base string) (string, []string, e
 func (g *gitRepo) mktag(name, object, objectType, message string, tagger Identity) (string, error) {
 	body := fmt.Sprintf("object %s\ntype %s\ntag %s\ntagger %s\n\n%s\n", object, objectType, name, tagger.signature(), message)
 	out, err := g.run(nil, []byte(body), "mktag")
-	return strings.TrimSpace(out), err
+	sha := strings.TrimSpace(out)
+	if err == nil {
+		g.keep("type "+sha, "tag", sha, object)
+	}
+	return sha, err
 }
 
 // tagObject is an annotated tag.
@@ -750,12 +785,12 @@ type tagObject struct {
 
 func (g *gitRepo) readTag(sha string) (tagObject, error) {
 	key := "tag " + sha
-	if v, ok := g.cache.get(key); ok {
+	if v, ok := g.answer(key, sha); ok {
 		return v.(tagObject), nil
 	}
 	t, err := g.readTagObject(sha)
 	if err == nil && isFullSHA(sha) { // "not found" may be found later
-		g.cache.put(key, t)
+		g.keep(key, t, sha, t.Object)
 	}
 	return t, err
 }

@@ -138,6 +138,36 @@ func TestGitCache(t *testing.T) {
 		t.Errorf("a deleted branch resolves: %v", err)
 	}
 
+	// The table the writes kept is what git lists.
+	noErr(t, g.updateRef("refs/heads/main", root))
+	noErr(t, g.updateRef("refs/tags/v1", tag))
+	noErr(t, g.deleteRef("refs/heads/v1"))
+	kept, _ := g.refs("")
+	g.cache.refsWritten(false, nil)
+	listed, _ := g.refs("")
+	if fmt.Sprint(kept) != fmt.Sprint(listed) {
+		t.Errorf("kept refs %+v, git lists %+v", kept, listed)
+	}
+
+	// Another repository with the same objects (the same story told
+	// again) is answered without git; one without them asks git.
+	same, _ := newGitRepo(t.TempDir())
+	if sha, _ := same.writeCommit("", map[string]File{"a": {Content: "1\n"}}, "root", who, who); sha != root {
+		t.Fatalf("the same commit is %s, not %s", sha, root)
+	}
+	if sha, _ := same.writeCommit(root, map[string]File{"a": {Content: "2\n"}}, "next", who, who); sha != next {
+		t.Fatalf("the same commit is %s, not %s", sha, next)
+	}
+	_, _ = g.mergeBase(root, next)
+	same.dir = t.TempDir() // only kept answers now
+	if mb, err := same.mergeBase(root, next); err != nil || mb != root {
+		t.Errorf("the same question in a repository with the objects: %s %v", mb, err)
+	}
+	other, _ := newGitRepo(t.TempDir())
+	if _, err := other.mergeBase(root, next); err == nil || err == errNotFound {
+		t.Errorf("a repository without the objects was answered: %v", err)
+	}
+
 	// Answers about objects: git is not asked twice.
 	if mb, _ := g.mergeBase(root, next); mb != root {
 		t.Fatalf("merge base %s", mb)
