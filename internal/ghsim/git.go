@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -706,29 +707,49 @@ func (g *gitRepo) atPath(rev, path, what string, read func() ([]byte, error)) ([
 // merged tree, or the conflicting paths. With base set, it merges theirs'
 // change since base (a cherry-pick, for rebase merges).
 func (g *gitRepo) mergeTree(ours, theirs, base string) (tree string, conflicts []string, err error) {
-	type merged struct {
-		tree      string
-		conflicts []string
-	}
-	m, err := memo(g, "merge-tree", []string{ours, theirs, base}, func() (merged, error) {
-		if base != "" {
-			tree, conflicts, err := g.cherryPickTree(ours, theirs, base)
-			return merged{tree, conflicts}, err
-		}
-		out, err := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs)
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if err != nil {
-			if exitCode(err) == 1 && len(lines) > 0 {
-				return merged{lines[0], lines[1:]}, nil
+	// Merging writes the merged tree: a kept answer serves only a
+	// repository that has that tree already.
+	key := "merge-tree " + ours + " " + theirs + " " + base
+	cacheable := isFullSHA(ours) && isFullSHA(theirs) && (base == "" || isFullSHA(base))
+	if cacheable {
+		if v, ok := g.answer(key, ours, theirs, base); ok {
+			if m := v.(mergedTree); g.cache.knows(m.tree) {
+				return m.tree, slices.Clone(m.conflicts), nil
 			}
-			return merged{}, err
 		}
-		return merged{lines[0], nil}, nil
-	})
-	if err == nil && m.tree != "" {
+	}
+	var m mergedTree
+	if base != "" {
+		m.tree, m.conflicts, err = g.cherryPickTree(ours, theirs, base)
+	} else {
+		out, gitErr := g.run(nil, nil, "merge-tree", "--write-tree", "--name-only", "--no-messages", ours, theirs)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		switch {
+		case gitErr == nil:
+			m.tree = lines[0]
+		case exitCode(gitErr) == 1 && len(lines) > 0:
+			m.tree, m.conflicts = lines[0], lines[1:]
+		default:
+			err = gitErr
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if m.tree != "" {
 		g.keep("type "+m.tree, "tree", m.tree)
 	}
-	return m.tree, append([]string(nil), m.conflicts...), err
+	if cacheable {
+		g.keep(key, m, ours, theirs, base, m.tree)
+	}
+	return m.tree, slices.Clone(m.conflicts), nil
+}
+
+// mergedTree is a merge's answer: the tree written, and the conflicting
+// paths.
+type mergedTree struct {
+	tree      string
+	conflicts []string
 }
 
 // cherryPickTree applies theirs' change since base onto ours with a

@@ -158,6 +158,24 @@ func TestGitCache(t *testing.T) {
 	if sha, _ := same.writeCommit(root, map[string]File{"a": {Content: "2\n"}}, "next", who, who); sha != next {
 		t.Fatalf("the same commit is %s, not %s", sha, next)
 	}
+	// Merging writes a tree: each repository gets its own.
+	left := map[string]File{"b": {Content: "b\n"}}
+	right := map[string]File{"c": {Content: "c\n"}}
+	l1, _ := g.writeCommit(root, left, "left", who, who)
+	r1, _ := g.writeCommit(root, right, "right", who, who)
+	tree, _, err := g.mergeTree(l1, r1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, _ := same.writeCommit(root, left, "left", who, who)
+	r2, _ := same.writeCommit(root, right, "right", who, who)
+	if tree2, _, err := same.mergeTree(l2, r2, ""); err != nil || tree2 != tree {
+		t.Fatalf("the same merge: %s %v, want %s", tree2, err, tree)
+	}
+	if typ, err := same.run(nil, nil, "cat-file", "-t", tree); err != nil || strings.TrimSpace(typ) != "tree" {
+		t.Errorf("the merged tree is not in the second repository: %q %v", typ, err)
+	}
+
 	_, _ = g.mergeBase(root, next)
 	same.dir = t.TempDir() // only kept answers now
 	if mb, err := same.mergeBase(root, next); err != nil || mb != root {
