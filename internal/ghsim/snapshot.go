@@ -12,7 +12,7 @@ import (
 )
 
 // RepoSnapshot is a repository frozen in memory, to be copied into other
-// simulators: its git files (one pack, packed refs), GitHub's records
+// simulators: its git files (its objects in one pack, its refs), GitHub's records
 // about it, and git's answers about its objects. Building a scenario's
 // history once and copying it into every test's simulator costs a few
 // file writes instead of a hundred git runs.
@@ -34,8 +34,7 @@ type RepoSnapshot struct {
 var ErrNotSnapshottable = errors.New("ghsim: only a repository's history (git, roles, labels, statuses, deployments, activity) can be copied")
 
 // Snapshot freezes the repository. Its git objects are repacked into one
-// pack and its refs packed first (git's own housekeeping: the history is
-// unchanged).
+// pack first (git's own housekeeping: the history is unchanged).
 func (r *Repo) Snapshot() (*RepoSnapshot, error) {
 	s := r.sim
 	s.mu.Lock()
@@ -50,9 +49,6 @@ func (r *Repo) Snapshot() (*RepoSnapshot, error) {
 	}
 	g := r.git
 	if _, err := g.run(nil, nil, "repack", "-a", "-d", "-q"); err != nil {
-		return nil, err
-	}
-	if _, err := g.writeRef(func() (string, error) { return g.run(nil, nil, "pack-refs", "--all", "--prune") }); err != nil {
 		return nil, err
 	}
 	files := map[string][]byte{}
