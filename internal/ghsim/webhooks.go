@@ -335,6 +335,26 @@ func (s *Sim) Deliver(ctx context.Context) (int, error) {
 	return len(batch), nil
 }
 
+// DeliverFunc is Deliver to a receiver in the same process: each waiting
+// delivery is handed to receive (its event, its id and its payload, as
+// the headers and the body would carry them), whose answer is recorded as
+// the attempt's status. Tests use it to run handlers without a server.
+func (s *Sim) DeliverFunc(receive func(event, id string, payload []byte) int) int {
+	s.mu.Lock()
+	batch := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, d := range batch {
+		code := receive(d.Event, d.ID, d.Payload)
+		s.mu.Lock()
+		d.Attempts = append(d.Attempts, Attempt{ID: s.newID(), Status: code, At: s.clock.Now(), Redelivery: d.redeliver || len(d.Attempts) > 0})
+		d.redeliver = false
+		s.delivered = append(s.delivered, d)
+		s.mu.Unlock()
+	}
+	return len(batch)
+}
+
 // Redeliver sends a past delivery again with the same delivery id, like
 // "Redeliver" in the app's settings.
 func (s *Sim) Redeliver(ctx context.Context, id string) error {
