@@ -14,33 +14,12 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"golang.org/x/sync/singleflight"
 )
-
-// Clock is the time facts wait on between attempts of a write; the
-// server's clock (the simulator's in tests) satisfies it.
-type Clock interface {
-	Now() time.Time
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // ReadsInFlight bounds the requests one event has in flight at once; its
 // writes go one at a time (GitHub's integrator guidance: no unbounded
@@ -60,7 +39,9 @@ type Repo struct {
 	AppID int64
 	// BotLogin is the app's bot user ("slug[bot]"), "" when unknown.
 	BotLogin string
-	Clock    Clock
+	// Clock is the time facts wait on between attempts of a write (the
+	// server's; the real one by default).
+	Clock clock.Clock
 
 	memo   memo
 	claims *checkClaims
@@ -71,7 +52,7 @@ type Repo struct {
 func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int64) *Repo {
 	return &Repo{
 		client: bounded(client, ReadsInFlight), Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
-		Clock: realClock{}, claims: &checkClaims{state: map[string]claimState{}},
+		Clock: clock.Real(), claims: &checkClaims{state: map[string]claimState{}},
 	}
 }
 

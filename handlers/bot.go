@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -40,7 +41,7 @@ type Bot struct {
 	cc       githubapp.ClientCreator
 	identity *app.Identity
 	policies *facts.PolicyCache
-	clock    app.Clock
+	clock    clock.Clock
 	notifier notify.Notifier
 	// publicURL is where people reach the server ("" when not set);
 	// detailsKey signs the details pages' addresses.
@@ -66,19 +67,19 @@ type headLock struct {
 
 // NewBot returns the Bot using the server's dependencies.
 func NewBot(d app.Deps) *Bot {
-	clock := d.Clock
-	if clock == nil {
-		clock = app.RealClock()
+	clk := d.Clock
+	if clk == nil {
+		clk = clock.Real()
 	}
 	notifier := d.Notifier
 	if notifier == nil {
 		notifier = notify.Discard{}
 	}
 	return &Bot{
-		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier,
+		cc: d.ClientCreator, identity: d.Identity, clock: clk, notifier: notifier,
 		publicURL:  strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
 		detailsKey: detailsKey(d.Config.GitHub.App.WebhookSecret),
-		policies:   facts.NewPolicyCache(PolicyTTL, clock.Now),
+		policies:   facts.NewPolicyCache(PolicyTTL, clk.Now),
 		locks:      map[string]*headLock{},
 		instance:   newInstance(),
 	}
