@@ -2,6 +2,7 @@ package facts
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -412,8 +413,9 @@ func TestGitHubFailingIsAnErrorOfItsKind(t *testing.T) {
 	f := &ghsim.Fault{Op: "repos/list-tags", Status: http.StatusServiceUnavailable}
 	s.sim.Inject(f)
 	_, err := r.Tags(ctx)
-	if !IsTransient(err) || StatusOf(err) != http.StatusServiceUnavailable || !strings.Contains(Explain(err), "try again in a minute") {
-		t.Errorf("a 503: kind %v status %d: %s", KindOf(err), StatusOf(err), Explain(err))
+	var fe *Error
+	if !IsTransient(err) || !errors.As(err, &fe) || fe.Status != http.StatusServiceUnavailable || !strings.Contains(Explain(err), "try again in a minute") {
+		t.Errorf("a 503: kind %v: %s", KindOf(err), Explain(err))
 	}
 	s.sim.ClearFaults()
 
