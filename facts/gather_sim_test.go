@@ -170,3 +170,25 @@ func TestChecksSyncPullRequestsAndTeams(t *testing.T) {
 		}
 	}
 }
+
+// A repository named by a request (not a webhook) is opened through the
+// app's installation on it; one the app is not installed on is NotFound.
+func TestOpenRepository(t *testing.T) {
+	s := newSimRepo(t)
+	ctx := context.Background()
+	r, err := OpenRepository(ctx, s.clients(), "acme", "pay", s.app.ID)
+	if err != nil || r.DefaultBranch != "main" || !strings.HasSuffix(r.HTMLURL, "/acme/pay") || r.AppID != s.app.ID {
+		t.Fatalf("open: %+v %v", r, err)
+	}
+	if runs, err := r.CheckRuns(ctx, s.fix); err != nil || len(runs) != 0 {
+		t.Errorf("reading through it: %v %v", runs, err)
+	}
+	if _, err := s.sim.CreateRepo("acme", "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"elsewhere", "nowhere"} {
+		if _, err := OpenRepository(ctx, s.clients(), "acme", name, s.app.ID); !IsNotFound(err) {
+			t.Errorf("acme/%s: %v, want not found", name, err)
+		}
+	}
+}

@@ -35,6 +35,9 @@ type Repo struct {
 	Owner         string
 	Name          string
 	DefaultBranch string
+	// HTMLURL is the repository's web address, when it was read
+	// (OpenRepository).
+	HTMLURL string
 	// AppID identifies this app's check runs, comments and deployments.
 	AppID int64
 	// BotLogin is the app's bot user ("slug[bot]"), "" when unknown.

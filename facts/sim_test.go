@@ -68,16 +68,10 @@ func newSimRepo(t *testing.T) *simRepo {
 	s.fix = s.must(gh.Push(s.dana, "hotfix/fix", "Raise the timeout", ghsim.Files{"pay/timeout.go": "package pay\n\nconst Timeout = 60\n"}))
 	s.inst = sim.Install(app, gh)
 
-	tr, err := ghinstallation.New(http.DefaultTransport, app.ID, s.inst.ID, []byte(app.PrivateKeyPEM))
+	client, err := s.clients().NewInstallationClient(s.inst.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr.BaseURL = strings.TrimSuffix(sim.URL(), "/")
-	client, err := github.NewClient(&http.Client{Transport: tr}).WithEnterpriseURLs(sim.URL(), sim.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client.BaseURL, _ = client.BaseURL.Parse(sim.URL())
 	s.r = NewRepo(client, "acme", "pay", "main", app.ID)
 	s.r.BotLogin, s.r.Clock = app.Bot.Login, sim.Clock()
 	t.Cleanup(func() {
@@ -86,6 +80,42 @@ func newSimRepo(t *testing.T) *simRepo {
 		}
 	})
 	return s
+}
+
+// clients are the app's GitHub clients against the simulator, as the
+// server makes them (app JWTs, installation tokens).
+func (s *simRepo) clients() AppClients { return simClients{s.sim, s.app} }
+
+type simClients struct {
+	sim *ghsim.Sim
+	app *ghsim.App
+}
+
+func (c simClients) NewAppClient() (*github.Client, error) {
+	tr, err := ghinstallation.NewAppsTransport(http.DefaultTransport, c.app.ID, []byte(c.app.PrivateKeyPEM))
+	if err != nil {
+		return nil, err
+	}
+	tr.BaseURL = strings.TrimSuffix(c.sim.URL(), "/")
+	return c.client(tr)
+}
+
+func (c simClients) NewInstallationClient(id int64) (*github.Client, error) {
+	tr, err := ghinstallation.New(http.DefaultTransport, c.app.ID, id, []byte(c.app.PrivateKeyPEM))
+	if err != nil {
+		return nil, err
+	}
+	tr.BaseURL = strings.TrimSuffix(c.sim.URL(), "/")
+	return c.client(tr)
+}
+
+func (c simClients) client(tr http.RoundTripper) (*github.Client, error) {
+	client, err := github.NewClient(&http.Client{Transport: tr}).WithEnterpriseURLs(c.sim.URL(), c.sim.URL())
+	if err != nil {
+		return nil, err
+	}
+	client.BaseURL, _ = client.BaseURL.Parse(c.sim.URL())
+	return client, nil
 }
 
 func (s *simRepo) must(sha string, err error) string {

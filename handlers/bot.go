@@ -127,10 +127,26 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	if err != nil {
 		return nil, fmt.Errorf("installation %d client: %w", installationID, err)
 	}
-	r := facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())
+	return g.asBot(facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())), nil
+}
+
+// repoByName opens a repository for a request that names it (the details
+// page): through the app's installation on it, if there is one (an error
+// of kind NotFound if not).
+func (g *Bot) repoByName(ctx context.Context, owner, name string) (*facts.Repo, error) {
+	r, err := facts.OpenRepository(ctx, g.cc, owner, name, g.identity.AppID())
+	if err != nil {
+		return nil, err
+	}
+	return g.asBot(r), nil
+}
+
+// asBot gives a repository what every handler's facts need: the app's bot
+// login (to know its own comments and deployments) and the server's clock.
+func (g *Bot) asBot(r *facts.Repo) *facts.Repo {
 	r.BotLogin = g.identity.BotLogin()
 	r.Clock = g.clock
-	return r, nil
+	return r
 }
 
 // fresh opens the same repository again with nothing remembered: for a

@@ -262,27 +262,13 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		// comments and deployments cannot be told from others'.
 		return nil, false, errNotReady
 	}
-	appClient, err := s.g.cc.NewAppClient()
-	if err != nil {
-		return nil, false, err
-	}
-	inst, resp, err := appClient.Apps.FindRepositoryInstallation(ctx, owner, repo)
-	if resp != nil && resp.StatusCode == http.StatusNotFound {
+	r, err := s.g.repoByName(ctx, owner, repo)
+	if facts.IsNotFound(err) {
 		return nil, false, errNotFound
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	client, err := s.g.cc.NewInstallationClient(inst.GetID())
-	if err != nil {
-		return nil, false, err
-	}
-	gh, _, err := client.Repositories.Get(ctx, owner, repo)
-	if err != nil {
-		return nil, false, err
-	}
-	r := facts.NewRepo(client, owner, repo, gh.GetDefaultBranch(), s.g.identity.AppID())
-	r.BotLogin, r.Clock = s.g.identity.BotLogin(), s.g.clock
 	runs, err := r.CheckRuns(ctx, sha)
 	if err != nil {
 		if facts.IsNotFound(err) || facts.KindOf(err) == facts.Validation {
@@ -293,8 +279,8 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 	if len(runs) == 0 {
 		return nil, false, errNotFound // not a commit the bot checked
 	}
-	v := detailsView{Repo: owner + "/" + repo, RepoURL: gh.GetHTMLURL(), SHA: sha, Short: policy.Short(sha),
-		CommitURL: gh.GetHTMLURL() + "/commit/" + sha, Generated: s.g.clock.Now()}
+	v := detailsView{Repo: owner + "/" + repo, RepoURL: r.HTMLURL, SHA: sha, Short: policy.Short(sha),
+		CommitURL: r.HTMLURL + "/commit/" + sha, Generated: s.g.clock.Now()}
 	missing := func(what string, err error) { v.Missing = append(v.Missing, what+": "+facts.Explain(err)) }
 
 	prNumber := 0
