@@ -1,11 +1,14 @@
 package handlers
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
@@ -378,5 +381,47 @@ func TestAStaleLockIsTakenOver(t *testing.T) {
 	s.reply(second, id, "The production lock was stale", "took it over", "Promoting #")
 	if ds, _ := s.botDeployments(); len(ds) != 2 {
 		t.Errorf("%d deployments, want the abandoned one and the urgent one", len(ds))
+	}
+}
+
+// A details page's facts are read from GitHub as it is: the released
+// hotfix's runs, pull request, deployment, tag and sync-back; a commit
+// the bot never checked has no page; a fact GitHub will not give is
+// missing, the others are read.
+func TestDetailsFactsAreGathered(t *testing.T) {
+	s := newSimBot(t)
+	n, head := s.released("fix")
+	r, err := s.bot.repoByName(s.ctx, "acme", "pay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gatherDetails(s.ctx, r, s.bot.policies, s.sim.Clock().Now(), head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Runs) != 3 || f.PRNumber != n || f.PR.GetNumber() != n || len(f.Deployments) != 1 || f.Tag != "v1.0.1" || f.TagCommit != head ||
+		len(f.Syncs) != 2 || f.Production == nil || f.Production.SHA != head || f.Lock == nil || f.Lock.Held() {
+		t.Errorf("facts: runs %d, pr %d/%d, deployments %d, tag %s at %s, syncs %d, production %+v, lock %+v",
+			len(f.Runs), f.PRNumber, f.PR.GetNumber(), len(f.Deployments), f.Tag, f.TagCommit, len(f.Syncs), f.Production, f.Lock)
+	}
+	if v := detailsPage(f); len(v.Missing) != 0 || v.Tag != "v1.0.1" || v.PR == nil || v.PR.State != "merged" {
+		t.Errorf("page: %+v", v)
+	}
+	if _, err := gatherDetails(s.ctx, r.Fresh(), s.bot.policies, s.sim.Clock().Now(), s.v100); err != errNotFound {
+		t.Errorf("an unchecked commit: %v, want no page", err)
+	}
+	if _, err := s.bot.repoByName(s.ctx, "acme", "elsewhere"); !facts.IsNotFound(err) {
+		t.Errorf("a repository the app is not installed on: %v", err)
+	}
+
+	// The deployments (and so production, found from them) fail; the
+	// lock and the policy are still read.
+	s.sim.Inject(&ghsim.Fault{Op: "repos/list-deployments", Status: http.StatusBadGateway})
+	f, err = gatherDetails(s.ctx, r.Fresh(), s.bot.policies, s.sim.Clock().Now(), head)
+	if err != nil || f.DeploymentsErr == nil || f.ProductionErr == nil || f.Lock == nil || f.PolicyErr != nil || len(f.Runs) != 3 {
+		t.Errorf("with the deployments failing: %v; deployments %v, production %v, lock %v", err, f.DeploymentsErr, f.ProductionErr, f.Lock)
+	}
+	if v := detailsPage(f); len(v.Missing) == 0 || v.ChainRead {
+		t.Errorf("page with the deployments failing: missing %v, chain read %v", v.Missing, v.ChainRead)
 	}
 }
