@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -36,7 +37,9 @@ func (g *gitRepo) writeObject(typ string, content []byte) (string, error) {
 		return sha, nil // objects are named by their content: it is there
 	}
 	var b bytes.Buffer
-	zw := zlib.NewWriter(&b)
+	zw := zlibWriters.Get().(*zlib.Writer) // a new one allocates its window
+	defer zlibWriters.Put(zw)
+	zw.Reset(&b)
 	zw.Write([]byte(header))
 	zw.Write(content)
 	if err := zw.Close(); err != nil {
@@ -50,6 +53,8 @@ func (g *gitRepo) writeObject(typ string, content []byte) (string, error) {
 	}
 	return sha, nil
 }
+
+var zlibWriters = sync.Pool{New: func() any { return zlib.NewWriter(nil) }}
 
 // writeFileAtomic writes a file under a temporary name and renames it,
 // as git does, so no reader sees half of it.

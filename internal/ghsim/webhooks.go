@@ -74,26 +74,26 @@ var templateFiles = map[string]string{
 
 var (
 	templateOnce  sync.Once
-	templateCache map[string]map[string]any
+	templateCache map[string][]byte // compact JSON, checked once
 	templateErr   error
 )
 
 // template returns a fresh copy of the example payload for an event.
 func template(event, action string) (map[string]any, error) {
 	templateOnce.Do(func() {
-		templateCache = map[string]map[string]any{}
+		templateCache = map[string][]byte{}
 		for key, file := range templateFiles {
 			b, err := fixtures.Webhooks.ReadFile("webhooks/" + file)
 			if err != nil {
 				templateErr = err
 				return
 			}
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, b); err != nil {
 				templateErr = fmt.Errorf("%s: %w", file, err)
 				return
 			}
-			templateCache[key] = m
+			templateCache[key] = compact.Bytes()
 		}
 	})
 	if templateErr != nil {
@@ -106,9 +106,10 @@ func template(event, action string) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("ghsim: no example payload for %s.%s", event, action)
 	}
-	b, _ := json.Marshal(t)
 	var cp map[string]any
-	_ = json.Unmarshal(b, &cp)
+	if err := json.Unmarshal(t, &cp); err != nil {
+		return nil, err
+	}
 	return cp, nil
 }
 
