@@ -12,35 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/rs/zerolog"
 )
 
-// Clock is the server's time: real in production; in the end-to-end tests
-// the GitHub simulator's clock, so a Retry-After moves simulated time on
+// Clock is the server's time (package clock's, named here for the
+// server's own code): real in production; in the end-to-end tests the
+// GitHub simulator's clock, so a Retry-After moves simulated time on
 // instead of making a test sleep.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx is done, whichever is first.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-// RealClock is the wall clock.
-func RealClock() Clock { return realClock{} }
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type Clock = clock.Clock
 
 // retryTransport retries GitHub requests that failed for reasons that pass,
 // and keeps each installation within GitHub's limits:

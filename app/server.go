@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gregjones/httpcache"
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/palantir/go-githubapp/githubapp"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -87,7 +88,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		mux:      http.NewServeMux(),
 	}
 	if s.clock == nil {
-		s.clock = realClock{}
+		s.clock = clock.Real()
 	}
 	if s.identity == nil {
 		s.identity = NewIdentity(cfg.GitHub.App.IntegrationID)
@@ -123,7 +124,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 
 	var notifier notify.Notifier = notify.Discard{}
 	if url := cfg.Notify.SlackWebhookURL; url != "" {
-		s.slack = notify.NewSlack(url, notify.Options{Logger: s.logger, Sleep: s.clock.Sleep})
+		s.slack = notify.NewSlack(url, notify.Options{Logger: s.logger, Clock: s.clock})
 		notifier = s.slack
 	}
 	s.deps = Deps{ClientCreator: cc, Identity: s.identity, Clock: s.clock, Config: cfg, Notifier: notifier, Metrics: s.metrics}

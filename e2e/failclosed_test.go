@@ -51,6 +51,7 @@ func TestProductionIsFoundPastManyFailedDeployments(t *testing.T) {
 }
 
 func TestNoSuccessfulDeploymentFailsClosed(t *testing.T) {
+	parallel(t)
 	// A repository whose every production deployment failed: the newest
 	// tag was never shown to run, so it is not taken for production.
 	h, err := harness.New(harness.Options{})

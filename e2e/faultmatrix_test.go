@@ -102,6 +102,9 @@ func matrixSteps() []matrixStep {
 					w.expect(head, policy.CheckBase, policy.Success)
 					w.expect(head, policy.CheckSchema, policy.Success)
 					w.onePerName(head)
+					if runs := w.in.Repo.CheckRuns(head); len(runs) != 2 {
+						w.t.Errorf("%d check runs, want base and schema once each", len(runs))
+					}
 				},
 			}
 		}},
@@ -438,7 +441,7 @@ func matrixFaults() []matrixFault {
 			s.done()
 			w.noHandlerErrors()
 		}},
-		{name: "timeout", opts: harness.Options{ClientTimeout: 3 * time.Second}, run: func(w *world, op string, s *stepRun) {
+		{name: "timeout", opts: harness.Options{ClientTimeout: time.Second}, run: func(w *world, op string, s *stepRun) {
 			f := &ghsim.Fault{Op: op, Times: 1, Hang: true}
 			w.h.Sim.Inject(f)
 			s.trigger()
@@ -529,7 +532,6 @@ func TestFaultMatrix(t *testing.T) {
 	for _, step := range matrixSteps() {
 		for _, fault := range matrixFaults() {
 			t.Run(step.name+"/"+fault.name, func(t *testing.T) {
-				t.Parallel()
 				w := start(t, fault.opts)
 				s := step.setup(w)
 				fault.run(w, step.op, s)

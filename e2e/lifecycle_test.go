@@ -43,8 +43,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// start builds a world for t: a simulator with the incident repository,
+// and the bots. Worlds share nothing, so t runs in parallel with the
+// other tests (and subtests) that start one; a test that shares its world
+// with its subtests runs them one after the other.
 func start(t *testing.T, opts harness.Options) *world {
 	t.Helper()
+	parallel(t)
 	log := &syncBuffer{}
 	opts.Log = log
 	h, err := harness.New(opts)
@@ -76,6 +81,15 @@ func start(t *testing.T, opts harness.Options) *world {
 	})
 	return w
 }
+
+// parallel marks t parallel, once (a test may build several worlds).
+func parallel(t *testing.T) {
+	if _, already := parallelTests.LoadOrStore(t, true); !already {
+		t.Parallel()
+	}
+}
+
+var parallelTests sync.Map // *testing.T → true
 
 // settle delivers webhooks until the bots are quiet, and fails the test if
 // a handler failed without the test expecting it.

@@ -48,6 +48,7 @@ func browser(t *testing.T, page string) (*http.Response, string) {
 }
 
 func TestRegisterThenServe(t *testing.T) {
+	parallel(t)
 	const hook = "https://hotfix-bot.example.com/api/github/hook"
 	for _, tc := range []struct {
 		name string
@@ -60,6 +61,7 @@ func TestRegisterThenServe(t *testing.T) {
 		{"no webhook URL yet: the webhook is off", ghsim.Options{}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			parallel(t)
 			sim, err := ghsim.New(tc.sim)
 			if err != nil {
 				t.Fatal(err)

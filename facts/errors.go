@@ -179,15 +179,6 @@ func KindOf(err error) Kind {
 	return Other
 }
 
-// StatusOf returns the HTTP status GitHub answered, or 0.
-func StatusOf(err error) int {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Status
-	}
-	return statusOf(err)
-}
-
 // IsNotFound reports whether GitHub answered 404.
 func IsNotFound(err error) bool { return KindOf(err) == NotFound }
 
@@ -198,23 +189,6 @@ func IsAlreadyExists(err error) bool { return KindOf(err) == AlreadyExists }
 // IsTransient reports whether the call may have failed for reasons that
 // pass (and may, for a write, have taken effect anyway).
 func IsTransient(err error) bool { return KindOf(err) == Transient }
-
-// statusOf returns the HTTP status of a go-github error, or 0.
-func statusOf(err error) int {
-	var ge *github.ErrorResponse
-	if errors.As(err, &ge) && ge.Response != nil {
-		return ge.Response.StatusCode
-	}
-	var rl *github.RateLimitError
-	if errors.As(err, &rl) && rl.Response != nil {
-		return rl.Response.StatusCode
-	}
-	var al *github.AbuseRateLimitError
-	if errors.As(err, &al) && al.Response != nil {
-		return al.Response.StatusCode
-	}
-	return 0
-}
 
 // Explain says, for people, what a failed fact means and what to do:
 // the sentence a check run or a refusal shows.

@@ -14,33 +14,12 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"golang.org/x/sync/singleflight"
 )
-
-// Clock is the time facts wait on between attempts of a write; the
-// server's clock (the simulator's in tests) satisfies it.
-type Clock interface {
-	Now() time.Time
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // ReadsInFlight bounds the requests one event has in flight at once; its
 // writes go one at a time (GitHub's integrator guidance: no unbounded
@@ -56,6 +35,9 @@ type Repo struct {
 	Owner         string
 	Name          string
 	DefaultBranch string
+	// HTMLURL is the repository's web address, when it was read
+	// (OpenRepository).
+	HTMLURL string
 	// AppID identifies this app's check runs, comments and deployments.
 	AppID int64
 	// BotLogin is the app's bot user ("slug[bot]"), "" when unknown.
@@ -64,7 +46,7 @@ type Repo struct {
 	// the API (github.com does), so the app's own commits carry a
 	// signature GitHub verified.
 	SignedCommits bool
-	Clock         Clock
+	Clock         clock.Clock
 	// KeepLink, when set, says whether a check run's details link (have)
 	// may stay instead of the one the bot would write now (want): links
 	// that carry an expiry differ on every evaluation.
@@ -81,7 +63,7 @@ type Repo struct {
 func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int64) *Repo {
 	return &Repo{
 		client: bounded(client, ReadsInFlight), Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
-		Clock: realClock{}, claims: &checkClaims{state: map[string]claimState{}},
+		Clock: clock.Real(), claims: &checkClaims{state: map[string]claimState{}},
 	}
 }
 

@@ -10,9 +10,9 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
 
-// simRepo is a repository on the GitHub simulator with the app installed,
+// syncSimRepo is a repository on the GitHub simulator with the app installed,
 // and a Repo that talks to it as the app does.
-func simRepo(t *testing.T) (*ghsim.Sim, *ghsim.Repo, *ghsim.App, *Repo) {
+func syncSimRepo(t *testing.T) (*ghsim.Sim, *ghsim.Repo, *ghsim.App, *Repo) {
 	t.Helper()
 	sim, err := ghsim.New(ghsim.Options{})
 	if err != nil {
@@ -56,7 +56,7 @@ func ok[T any](t *testing.T) func(T, error) T {
 // bot's; a branch or pull request someone prepared under its name is not.
 func TestSyncBranchTrustsOnlyTheBotsOwn(t *testing.T) {
 	ctx := context.Background()
-	sim, repo, _, r := simRepo(t)
+	sim, repo, _, r := syncSimRepo(t)
 	mallory := sim.User("mallory")
 	repo.SetRole("mallory", "write")
 	ok[string](t)(repo.Push(mallory, "main", "Initial", ghsim.Files{"a.go": "package a\n"}))
@@ -127,17 +127,10 @@ func ok2(t *testing.T) func(*github.PullRequest, bool, error) (*github.PullReque
 	}
 }
 
-func noErr(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // Without the app's identity no pull request can be told to be the
 // bot's: the read fails (and is retried) rather than guess.
 func TestSyncBranchNeedsTheAppsIdentity(t *testing.T) {
-	_, _, _, r := simRepo(t)
+	_, _, _, r := syncSimRepo(t)
 	r.BotLogin = ""
 	if _, err := r.SyncBranch(context.Background(), "sync/x", "develop", "abc"); KindOf(err) != Transient {
 		t.Errorf("err = %v (%v), want a transient error", err, KindOf(err))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -42,7 +43,7 @@ type Bot struct {
 	policies *facts.PolicyCache
 	// trees remembers commits' trees for the life of the process.
 	trees    *facts.TreeCache
-	clock    app.Clock
+	clock    clock.Clock
 	notifier notify.Notifier
 	metrics  *app.Metrics // nil in tests that build handlers alone
 	// publicURL is where people reach the server ("" when not set);
@@ -75,20 +76,20 @@ type headLock struct {
 
 // NewBot returns the Bot using the server's dependencies.
 func NewBot(d app.Deps) *Bot {
-	clock := d.Clock
-	if clock == nil {
-		clock = app.RealClock()
+	clk := d.Clock
+	if clk == nil {
+		clk = clock.Real()
 	}
 	notifier := d.Notifier
 	if notifier == nil {
 		notifier = notify.Discard{}
 	}
 	return &Bot{
-		cc: d.ClientCreator, identity: d.Identity, clock: clock, notifier: notifier, metrics: d.Metrics,
+		cc: d.ClientCreator, identity: d.Identity, clock: clk, notifier: notifier, metrics: d.Metrics,
 		publicURL:     strings.TrimSuffix(d.Config.Server.PublicURL, "/"),
 		detailsKey:    detailsKey(d.Config),
 		signedCommits: strings.HasPrefix(d.Config.GitHub.V3APIURL, "https://api.github.com"),
-		policies:      facts.NewPolicyCache(PolicyTTL, clock.Now),
+		policies:      facts.NewPolicyCache(PolicyTTL, clk.Now),
 		locks:         map[string]*headLock{},
 		instance:      newInstance(),
 		cost:          newCostGuard(),
@@ -146,13 +147,29 @@ func (g *Bot) repo(installationID int64, owner, name, defaultBranch string) (*fa
 	if err != nil {
 		return nil, fmt.Errorf("installation %d client: %w", installationID, err)
 	}
-	r := facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())
+	return g.asBot(facts.NewRepo(client, owner, name, defaultBranch, g.identity.AppID())), nil
+}
+
+// repoByName opens a repository for a request that names it (the details
+// page): through the app's installation on it, if there is one (an error
+// of kind NotFound if not).
+func (g *Bot) repoByName(ctx context.Context, owner, name string) (*facts.Repo, error) {
+	r, err := facts.OpenRepository(ctx, g.cc, owner, name, g.identity.AppID())
+	if err != nil {
+		return nil, err
+	}
+	return g.asBot(r), nil
+}
+
+// asBot gives a repository what every handler's facts need: the app's bot
+// login (to know its own comments and deployments) and the server's clock.
+func (g *Bot) asBot(r *facts.Repo) *facts.Repo {
 	r.BotLogin = g.identity.BotLogin()
 	r.SignedCommits = g.signedCommits
 	r.Clock = g.clock
 	r.KeepLink = g.linkStillGood
 	r.Trees = g.trees
-	return r, nil
+	return r
 }
 
 // fresh opens the same repository again with nothing remembered: for a

@@ -24,7 +24,7 @@ func (h *CheckRun) Handles() []string { return []string{"check_run"} }
 // of GitHub's recorded deliveries carry dates in a format go-github cannot
 // read).
 type checkRunEvent struct {
-	Action   string `json:"action"`
+	envelope
 	CheckRun struct {
 		Name       string `json:"name"`
 		HeadSHA    string `json:"head_sha"`
@@ -39,14 +39,6 @@ type checkRunEvent struct {
 			} `json:"base"`
 		} `json:"pull_requests"`
 	} `json:"check_run"`
-	Repository struct {
-		Name          string `json:"name"`
-		DefaultBranch string `json:"default_branch"`
-		Owner         ghUser `json:"owner"`
-	} `json:"repository"`
-	Installation struct {
-		ID int64 `json:"id"`
-	} `json:"installation"`
 }
 
 // Handle acts only on `rerequested` for this app's own checks; the

@@ -31,7 +31,7 @@ func (h *DeploymentStatus) Handles() []string { return []string{"deployment_stat
 
 // deploymentStatusEvent is what the bot uses of deployment_status.
 type deploymentStatusEvent struct {
-	Action           string `json:"action"`
+	envelope
 	DeploymentStatus struct {
 		ID          int64  `json:"id"`
 		State       string `json:"state"`
@@ -51,15 +51,6 @@ type deploymentStatusEvent struct {
 		App         *appRef         `json:"performed_via_github_app"`
 		Production  bool            `json:"production_environment"`
 	} `json:"deployment"`
-	Repository struct {
-		Name          string `json:"name"`
-		FullName      string `json:"full_name"`
-		DefaultBranch string `json:"default_branch"`
-		Owner         ghUser `json:"owner"`
-	} `json:"repository"`
-	Installation struct {
-		ID int64 `json:"id"`
-	} `json:"installation"`
 }
 
 // logURL is the status's log as a link target ("" when it is not an

@@ -14,16 +14,13 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/facts"
-	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/rs/zerolog"
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
@@ -356,50 +353,6 @@ func (s *detailsServer) keep(key string, p cachedPage) {
 	delete(s.pages, oldest)
 }
 
-// detailsView is what the template shows.
-type detailsView struct {
-	Repo, RepoURL, SHA, Short, CommitURL string
-	Branch                               string
-	PR                                   *prView
-	Gates                                []gateView
-	Production                           string
-	Lock                                 string
-	Tag                                  string
-	Chain                                []deploymentView
-	Syncs                                []prView
-	// ChainRead and SyncsRead say the lists were read: an empty list
-	// GitHub would not give is "not read", never "none".
-	ChainRead, SyncsRead bool
-	Timeline             []eventView
-	Missing              []string
-	Generated            time.Time
-}
-
-type prView struct {
-	Number       int
-	Title, URL   string
-	State, Base  string
-	Author, Head string
-}
-
-type gateView struct {
-	Name, Conclusion, Icon, Title string
-	Summary                       template.HTML
-	At                            time.Time
-}
-
-type deploymentView struct {
-	ID                       int64
-	Environment, Task, State string
-	Icon, LogURL, By         string
-	At                       time.Time
-}
-
-type eventView struct {
-	At         time.Time
-	What, Link string
-}
-
 // render reads the commit's story from GitHub and renders the page, and
 // says whether every fact was read; an uninstalled repository or an
 // unknown commit is errNotFound.
@@ -409,183 +362,21 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		// comments and deployments cannot be told from others'.
 		return nil, false, errNotReady
 	}
-	appClient, err := s.g.cc.NewAppClient()
-	if err != nil {
-		return nil, false, err
-	}
-	inst, resp, err := appClient.Apps.FindRepositoryInstallation(ctx, owner, repo)
-	if resp != nil && resp.StatusCode == http.StatusNotFound {
+	r, err := s.g.repoByName(ctx, owner, repo)
+	if facts.IsNotFound(err) {
 		return nil, false, errNotFound
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	client, err := s.g.cc.NewInstallationClient(inst.GetID())
+	f, err := gatherDetails(ctx, r, s.g.policies, s.g.clock.Now(), sha)
 	if err != nil {
 		return nil, false, err
 	}
-	gh, _, err := client.Repositories.Get(ctx, owner, repo)
-	if err != nil {
-		return nil, false, err
-	}
-	r := facts.NewRepo(client, owner, repo, gh.GetDefaultBranch(), s.g.identity.AppID())
-	r.BotLogin, r.Clock = s.g.identity.BotLogin(), s.g.clock
-	runs, err := r.CheckRuns(ctx, sha)
-	if err != nil {
-		if facts.IsNotFound(err) || facts.KindOf(err) == facts.Validation {
-			return nil, false, errNotFound
-		}
-		return nil, false, err
-	}
-	if len(runs) == 0 {
-		return nil, false, errNotFound // not a commit the bot checked
-	}
-	v := detailsView{Repo: owner + "/" + repo, RepoURL: gh.GetHTMLURL(), SHA: sha, Short: policy.Short(sha),
-		CommitURL: gh.GetHTMLURL() + "/commit/" + sha, Generated: s.g.clock.Now()}
-	missing := func(what string, err error) { v.Missing = append(v.Missing, what+": "+facts.Explain(err)) }
-
-	prNumber := 0
-	for _, name := range sortedNames(runs) {
-		cr := runs[name]
-		g := gateView{Name: name, Conclusion: cr.GetConclusion(), Title: cr.GetOutput().GetTitle()}
-		if md := cr.GetOutput().GetSummary(); md != "" {
-			g.Summary = markdownHTML(md)
-		}
-		if g.Conclusion == "" {
-			g.Conclusion = cr.GetStatus()
-		}
-		g.Icon = policy.Icon(g.Conclusion)
-		if t := cr.GetCompletedAt(); !t.IsZero() {
-			g.At = t.Time
-			v.Timeline = append(v.Timeline, eventView{At: t.Time, What: fmt.Sprintf("%s %s: %s", g.Icon, name, g.Title)})
-		}
-		v.Gates = append(v.Gates, g)
-		for _, p := range cr.PullRequests {
-			if prNumber == 0 {
-				prNumber = p.GetNumber()
-			}
-		}
-	}
-
-	// Production and the lock are read under the repository's policy;
-	// without it they are not guessed from defaults.
-	conflictLabel := policy.Default().Sync.ConflictLabel
-	if pol, err := r.Policy(ctx, s.g.policies); err != nil {
-		missing("the policy (production and the lock are read under it)", err)
-	} else if pol.Broken() {
-		v.Missing = append(v.Missing, "the policy: "+pol.Source+" is broken (the checks above quote the error), so production and the lock are not read under it")
-	} else {
-		cfg := pol.Config
-		conflictLabel = cfg.Sync.ConflictLabel
-		if prod, err := r.Production(ctx, cfg); err != nil {
-			missing("production", err)
-		} else if prod.Known {
-			v.Production = fmt.Sprintf("%s (%s, %s)", prod.Name(), policy.Short(prod.SHA), prod.Source)
-		} else {
-			v.Production = "unknown: no successful deployment to " + cfg.Production.Environment + " and no release tag"
-		}
-		if lock, err := r.ReadLock(ctx); err != nil {
-			missing("the production lock", err)
-		} else if view := lock.View(s.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)); view.Held {
-			v.Lock = "held by " + view.Describe()
-		} else {
-			v.Lock = "free"
-		}
-	}
-
-	deps, err := r.HotfixDeployments(ctx, sha, prNumber)
-	if err != nil {
-		missing("the deployments", err)
-	}
-	v.ChainRead = err == nil
-	for _, d := range deps {
-		if prNumber == 0 && d.Payload.PR != 0 && d.Payload.Kind == "hotfix" {
-			prNumber = d.Payload.PR
-		}
-	}
-	sort.Slice(deps, func(i, j int) bool { return deps[i].GetID() < deps[j].GetID() })
-	for _, d := range deps {
-		dv := deploymentView{ID: d.GetID(), Environment: d.GetEnvironment(), Task: d.GetTask(), State: "waiting for CD", By: d.Payload.RequestedBy, At: d.GetCreatedAt().Time}
-		if d.Latest != nil {
-			dv.State, dv.LogURL = d.Latest.GetState(), d.Latest.GetLogURL()
-			v.Timeline = append(v.Timeline, eventView{At: d.Latest.GetCreatedAt().Time, What: fmt.Sprintf("deployment %d to %s: %s", d.GetID(), d.GetEnvironment(), dv.State), Link: dv.LogURL})
-		}
-		dv.Icon = policy.Icon(map[string]string{"success": policy.Success, "failure": policy.Failure, "error": policy.Failure}[dv.State])
-		what := fmt.Sprintf("deployment %d to %s created", d.GetID(), d.GetEnvironment())
-		if d.Payload.Kind == "rollback" {
-			what = fmt.Sprintf("rollback %d to %s created", d.GetID(), d.GetEnvironment())
-		}
-		if d.Payload.RequestedBy != "" {
-			what += " (@" + d.Payload.RequestedBy + ")"
-		}
-		v.Timeline = append(v.Timeline, eventView{At: dv.At, What: what})
-		v.Chain = append(v.Chain, dv)
-		if d.Payload.Kind == "hotfix" && d.Payload.NextTag != "" {
-			v.Tag = d.Payload.NextTag
-		}
-	}
-
-	if prNumber != 0 {
-		if pr, err := r.PullRequest(ctx, prNumber); err != nil {
-			missing(fmt.Sprintf("pull request #%d", prNumber), err)
-		} else {
-			v.PR = viewPR(pr)
-			v.Branch = pr.GetHead().GetRef()
-			v.Timeline = append(v.Timeline, eventView{At: pr.GetCreatedAt().Time, What: fmt.Sprintf("#%d opened by @%s", pr.GetNumber(), pr.GetUser().GetLogin()), Link: pr.GetHTMLURL()})
-			if pr.GetMerged() {
-				v.Timeline = append(v.Timeline, eventView{At: pr.GetMergedAt().Time, What: fmt.Sprintf("#%d merged into %s", pr.GetNumber(), pr.GetBase().GetRef()), Link: pr.GetHTMLURL()})
-			}
-		}
-	}
-	if v.Tag != "" {
-		if at, err := r.TagCommit(ctx, v.Tag); err != nil {
-			missing("the tags", err)
-		} else if at != sha {
-			v.Tag = "" // not (yet) released as that tag
-		}
-	}
-	if v.Tag != "" {
-		syncs, err := r.SyncPullRequests(ctx, v.Tag)
-		if err != nil {
-			missing("the sync-back pull requests", err)
-		}
-		v.SyncsRead = err == nil
-		for _, pr := range syncs {
-			sv := viewPR(pr)
-			for _, l := range pr.Labels {
-				if sv.State != "merged" && sv.State != "closed" && strings.EqualFold(l.GetName(), conflictLabel) {
-					sv.State = "conflicts: needs a person to merge " + sv.Base + " into it"
-				}
-			}
-			v.Syncs = append(v.Syncs, *sv)
-			v.Timeline = append(v.Timeline, eventView{At: pr.GetCreatedAt().Time, What: fmt.Sprintf("sync-back #%d into %s opened", pr.GetNumber(), pr.GetBase().GetRef()), Link: pr.GetHTMLURL()})
-		}
-	}
-	sort.SliceStable(v.Timeline, func(i, j int) bool { return v.Timeline[i].At.Before(v.Timeline[j].At) })
-
+	v := detailsPage(f)
 	var b bytes.Buffer
 	if err := detailsTmpl.Execute(&b, v); err != nil {
 		return nil, false, err
 	}
 	return b.Bytes(), len(v.Missing) == 0, nil
-}
-
-func viewPR(pr *github.PullRequest) *prView {
-	state := pr.GetState()
-	if pr.GetMerged() {
-		state = "merged"
-	} else if pr.GetDraft() && state == "open" {
-		state = "draft"
-	}
-	return &prView{Number: pr.GetNumber(), Title: pr.GetTitle(), URL: pr.GetHTMLURL(), State: state,
-		Base: pr.GetBase().GetRef(), Head: pr.GetHead().GetRef(), Author: pr.GetUser().GetLogin()}
-}
-
-func sortedNames(m map[string]*github.CheckRun) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

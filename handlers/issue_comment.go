@@ -24,21 +24,10 @@ var _ githubapp.EventHandler = (*IssueComment)(nil)
 // Handles names the event.
 func (h *IssueComment) Handles() []string { return []string{"issue_comment"} }
 
-// ghUser is a user as the events carry it.
-type ghUser struct {
-	ID    int64  `json:"id"`
-	Login string `json:"login"`
-	Type  string `json:"type"`
-}
-
-type appRef struct {
-	ID int64 `json:"id"`
-}
-
 // commentEvent is the part of issue_comment the bot uses (decoded by
 // hand: go-github v60 has no performed_via_github_app on comments).
 type commentEvent struct {
-	Action  string `json:"action"`
+	envelope
 	Comment struct {
 		ID        int64     `json:"id"`
 		Body      string    `json:"body"`
@@ -54,16 +43,6 @@ type commentEvent struct {
 		User        ghUser    `json:"user"`
 		PullRequest *struct{} `json:"pull_request"`
 	} `json:"issue"`
-	Repository struct {
-		Name          string `json:"name"`
-		FullName      string `json:"full_name"`
-		DefaultBranch string `json:"default_branch"`
-		Owner         ghUser `json:"owner"`
-	} `json:"repository"`
-	Installation struct {
-		ID int64 `json:"id"`
-	} `json:"installation"`
-	Sender ghUser `json:"sender"`
 }
 
 func (e *commentEvent) onPR() bool { return e.Issue.PullRequest != nil }

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/rs/zerolog"
 )
 
@@ -45,8 +46,9 @@ type Options struct {
 	Queue    int           // messages waiting (default 100)
 	Attempts int           // tries per message (default 4)
 	Backoff  time.Duration // before the second try, doubling (default 1s)
-	// Sleep waits between tries (the server's clock in tests).
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock waits between tries (default the wall clock; the server's,
+	// the simulator's in tests).
+	Clock clock.Clock
 }
 
 // Slack posts to a Slack incoming webhook from one background worker.
@@ -85,17 +87,8 @@ func NewSlack(url string, opts Options) *Slack {
 	if opts.Backoff <= 0 {
 		opts.Backoff = time.Second
 	}
-	if opts.Sleep == nil {
-		opts.Sleep = func(ctx context.Context, d time.Duration) error {
-			t := time.NewTimer(d)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Slack{url: url, opts: opts, queue: make(chan item, opts.Queue), stop: cancel, done: make(chan struct{})}
@@ -188,7 +181,7 @@ func (s *Slack) send(ctx context.Context, m Message) error {
 	var last error
 	for attempt := 1; attempt <= s.opts.Attempts; attempt++ {
 		if attempt > 1 {
-			if err := s.opts.Sleep(ctx, wait); err != nil {
+			if err := s.opts.Clock.Sleep(ctx, wait); err != nil {
 				return err
 			}
 			wait *= 2

@@ -48,14 +48,20 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = w.Write([]byte("ok"))
 }
 
-func noWait(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+// instant is a clock whose waits take no time.
+type instant struct{}
+
+func (instant) Now() time.Time                                   { return time.Unix(0, 0) }
+func (instant) Sleep(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+
+var noWait = instant{}
 
 func TestSlackRetriesAndDelivers(t *testing.T) {
 	rec := &receiver{failures: 2, status: http.StatusInternalServerError}
 	srv := httptest.NewServer(rec)
 	defer srv.Close()
 	var logs bytes.Buffer
-	s := NewSlack(srv.URL+"/services/T000/B000/SECRET", Options{Logger: zerolog.New(&logs), Sleep: noWait})
+	s := NewSlack(srv.URL+"/services/T000/B000/SECRET", Options{Logger: zerolog.New(&logs), Clock: noWait})
 	s.Notify(Message{Text: ":rocket: promoted"})
 	s.Close(context.Background())
 	if len(rec.got) != 1 || rec.got[0].Text != ":rocket: promoted" || rec.posts != 3 {
@@ -72,7 +78,7 @@ func TestSlackGivesUpQuietlyAndNeverLogsTheURL(t *testing.T) {
 	defer srv.Close()
 	var logs bytes.Buffer
 	url := srv.URL + "/services/T000/B000/SECRET"
-	s := NewSlack(url, Options{Logger: zerolog.New(&logs), Sleep: noWait, Attempts: 3})
+	s := NewSlack(url, Options{Logger: zerolog.New(&logs), Clock: noWait, Attempts: 3})
 	s.Notify(Message{Text: "x"})
 	s.Close(context.Background())
 	if rec.posts != 3 {
@@ -88,7 +94,7 @@ func TestSlackGivesUpQuietlyAndNeverLogsTheURL(t *testing.T) {
 	rec2 := &receiver{failures: 100, status: http.StatusNotFound}
 	srv2 := httptest.NewServer(rec2)
 	defer srv2.Close()
-	s2 := NewSlack(srv2.URL, Options{Sleep: noWait})
+	s2 := NewSlack(srv2.URL, Options{Clock: noWait})
 	s2.Notify(Message{Text: "x"})
 	s2.Close(context.Background())
 	if rec2.posts != 1 {
@@ -101,7 +107,7 @@ func TestSlackNeverBlocks(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
 	defer srv.Close()
 	defer close(block)
-	s := NewSlack(srv.URL, Options{Queue: 2, Sleep: noWait})
+	s := NewSlack(srv.URL, Options{Queue: 2, Clock: noWait})
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 10; i++ {

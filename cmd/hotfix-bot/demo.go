@@ -21,11 +21,10 @@ import (
 // what the bot did. It exits 0 only if every expected outcome happened.
 func demo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	verbose := fs.Bool("v", false, "also print the bot's JSON log")
 	keep := fs.Bool("keep", false, "keep the simulator and the bot running afterwards, to open the details page in a browser (Ctrl-C ends)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseArgs(fs, demoHelp, args, stdout, stderr); !ok {
+		return code
 	}
 	opts := harness.Options{}
 	if *verbose {

@@ -31,6 +31,8 @@ Usage:
   hotfix-bot validate FILE...        check .github/hotfix-bot.yml files offline
   hotfix-bot demo                    play a hotfix against the embedded GitHub simulator
   hotfix-bot version                 print the version
+
+"hotfix-bot COMMAND --help" says more about each, with an example.
 `
 
 func main() {
@@ -45,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stderr)
+		return serve(args[1:], stdout, stderr)
 	case "register":
 		return registerCmd(args[1:], stdout, stderr)
 	case "validate":
@@ -53,6 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return demo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
+		fs := flag.NewFlagSet("version", flag.ContinueOnError)
+		if code, ok := parseArgs(fs, versionHelp, args[1:], stdout, stderr); !ok {
+			return code
+		}
 		fmt.Fprintln(stdout, "hotfix-bot", app.Version)
 		return 0
 	case "help", "--help", "-h":
@@ -63,11 +69,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-func serve(args []string, stderr io.Writer) int {
+func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "server configuration file (YAML; optional, environment overrides it)")
-	if err := fs.Parse(args); err != nil {
+	if code, ok := parseArgs(fs, serveHelp, args, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hotfix-bot serve: unexpected argument %q (see hotfix-bot serve --help)\n", fs.Arg(0))
 		return 2
 	}
 	cfg, err := app.LoadConfig(*configPath, os.LookupEnv)
@@ -94,7 +103,12 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
-func validate(files []string, stdout, stderr io.Writer) int {
+func validate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	if code, ok := parseArgs(fs, validateHelp, args, stdout, stderr); !ok {
+		return code
+	}
+	files := fs.Args() // a file named like a flag goes after --
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "hotfix-bot validate: name at least one policy file, e.g. .github/hotfix-bot.yml")
 		return 2

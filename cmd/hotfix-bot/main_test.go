@@ -98,3 +98,44 @@ func TestRegisterCommandLine(t *testing.T) {
 		t.Error("existing credentials were touched")
 	}
 }
+
+// Every subcommand's --help says what it does, how to call it, with an
+// example, on stdout, and exits 0; a wrong flag says so on stderr and
+// exits 2. validate reads --help as a request, not as a file.
+func TestEverySubcommandHasHelp(t *testing.T) {
+	for _, cmd := range []string{"serve", "register", "validate", "demo", "version"} {
+		for _, flag := range []string{"--help", "-h"} {
+			code, out, errOut := runCmd(cmd, flag)
+			if code != 0 || errOut != "" {
+				t.Errorf("%s %s: exit %d, stderr %q", cmd, flag, code, errOut)
+			}
+			for _, want := range []string{cmd + " ", "Usage:\n  hotfix-bot " + cmd, "Example:\n  hotfix-bot "} {
+				if !strings.Contains(out, want) {
+					t.Errorf("%s %s lacks %q:\n%s", cmd, flag, want, out)
+				}
+			}
+		}
+		code, out, errOut := runCmd(cmd, "--no-such-flag")
+		if code != 2 || out != "" || !strings.Contains(errOut, "flag provided but not defined: -no-such-flag") || !strings.Contains(errOut, "Usage:") {
+			t.Errorf("%s --no-such-flag: exit %d, stdout %q, stderr %q", cmd, code, out, errOut)
+		}
+	}
+	_, out, _ := runCmd("register", "--help")
+	for _, flag := range []string{"-webhook-url", "-org", "-out", "-force"} {
+		if !strings.Contains(out, flag) {
+			t.Errorf("register --help does not list %s", flag)
+		}
+	}
+	if _, out, _ := runCmd("help"); !strings.Contains(out, "COMMAND --help") {
+		t.Errorf("the usage does not point to the commands' help:\n%s", out)
+	}
+	// A policy file named like a flag is still reachable, after --.
+	dir := t.TempDir()
+	odd := filepath.Join(dir, "-h.yml")
+	if err := os.WriteFile(odd, []byte("version: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCmd("validate", "--", odd); code != 0 || out != odd+": ok\n" {
+		t.Errorf("validate -- %s: exit %d, %q", odd, code, out)
+	}
+}

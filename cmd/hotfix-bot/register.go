@@ -14,7 +14,6 @@ import (
 
 func registerCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("register", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var o register.Options
 	fs.StringVar(&o.WebhookURL, "webhook-url", "", "where GitHub posts events: the public URL of serve's /api/github/hook (default: the webhook is registered off, to be set in the app's settings)")
 	fs.StringVar(&o.Org, "org", "", "register the app under this organisation (default: your account)")
@@ -25,8 +24,8 @@ func registerCmd(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Force, "force", false, "replace credentials already in --out")
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:0", "local address of the registration page")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "give up after this long (default 15m)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseArgs(fs, registerHelp, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "hotfix-bot register: unexpected argument %q\n", fs.Arg(0))

@@ -121,7 +121,7 @@ func TestRegisterThenServeCommands(t *testing.T) {
 	t.Setenv("LOG_LEVEL", "error")
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- serve([]string{"--config", filepath.Join(out, "server.yml")}, &stderr) }()
+	go func() { done <- serve([]string{"--config", filepath.Join(out, "server.yml")}, io.Discard, &stderr) }()
 	waitReady(t, ctx, base, done)
 
 	head, cr := pushHotfixThenStop(t, ctx, sim, repo, done, &stderr)

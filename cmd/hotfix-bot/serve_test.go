@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -54,7 +55,7 @@ func TestServeAgainstTheSimulator(t *testing.T) {
 
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- serve(nil, &stderr) }()
+	go func() { done <- serve(nil, io.Discard, &stderr) }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -36,7 +37,23 @@ func (v Violation) String() string {
 	return fmt.Sprintf("%s %s %s: %s", op, v.Method, v.Path, v.Problem)
 }
 
+// contracts are GitHub's descriptions, parsed once per process (parsing
+// one costs more than the rest of a simulator's start): github.com's and
+// GitHub Enterprise Server's. A parsed description is only read after.
+var contracts = map[string]func() (*contract, error){
+	"github-subset.json":    sync.OnceValues(func() (*contract, error) { return parseContract("github-subset.json") }),
+	"ghes-3.19-subset.json": sync.OnceValues(func() (*contract, error) { return parseContract("ghes-3.19-subset.json") }),
+}
+
 func loadContract(file string) (*contract, error) {
+	load, ok := contracts[file]
+	if !ok {
+		return nil, fmt.Errorf("no API description %s", file)
+	}
+	return load()
+}
+
+func parseContract(file string) (*contract, error) {
 	b, err := fixtures.OpenAPI.ReadFile("openapi/" + file)
 	if err != nil {
 		return nil, err

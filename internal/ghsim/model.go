@@ -581,7 +581,7 @@ func (r *Repo) moveBranchLocked(actor *User, branch, before, after string, force
 		Timestamp: s.clock.Now(), Type: typ, Actor: actor,
 	})
 	var commits []string
-	if after != "" {
+	if after != "" && s.listening(r, "push") {
 		base := before
 		if base == "" {
 			base = r.defaultTipLocked(branch)

@@ -692,10 +692,3 @@ func TestCommentsReadBackAndLateDeliveries(t *testing.T) {
 		t.Errorf("events = %v, want %s", events, want)
 	}
 }
-
-func noErr(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}

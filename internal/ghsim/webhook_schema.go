@@ -22,7 +22,10 @@ import (
 
 const webhookSchemaURL = "https://hotfix-bot.invalid/webhooks-subset.json"
 
-var webhookSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
+// webhookSchemas loads the document once per process; each event's
+// schema is compiled the first time a delivery of it is checked (a
+// process compiles the few it sends, not GitHub's every webhook).
+var webhookSchemas = sync.OnceValues(func() (*schemaSet, error) {
 	gz, err := fixtures.OpenAPI.ReadFile("openapi/webhooks-subset.json.gz")
 	if err != nil {
 		return nil, err
@@ -41,16 +44,40 @@ var webhookSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, erro
 	if err := c.AddResource(webhookSchemaURL, doc); err != nil {
 		return nil, err
 	}
-	out := map[string]*jsonschema.Schema{}
+	set := &schemaSet{compiler: c, keys: map[string]bool{}, compiled: map[string]*jsonschema.Schema{}}
 	for key := range hooks {
-		sch, err := c.Compile(webhookSchemaURL + "#/webhooks/" + key)
-		if err != nil {
-			return nil, fmt.Errorf("webhook schema %s: %w", key, err)
-		}
-		out[key] = sch
+		set.keys[key] = true
 	}
-	return out, nil
+	return set, nil
 })
+
+// schemaSet compiles webhook schemas on first use (the compiler is not
+// safe for concurrent use; a compiled schema is).
+type schemaSet struct {
+	mu       sync.Mutex
+	compiler *jsonschema.Compiler
+	keys     map[string]bool
+	compiled map[string]*jsonschema.Schema
+}
+
+// schema returns the compiled schema of event[.action], false when GitHub
+// sends no such webhook.
+func (s *schemaSet) schema(key string) (*jsonschema.Schema, bool, error) {
+	if !s.keys[key] {
+		return nil, false, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sch, ok := s.compiled[key]; ok {
+		return sch, true, nil
+	}
+	sch, err := s.compiler.Compile(webhookSchemaURL + "#/webhooks/" + key)
+	if err != nil {
+		return nil, true, fmt.Errorf("webhook schema %s: %w", key, err)
+	}
+	s.compiled[key] = sch
+	return sch, true, nil
+}
 
 var schemaPrinter = message.NewPrinter(language.English)
 
@@ -65,7 +92,10 @@ func checkWebhook(event, action string, payload []byte) []string {
 	if action != "" {
 		key += "." + action
 	}
-	sch, ok := schemas[key]
+	sch, ok, err := schemas.schema(key)
+	if err != nil {
+		return []string{err.Error()}
+	}
 	if !ok {
 		return []string{fmt.Sprintf("GitHub sends no %s webhook", key)}
 	}

@@ -74,26 +74,26 @@ var templateFiles = map[string]string{
 
 var (
 	templateOnce  sync.Once
-	templateCache map[string]map[string]any
+	templateCache map[string][]byte // compact JSON, checked once
 	templateErr   error
 )
 
 // template returns a fresh copy of the example payload for an event.
 func template(event, action string) (map[string]any, error) {
 	templateOnce.Do(func() {
-		templateCache = map[string]map[string]any{}
+		templateCache = map[string][]byte{}
 		for key, file := range templateFiles {
 			b, err := fixtures.Webhooks.ReadFile("webhooks/" + file)
 			if err != nil {
 				templateErr = err
 				return
 			}
-			var m map[string]any
-			if err := json.Unmarshal(b, &m); err != nil {
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, b); err != nil {
 				templateErr = fmt.Errorf("%s: %w", file, err)
 				return
 			}
-			templateCache[key] = m
+			templateCache[key] = compact.Bytes()
 		}
 	})
 	if templateErr != nil {
@@ -106,9 +106,10 @@ func template(event, action string) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("ghsim: no example payload for %s.%s", event, action)
 	}
-	b, _ := json.Marshal(t)
 	var cp map[string]any
-	_ = json.Unmarshal(b, &cp)
+	if err := json.Unmarshal(t, &cp); err != nil {
+		return nil, err
+	}
 	return cp, nil
 }
 
@@ -141,6 +142,17 @@ func (s *Sim) emit(r *Repo, event, action string, sender *User, fields map[strin
 		}
 		s.queue(in, r, event, action, sender, fields)
 	}
+}
+
+// listening reports whether some installation would be sent event about
+// r: a payload nobody receives is not worth building (lock held).
+func (s *Sim) listening(r *Repo, event string) bool {
+	for _, in := range s.installs {
+		if _, ok := in.Repos[r.FullName()]; ok && in.App.subscribed(event) {
+			return true
+		}
+	}
+	return false
 }
 
 // emitTo announces a change to one app only (check_run events go to the
@@ -210,6 +222,9 @@ func newGUID() string {
 
 // emitPush announces a push: a branch or tag moved (lock held).
 func (s *Sim) emitPush(r *Repo, pusher *User, ref, before, after string, commits []string) {
+	if !s.listening(r, "push") {
+		return // history built before any app was installed
+	}
 	full := r.FullName()
 	var list []any
 	infos, _ := r.git.commits(commits...)
@@ -368,6 +383,26 @@ func (s *Sim) DeliverLate(ctx context.Context, id string, delay time.Duration) e
 func (s *Sim) ReplayAfter(ctx context.Context, id string, delay time.Duration) error {
 	s.clock.Advance(delay)
 	return s.Redeliver(ctx, id)
+}
+
+// DeliverFunc is Deliver to a receiver in the same process: each waiting
+// delivery is handed to receive (its event, its id and its payload, as
+// the headers and the body would carry them), whose answer is recorded as
+// the attempt's status. Tests use it to run handlers without a server.
+func (s *Sim) DeliverFunc(receive func(event, id string, payload []byte) int) int {
+	s.mu.Lock()
+	batch := s.outbox
+	s.outbox = nil
+	s.mu.Unlock()
+	for _, d := range batch {
+		code := receive(d.Event, d.ID, d.Payload)
+		s.mu.Lock()
+		d.Attempts = append(d.Attempts, Attempt{ID: s.newID(), Status: code, At: s.clock.Now(), Redelivery: d.redeliver || len(d.Attempts) > 0})
+		d.redeliver = false
+		s.delivered = append(s.delivered, d)
+		s.mu.Unlock()
+	}
+	return len(batch)
 }
 
 // Redeliver sends a past delivery again with the same delivery id, like

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 )
@@ -35,10 +37,60 @@ type Incident struct {
 	Unreleased []string
 }
 
-// SetupIncident builds the scenario repository and installs the app on it.
-// Its history is made before the bot listens: those deliveries are dropped.
+// SetupIncident copies the scenario repository into the simulator and
+// installs the app on it. Its history is built once per process, in a
+// simulator of its own, and copied (git objects and GitHub's records):
+// the bot never saw it happen, as if it was installed afterwards.
 func (h *Harness) SetupIncident() (*Incident, error) {
+	tpl, err := incidentTemplate()
+	if err != nil {
+		return nil, err
+	}
 	s := h.Sim
+	repo, err := s.RestoreRepo(tpl.snap)
+	if err != nil {
+		return nil, fmt.Errorf("harness: copying the incident repository: %w", err)
+	}
+	in := &Incident{Repo: repo, Dana: s.User("dana"), Rob: s.User("rob"), Dora: s.User("dora"), Ivan: s.User("ivan"), CD: s.User("deploy-bot"),
+		V141: tpl.V141, V142: tpl.V142, Unreleased: slices.Clone(tpl.Unreleased)}
+	in.Inst = s.Install(h.App, repo)
+	ci, err := s.RegisterApp(ghsim.AppOptions{Slug: "github-actions", Permissions: map[string]string{"checks": "write", "statuses": "write", "metadata": "read"}})
+	if err != nil {
+		return nil, err
+	}
+	s.Install(ci, repo)
+	in.CI = ci
+	repo.SetCI(&ghsim.CI{App: ci, Checks: []string{"test"}, Conclusion: "success"})
+	s.DiscardPending()
+	return in, nil
+}
+
+// incident is the scenario repository, built once.
+type incident struct {
+	snap       *ghsim.RepoSnapshot
+	V141, V142 string
+	Unreleased []string
+}
+
+var incidentTemplate = sync.OnceValues(func() (*incident, error) {
+	s, err := ghsim.New(ghsim.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	in, err := buildIncident(s)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := in.Repo.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return &incident{snap: snap, V141: in.V141, V142: in.V142, Unreleased: in.Unreleased}, nil
+})
+
+// buildIncident makes the scenario repository's history in s.
+func buildIncident(s *ghsim.Sim) (*Incident, error) {
 	repo, err := s.CreateRepo("acme", "payments")
 	if err != nil {
 		return nil, err
@@ -98,14 +150,5 @@ func (h *Harness) SetupIncident() (*Incident, error) {
 	if firstErr != nil {
 		return nil, fmt.Errorf("harness: building the incident repository: %w", firstErr)
 	}
-	in.Inst = s.Install(h.App, repo)
-	ci, err := s.RegisterApp(ghsim.AppOptions{Slug: "github-actions", Permissions: map[string]string{"checks": "write", "statuses": "write", "metadata": "read"}})
-	if err != nil {
-		return nil, err
-	}
-	s.Install(ci, repo)
-	in.CI = ci
-	repo.SetCI(&ghsim.CI{App: ci, Checks: []string{"test"}, Conclusion: "success"})
-	s.DiscardPending()
 	return in, nil
 }
