@@ -335,7 +335,7 @@ func TestEventOrderCommands(t *testing.T) {
 	}
 	for _, c := range orderCells() {
 		t.Run(c.row+"/"+c.column, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			w := start(t, c.opts)
 			c.run(w)
 		})

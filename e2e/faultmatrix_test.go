@@ -102,7 +102,7 @@ func matrixSteps() []matrixStep {
 					w.expect(head, policy.CheckBase, policy.Success)
 					w.expect(head, policy.CheckSchema, policy.Success)
 					w.onePerName(head)
-					if runs := w.in.Repo.CheckRuns(head); len(runs) != 2 {
+					if runs := w.botRuns(head); len(runs) != 2 {
 						w.t.Errorf("%d check runs, want base and schema once each", len(runs))
 					}
 				},

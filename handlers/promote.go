@@ -194,6 +194,14 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 		}
 		return done(fmt.Sprintf("Dry run: /promote %s `%s` now. Nothing was changed.", verdict, policy.Short(head)), c.promotionTable(p))
 	}
+	if l := p.lock; l.Held() && l.Kind == "promote" && l.CommentID == c.ev.Comment.ID && l.ClaimedByOther(c.claim, "promote", c.g.clock.Now()) {
+		// Another replica is acting on this very comment (a duplicate
+		// delivery): it answers; a refusal here would overwrite its reply.
+		if l.Deployment != 0 {
+			return c.existingPlan(ctx, l.Deployment)
+		}
+		return outcome{silent: true}
+	}
 	if !p.decision.Allowed() {
 		o := refuse(cmd, p.decision.Refusals, c.promotionTable(p))
 		o.err = p.got.Err()
