@@ -62,8 +62,7 @@ type Repo struct {
 	BotLogin string
 	Clock    Clock
 
-	memo   memo
-	claims *checkClaims
+	memo memo
 }
 
 // NewRepo returns a Repo for one event. Its requests share a bound of
@@ -71,16 +70,15 @@ type Repo struct {
 func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int64) *Repo {
 	return &Repo{
 		client: bounded(client, ReadsInFlight), Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
-		Clock: realClock{}, claims: &checkClaims{state: map[string]claimState{}},
+		Clock: realClock{},
 	}
 }
 
 // Fresh is the same repository with nothing remembered (a second look
-// after something may have changed); claims are kept: they are the
-// event's.
+// after something may have changed).
 func (r *Repo) Fresh() *Repo {
 	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
-		BotLogin: r.BotLogin, Clock: r.Clock, claims: r.claims}
+		BotLogin: r.BotLogin, Clock: r.Clock}
 }
 
 // FullName is "owner/name".

@@ -178,7 +178,6 @@ func (g *Bot) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, ow
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := g.policy(ctx, r)
 	if err != nil {
 		return err

@@ -70,7 +70,6 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := h.g.policy(ctx, r)
 	if err != nil {
 		return err

@@ -229,11 +229,6 @@ func gitHubWithProduction(extra ...mock.MockBackendOption) []mock.MockBackendOpt
 			}))
 		})),
 		mock.WithRequestMatch(mock.EndpointPattern{Pattern: "/repos/{owner}/{repo}/git/matching-refs/{ref:.+}", Method: "GET"}, []github.Reference{}),
-		// The claim on creating a new commit's check runs: taken, released.
-		mock.WithRequestMatch(mock.PostReposGitRefsByOwnerByRepo, github.Reference{Ref: github.String("refs/hotfix-bot/checks/" + headSHA)}),
-		mock.WithRequestMatchHandler(mock.DeleteReposGitRefsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.WriteHeader(http.StatusNoContent)
-		})),
 	)
 	return append(opts, extra...)
 }

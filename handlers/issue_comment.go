@@ -113,7 +113,6 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	// The 👀 goes out at once; the policy and the replies a first
 	// delivery may have made are read alongside it.
 	type policyResult struct {

@@ -70,7 +70,6 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := h.g.policy(ctx, r)
 	if err != nil {
 		return err

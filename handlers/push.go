@@ -63,7 +63,6 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := h.g.policy(ctx, r)
 	if err != nil {
 		return err
