@@ -26,7 +26,9 @@ type Metrics struct {
 
 	// The queue.
 	QueueDepth   prometheus.Gauge
+	QueueWaiting *prometheus.GaugeVec
 	QueueRunning prometheus.Gauge
+	Yields       prometheus.Counter
 	QueueDelayed prometheus.Gauge
 	QueueWait    prometheus.Histogram
 	Requeued     *prometheus.CounterVec
@@ -34,13 +36,15 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	Blocked     prometheus.Gauge
 	PacedWrites prometheus.Counter
-	// The redelivery sweep.
+	// The redelivery sweep, and the deliveries refused for want of room.
 	Redelivered *prometheus.CounterVec
+	Refused     *prometheus.CounterVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
 const (
 	OutcomeQueued    = "queued"    // accepted and queued for a handler
+	OutcomeSkipped   = "skipped"   // needs no work: answered at the door, never queued
 	OutcomeUnhandled = "unhandled" // acknowledged; no handler for the event
 	OutcomeInvalid   = "invalid"   // bad or missing signature, bad headers
 	OutcomeTooLarge  = "too_large" // body over server.max_body_bytes
@@ -55,7 +59,7 @@ func NewMetrics() *Metrics {
 		GitHub:   gometrics.NewRegistry(),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_webhook_deliveries_total",
-			Help: "Webhook deliveries received, by event and outcome (queued, unhandled, invalid, too_large, dropped, shutdown).",
+			Help: "Webhook deliveries received, by event and outcome (queued, skipped, unhandled, invalid, too_large, dropped, shutdown).",
 		}, []string{"event", "outcome"}),
 		HandlerRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_handler_runs_total",
@@ -72,6 +76,12 @@ func NewMetrics() *Metrics {
 		}),
 		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hotfixbot_queue_depth", Help: "Events waiting for a worker (not counting those waiting for a rate limit).",
+		}),
+		QueueWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotfixbot_queue_waiting", Help: "Work waiting for a worker, by lane (interactive, background).",
+		}, []string{"lane"}),
+		Yields: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotfixbot_queue_yields_total", Help: "Times background work stepped aside for waiting interactive work.",
 		}),
 		QueueRunning: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hotfixbot_queue_running", Help: "Events being handled.",
@@ -98,11 +108,15 @@ func NewMetrics() *Metrics {
 		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_redeliveries_total", Help: "Failed webhook deliveries the sweep asked GitHub to redeliver, by outcome (requested, failed).",
 		}, []string{"outcome"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_refused_deliveries_total",
+			Help: "Deliveries refused because the queue was full, by what became of them (refused, fetched_back, handled_elsewhere, left_to_sweep).",
+		}, []string{"outcome"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
-		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered,
+		m.QueueDepth, m.QueueWaiting, m.QueueRunning, m.Yields, m.QueueDelayed, m.QueueWait, m.Requeued,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.Refused,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},
