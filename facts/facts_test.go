@@ -194,12 +194,23 @@ func TestLabelHistoryNewestFirst(t *testing.T) {
 		if !got.Added || got.Actor != "rob" || !got.At.Equal(t0.Add(2*time.Hour)) {
 			t.Errorf("latest = %+v, want rob's newest labeled event", got)
 		}
-		if h.NewestEventID != 1000 {
-			t.Errorf("newest event id = %d, want 1000", h.NewestEventID)
+		if h.NewestEventID != 961 {
+			t.Errorf("newest label event id = %d, want 961 (rob's; the events after it are not label events)", h.NewestEventID)
 		}
 		// The first page (for the page count) and the last: nothing between.
 		if reads := rec.matching("/events"); len(reads) != 2 {
 			t.Errorf("read %d pages, want 2: %v", len(reads), reads)
+		}
+	})
+	t.Run("the app's own label writes are not news", func(t *testing.T) {
+		r, _ := mockedRepo(pagesOf(eventPages(1, map[int]github.IssueEvent{
+			1: labelEvent("labeled", "hotfix-approved", "rob", t0),
+			2: labelEvent("labeled", "hotfix", "hotfix-bot[bot]", t0.Add(time.Minute)),
+		})))
+		r.BotLogin = "hotfix-bot[bot]"
+		h, _ := r.LabelHistory(context.Background(), 7, nil)
+		if h.NewestEventID != 2 {
+			t.Errorf("newest label event id = %d, want 2 (rob's), not the app's own 3", h.NewestEventID)
 		}
 	})
 	t.Run("a removal is the latest word", func(t *testing.T) {
