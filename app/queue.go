@@ -436,12 +436,11 @@ func (q *queue) maybeFetchBack() {
 	q.enqueue(e, false)
 }
 
-// room is how many fetched-back deliveries the queue can take now
-// without filling more than half of it.
+// room is how many deliveries the queue can take now.
 func (q *queue) room() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return max(0, q.size/2-q.queuedDeliveries-q.delayedDeliveries)
+	return max(0, q.size-q.queuedDeliveries-q.delayedDeliveries)
 }
 
 func (q *queue) gauges() {
