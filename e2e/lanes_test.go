@@ -3,6 +3,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
@@ -35,7 +36,9 @@ func (w *world) arrived(f *ghsim.Fault, what string) {
 // for either. Without lanes the two background events would hold both of
 // the installation's places, and the push and the command would wait.
 func TestPeopleGoFirstWhileTheSuccessPathRuns(t *testing.T) {
-	w := start(t, harness.Options{})
+	// Held calls stay held (the client does not give up on them) until
+	// the test lets them go.
+	w := start(t, harness.Options{ClientTimeout: 10 * time.Minute})
 	r, in := w.in.Repo, w.in
 	n, _ := w.approvedHotfix("hotfix/payment-timeout")
 	w.comment(in.Rob, n, "/promote")
