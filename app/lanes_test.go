@@ -299,3 +299,45 @@ func TestBackgroundWritesGoAfterInteractiveOnes(t *testing.T) {
 		t.Errorf("interactive writes waited %s for the reserve kept for them", clock.Now().Sub(start))
 	}
 }
+
+// A background run whose write waits for interactive work gives its place
+// in the queue up meanwhile: the interactive work it waits for may need
+// that place.
+func TestBackgroundRunWaitingToWriteGivesItsPlaceUp(t *testing.T) {
+	q, _ := testQueue(10, 2, 2)
+	defer q.Close()
+	first := newLaned(Interactive)
+	if err := q.Schedule(context.Background(), delivery(1, "push-1", first)); err != nil {
+		t.Fatal(err)
+	}
+	expectStart(t, first.started, "push-1")
+	wrote := make(chan struct{})
+	bg := newLaned(Background)
+	bg.body = func(ctx context.Context, _ string) error {
+		defer close(wrote)
+		return q.limits.paceWrite(ctx, InstallationFrom(ctx), Background)
+	}
+	if err := q.Schedule(context.Background(), delivery(1, "sync-back", bg)); err != nil {
+		t.Fatal(err)
+	}
+	expectStart(t, bg.started, "sync-back")
+	for aside := false; !aside; runtime.Gosched() { // its write waits, its place given up
+		q.mu.Lock()
+		aside = q.running[1] != nil && q.running[1][Background] == 0
+		q.mu.Unlock()
+	}
+	second := newLaned(Interactive)
+	if err := q.Schedule(context.Background(), delivery(1, "push-2", second)); err != nil {
+		t.Fatal(err)
+	}
+	expectStart(t, second.started, "push-2") // both places are interactive work's now
+	select {
+	case <-wrote:
+		t.Fatal("the background write went ahead of running interactive work")
+	default:
+	}
+	close(first.release)
+	close(second.release)
+	<-wrote
+	<-q.Idle()
+}

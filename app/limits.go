@@ -166,6 +166,7 @@ func (l *limits) paceWrite(ctx context.Context, id int64, lane Lane) error {
 		return nil
 	}
 	l.metrics.PacedWrites.Inc()
+	l.metrics.PacedWait.WithLabelValues(Interactive.String()).Add(wait.Seconds())
 	err := l.clock.Sleep(ctx, wait)
 	l.mu.Lock()
 	b.waiting--
@@ -176,13 +177,25 @@ func (l *limits) paceWrite(ctx context.Context, id int64, lane Lane) error {
 
 // paceBackground waits until the installation's interactive work is
 // calm (at most backgroundHold) and a write slot above the reserve is
-// free.
+// free. A run that has to wait gives its place in the queue up meanwhile
+// (the interactive work it waits for may need it) and takes one again
+// before it writes.
 func (l *limits) paceBackground(ctx context.Context, id int64) error {
-	held := false
-	hold := func() {
-		if !held {
-			held = true
+	e := runOf(ctx)
+	waited := false
+	start := time.Now()
+	defer func() {
+		if waited {
+			l.metrics.PacedWait.WithLabelValues(Background.String()).Add(time.Since(start).Seconds())
+		}
+	}()
+	standAside := func() {
+		if !waited {
+			waited = true
 			l.metrics.PacedWrites.Inc()
+		}
+		if e != nil && e.q.holds(e) {
+			e.q.standAside(e)
 		}
 	}
 	until := time.Now().Add(backgroundHold)
@@ -195,28 +208,47 @@ func (l *limits) paceBackground(ctx context.Context, id int64) error {
 			}
 			calm := b.calm
 			l.mu.Unlock()
-			hold()
+			standAside()
 			t := time.NewTimer(time.Until(until))
 			select {
 			case <-calm:
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return ctx.Err()
+				return l.rejoin(e, ctx.Err())
 			}
 			t.Stop()
 			continue
 		}
 		if b.tokens >= backgroundReserve+1 {
+			if e != nil && !e.q.holds(e) {
+				// Back in the queue for a place, then look again: time
+				// passed, and others may have written.
+				l.mu.Unlock()
+				if err := e.q.awaitTurn(ctx, e); err != nil {
+					return err
+				}
+				continue
+			}
 			b.tokens--
 			l.mu.Unlock()
 			return nil
 		}
 		wait := time.Duration((backgroundReserve + 1 - b.tokens) * float64(writeInterval))
 		l.mu.Unlock()
-		hold()
+		standAside()
 		if err := l.clock.Sleep(ctx, wait); err != nil {
-			return err
+			return l.rejoin(e, err)
 		}
 	}
+}
+
+// rejoin takes a place in the queue again for a run that stood aside and
+// ends with err (its handler returns it, and the queue accounts for a run
+// that holds a place).
+func (l *limits) rejoin(e *event, err error) error {
+	if e != nil && !e.q.holds(e) {
+		e.q.reclaim(e)
+	}
+	return err
 }

@@ -36,6 +36,7 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	Blocked     prometheus.Gauge
 	PacedWrites prometheus.Counter
+	PacedWait   *prometheus.CounterVec
 	// The redelivery sweep, and the deliveries refused for want of room.
 	Redelivered *prometheus.CounterVec
 	Refused     *prometheus.CounterVec
@@ -105,6 +106,10 @@ func NewMetrics() *Metrics {
 		PacedWrites: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotfixbot_github_paced_writes_total", Help: "Writes held back to pace an installation's bursts.",
 		}),
+		PacedWait: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_github_paced_wait_seconds_total",
+			Help: "Seconds writes waited for their slot, by lane (background writes also wait for interactive work).",
+		}, []string{"lane"}),
 		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_redeliveries_total", Help: "Failed webhook deliveries the sweep asked GitHub to redeliver, by outcome (requested, failed).",
 		}, []string{"outcome"}),
@@ -116,7 +121,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
 		m.QueueDepth, m.QueueWaiting, m.QueueRunning, m.Yields, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.Refused,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.PacedWait, m.Redelivered, m.Refused,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

@@ -173,8 +173,10 @@ type event struct {
 	arrived  time.Time
 	requeues int // put back for a rate limit
 	retries  int // put back after a transient error
-	// resume is set while a run that yielded waits to continue.
+	// resume is set while a run that stood aside waits to continue;
+	// aside while it holds no place.
 	resume chan struct{}
+	aside  bool
 }
 
 func newQueue(size, workers, perInstallation int, timeout time.Duration, retryDelays []time.Duration, clock Clock, l *limits, m *Metrics, onError githubapp.AsyncErrorCallback) *queue {
@@ -453,6 +455,7 @@ func (q *queue) gauges() {
 // hold and release account for a run holding a worker and a place of its
 // installation (lock held).
 func (q *queue) hold(e *event) {
+	e.aside = false
 	r := q.running[e.installation]
 	if r == nil {
 		r = &[2]int{}
@@ -527,15 +530,40 @@ func (q *queue) work(e *event) {
 // waits for its turn to continue.
 func (q *queue) yield(ctx context.Context, e *event) error {
 	q.mu.Lock()
-	if q.stopped || !q.interactiveWaits(e.installation) {
-		q.mu.Unlock()
+	wait := !q.stopped && q.interactiveWaits(e.installation)
+	q.mu.Unlock()
+	if !wait {
 		return ctx.Err()
 	}
+	q.metrics.Yields.Inc()
+	q.standAside(e)
+	return q.awaitTurn(ctx, e)
+}
+
+// standAside gives a run's place up: until awaitTurn it holds no worker
+// and no place of its installation (it still counts as work in flight).
+func (q *queue) standAside(e *event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.release(e)
+	e.aside = true
+	q.dispatch()
+}
+
+// holds reports whether a run holds its place (it has not stood aside).
+func (q *queue) holds(e *event) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !e.aside
+}
+
+// awaitTurn queues a run that stood aside at the front of its lane and
+// waits until it holds a place again.
+func (q *queue) awaitTurn(ctx context.Context, e *event) error {
+	q.mu.Lock()
 	turn := make(chan struct{})
 	e.resume = turn
 	q.enqueue(e, true)
-	q.metrics.Yields.Inc()
 	q.dispatch()
 	q.mu.Unlock()
 	var err error
@@ -556,6 +584,14 @@ func (q *queue) yield(ctx context.Context, e *event) error {
 		q.hold(e)
 	}
 	return err
+}
+
+// reclaim gives a run that stood aside its place back at once, to end
+// with an error (its handler returns it).
+func (q *queue) reclaim(e *event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.hold(e)
 }
 
 // interactiveWaits reports whether interactive work is waiting that a
