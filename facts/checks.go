@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -149,11 +150,17 @@ func Superseded(cr *github.CheckRun) bool {
 // read per created run and a write only when there is a duplicate. It
 // returns the run that counts.
 func (r *Repo) settleDuplicates(ctx context.Context, sha string, mine *github.CheckRun) (*github.CheckRun, error) {
-	name := mine.GetName()
-	list, err := r.listCheckRuns(ctx, sha, name)
+	list, err := r.listCheckRuns(ctx, sha, mine.GetName())
 	if err != nil {
 		return mine, err
 	}
+	return r.settle(ctx, sha, mine, list)
+}
+
+// settle applies the rule to one created run, given the runs of the
+// commit: it returns the run of that name that counts.
+func (r *Repo) settle(ctx context.Context, sha string, mine *github.CheckRun, list []*github.CheckRun) (*github.CheckRun, error) {
+	name := mine.GetName()
 	winner := mine
 	for _, cr := range list {
 		if cr.GetName() == name && cr.GetID() > winner.GetID() {
@@ -179,6 +186,53 @@ func (r *Repo) settleDuplicates(ctx context.Context, sha string, mine *github.Ch
 		}
 	}
 	return winner, nil
+}
+
+// checkBatch collects the runs CompleteCheck created on one commit while
+// BatchChecks runs.
+type checkBatch struct {
+	mu      sync.Mutex
+	sha     string
+	created []*github.CheckRun
+}
+
+// BatchChecks runs write, in which the check runs of one commit are
+// completed (CompleteCheck), and settles the duplicates of those it
+// created with one listing afterwards instead of one after each create:
+// the second check of a new commit does not wait for a look at the first.
+func (r *Repo) BatchChecks(ctx context.Context, sha string, write func() error) error {
+	b := &checkBatch{sha: sha}
+	r.batch.Store(b)
+	err := write()
+	r.batch.Store(nil)
+	if err != nil || len(b.created) == 0 {
+		return err
+	}
+	list, err := r.listCheckRuns(ctx, sha, "")
+	if err != nil {
+		return err
+	}
+	for _, cr := range b.created {
+		winner, err := r.settle(ctx, sha, cr, list)
+		if err != nil {
+			return err
+		}
+		r.remember(sha, winner)
+	}
+	return nil
+}
+
+// batched records a run created during BatchChecks of its commit; false
+// when there is no such batch (the caller settles at once).
+func (r *Repo) batched(sha string, cr *github.CheckRun) bool {
+	b := r.batch.Load()
+	if b == nil || b.sha != sha {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.created = append(b.created, cr)
+	return true
 }
 
 // StartCheck moves an existing check run back to in_progress: a success
@@ -307,7 +361,7 @@ func (r *Repo) CompleteCheck(ctx context.Context, sha string, res policy.CheckRe
 			return err
 		}
 	}
-	if created {
+	if created && !r.batched(sha, cr) {
 		if cr, err = r.settleDuplicates(ctx, sha, cr); err != nil {
 			return err
 		}

@@ -688,3 +688,64 @@ func TestRequestsOfOneEventAreBounded(t *testing.T) {
 		})
 	}
 }
+
+// Several checks of a new commit written in one batch are looked at once,
+// after the last create: the second check does not wait for a look at
+// the first, and a duplicate is still settled.
+func TestBatchedChecksAreSettledWithOneLook(t *testing.T) {
+	var mu sync.Mutex
+	lists := 0
+	var created []*github.CheckRun
+	updates := map[int64][]string{}
+	r, _ := mockedRepo(
+		mock.WithRequestMatchHandler(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			lists++
+			runs := append([]*github.CheckRun{}, created...)
+			if len(created) > 0 { // another replica made base too, after us
+				runs = append(runs, baseRun(99, policy.Success, "t"))
+			}
+			writeJSON(w, github.ListCheckRunsResults{Total: github.Int(len(runs)), CheckRuns: runs})
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposCheckRunsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			var body github.CreateCheckRunOptions
+			_ = json.NewDecoder(req.Body).Decode(&body)
+			mu.Lock()
+			cr := &github.CheckRun{ID: github.Int64(int64(len(created) + 1)), Name: github.String(body.Name), Status: github.String("completed"), Conclusion: body.Conclusion}
+			created = append(created, cr)
+			mu.Unlock()
+			w.WriteHeader(http.StatusCreated)
+			writeJSON(w, cr)
+		})),
+		mock.WithRequestMatchHandler(mock.PatchReposCheckRunsByOwnerByRepoByCheckRunId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			b, _ := io.ReadAll(req.Body)
+			parts := strings.Split(req.URL.Path, "/")
+			id, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+			mu.Lock()
+			updates[id] = append(updates[id], string(b))
+			mu.Unlock()
+			writeJSON(w, github.CheckRun{ID: github.Int64(id)})
+		})),
+	)
+	err := r.BatchChecks(context.Background(), "h", func() error {
+		for _, name := range []string{policy.CheckBase, policy.CheckSchema} {
+			if err := r.CompleteCheck(context.Background(), "h", policy.CheckResult{Name: name, Conclusion: policy.Success, Title: "t", Summary: "s"}, Stamp{}, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lists != 2 {
+		t.Errorf("%d listings, want 2: the look before and one after both creates", lists)
+	}
+	if len(updates[1]) != 1 || !strings.Contains(updates[1][0], SupersededTitle) || len(updates) != 1 {
+		t.Errorf("updates %v, want only our base run (1) closed as superseded by the other replica's 99", updates)
+	}
+	if cr, _ := r.CheckRun(context.Background(), "h", policy.CheckBase); cr.GetID() != 99 {
+		t.Errorf("base now writes to run %d, want 99", cr.GetID())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -63,6 +64,8 @@ type Repo struct {
 	Clock    Clock
 
 	memo memo
+	// batch is the BatchChecks under way, if any.
+	batch atomic.Pointer[checkBatch]
 }
 
 // NewRepo returns a Repo for one event. Its requests share a bound of

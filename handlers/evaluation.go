@@ -104,10 +104,16 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 	r := e.repo
 	logger := zerolog.Ctx(ctx)
 	if e.policy.Broken() {
-		for _, name := range e.checks {
-			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
-				return nil, err
+		err := r.BatchChecks(ctx, e.head, func() error {
+			for _, name := range e.checks {
+				if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		logger.Info().Str("policy", e.policy.Source).Msg("Policy file is invalid; checks fail with its errors")
 		return nil, nil
@@ -148,25 +154,31 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 	table := cfg.Decide(got.Facts, e.checks...)
 
 	var verify *int64
-	for _, res := range table.Results {
-		// Results labels decide carry what they rest on; the others carry
-		// nothing, so an unchanged one is not rewritten on a label event.
-		var stamp facts.Stamp
-		dependsOnLabels := res.Name == policy.CheckApproval || (res.Name == policy.CheckSchema && table.SchemaFlagged)
-		if dependsOnLabels {
-			stamp = got.Stamp
+	err := r.BatchChecks(ctx, e.head, func() error {
+		for _, res := range table.Results {
+			// Results labels decide carry what they rest on; the others carry
+			// nothing, so an unchanged one is not rewritten on a label event.
+			var stamp facts.Stamp
+			dependsOnLabels := res.Name == policy.CheckApproval || (res.Name == policy.CheckSchema && table.SchemaFlagged)
+			if dependsOnLabels {
+				stamp = got.Stamp
+			}
+			if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
+				res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
+			}
+			if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
+				return err
+			}
+			if dependsOnLabels && res.Passed() && e.pr != nil {
+				id := got.Stamp.EventID
+				verify = &id
+			}
+			logger.Info().Str("check", res.Name).Str("sha", policy.Short(e.head)).Str("conclusion", res.Conclusion).Msg(res.Title)
 		}
-		if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
-			res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
-		}
-		if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
-			return nil, err
-		}
-		if dependsOnLabels && res.Passed() && e.pr != nil {
-			id := got.Stamp.EventID
-			verify = &id
-		}
-		logger.Info().Str("check", res.Name).Str("sha", policy.Short(e.head)).Str("conclusion", res.Conclusion).Msg(res.Title)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	if len(stale) > 0 {
