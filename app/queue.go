@@ -127,13 +127,13 @@ type queue struct {
 	fetchBack func(context.Context) error
 	fetchCtx  context.Context
 
-	mu      sync.Mutex
+	mu       sync.Mutex
 	closed   bool // no new deliveries (draining or stopped)
 	stopped  bool // nothing new starts
 	fetching bool // a fetch-back is queued or running
-	waiting map[int64]*backlog
-	order   []int64 // installations with waiting work, round-robin
-	running map[int64]*[2]int
+	waiting  map[int64]*backlog
+	order    []int64 // installations with waiting work, round-robin
+	running  map[int64]*[2]int
 	// runningAll counts runs holding a worker, runningLane per lane; a
 	// yielded run waiting to continue holds none.
 	runningAll  int

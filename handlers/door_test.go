@@ -34,7 +34,7 @@ func TestDoorSkipsOnlyWhatNeedsNoWork(t *testing.T) {
 	}
 	handlers := map[string]func(*Bot) githubapp.EventHandler{
 		"push": pushHandler, "pull_request": prHandler, "check_run": checkRunHandler,
-		"issue_comment": func(g *Bot) githubapp.EventHandler { return &IssueComment{g} },
+		"issue_comment":     func(g *Bot) githubapp.EventHandler { return &IssueComment{g} },
 		"deployment_status": func(g *Bot) githubapp.EventHandler { return &DeploymentStatus{g} },
 	}
 	for _, cached := range []bool{false, true} {
