@@ -200,6 +200,9 @@ func (l *limits) paceBackground(ctx context.Context, id int64) error {
 	}
 	until := time.Now().Add(backgroundHold)
 	for {
+		// Whether the run holds its place is asked before the lock: the
+		// queue takes its own lock first, then this one.
+		holding := e == nil || e.q.holds(e)
 		l.mu.Lock()
 		b := l.bucket(id)
 		if (b.busy > 0 || b.waiting > 0) && time.Now().Before(until) {
@@ -221,7 +224,7 @@ func (l *limits) paceBackground(ctx context.Context, id int64) error {
 			continue
 		}
 		if b.tokens >= backgroundReserve+1 {
-			if e != nil && !e.q.holds(e) {
+			if !holding {
 				// Back in the queue for a place, then look again: time
 				// passed, and others may have written.
 				l.mu.Unlock()
