@@ -66,11 +66,6 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	if !cfg.IsHotfixBranch(branch) {
 		return nil
 	}
-	// Production is read while the pull request is looked up: the gates
-	// need it next (remembered for the event; a hotfix with a pull
-	// request leaves the gates to its synchronize event, whose reads of
-	// the same facts are then free 304s).
-	go func() { _, _ = r.Production(ctx, cfg) }()
 	prs, err := r.PullRequestsFor(ctx, branch, cfg.Branches.Production, "open")
 	if err != nil {
 		return err
