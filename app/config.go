@@ -136,7 +136,7 @@ func Defaults() Config {
 			ShutdownTimeout: Duration(30 * time.Second),
 		},
 		LogLevel:       "info",
-		Queue:          QueueConfig{Size: 100, Workers: 16, PerInstallation: 2},
+		Queue:          QueueConfig{Size: 1000, Workers: 16, PerInstallation: 2},
 		HandlerTimeout: Duration(2 * time.Minute),
 		Cache:          CacheConfig{MaxBytes: 64 << 20},
 		Redelivery:     RedeliveryConfig{Interval: Duration(10 * time.Minute), MaxAge: Duration(6 * time.Hour), Max: 50},

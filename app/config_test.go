@@ -74,7 +74,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"max body", c.Server.MaxBodyBytes, int64(25 << 20)},
 		{"shutdown", time.Duration(c.Server.ShutdownTimeout), 30 * time.Second},
 		{"log level", c.LogLevel, "info"},
-		{"queue size", c.Queue.Size, 100},
+		{"queue size", c.Queue.Size, 1000},
 		{"workers", c.Queue.Workers, 16},
 		{"handler timeout", time.Duration(c.HandlerTimeout), 2 * time.Minute},
 		{"cache", c.Cache.MaxBytes, int64(64 << 20)},

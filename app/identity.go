@@ -77,6 +77,22 @@ func (i *Identity) IsSelf(ctx context.Context, sender *github.User, viaApp int64
 	return sender.GetLogin() == i.BotLogin(), nil
 }
 
+// KnownSelf is IsSelf without waiting, for the door: known is false when
+// telling would need the app's identity, which is not known yet.
+func (i *Identity) KnownSelf(senderLogin, senderType string, viaApp int64) (self, known bool) {
+	if viaApp != 0 {
+		return viaApp == i.appID, true
+	}
+	if senderType != "Bot" {
+		return false, true
+	}
+	login := i.BotLogin()
+	if login == "" {
+		return false, false
+	}
+	return senderLogin == login, true
+}
+
 func (i *Identity) reasonNow() string {
 	i.mu.RLock()
 	defer i.mu.RUnlock()

@@ -26,7 +26,9 @@ type Metrics struct {
 
 	// The queue.
 	QueueDepth   prometheus.Gauge
+	QueueWaiting *prometheus.GaugeVec
 	QueueRunning prometheus.Gauge
+	Yields       prometheus.Counter
 	QueueDelayed prometheus.Gauge
 	QueueWait    prometheus.Histogram
 	Requeued     *prometheus.CounterVec
@@ -34,8 +36,10 @@ type Metrics struct {
 	RateLimited *prometheus.CounterVec
 	Blocked     prometheus.Gauge
 	PacedWrites prometheus.Counter
-	// The redelivery sweep.
+	PacedWait   *prometheus.CounterVec
+	// The redelivery sweep, and the deliveries refused for want of room.
 	Redelivered *prometheus.CounterVec
+	Refused     *prometheus.CounterVec
 	// Commands set aside: their comment no longer gives them, or they
 	// are too old.
 	CommandsNotRun *prometheus.CounterVec
@@ -47,6 +51,7 @@ type Metrics struct {
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
 const (
 	OutcomeQueued    = "queued"    // accepted and queued for a handler
+	OutcomeSkipped   = "skipped"   // needs no work: answered at the door, never queued
 	OutcomeUnhandled = "unhandled" // acknowledged; no handler for the event
 	OutcomeInvalid   = "invalid"   // bad or missing signature, bad headers
 	OutcomeTooLarge  = "too_large" // body over server.max_body_bytes
@@ -61,7 +66,7 @@ func NewMetrics() *Metrics {
 		GitHub:   gometrics.NewRegistry(),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_webhook_deliveries_total",
-			Help: "Webhook deliveries received, by event and outcome (queued, unhandled, invalid, too_large, dropped, shutdown).",
+			Help: "Webhook deliveries received, by event and outcome (queued, skipped, unhandled, invalid, too_large, dropped, shutdown).",
 		}, []string{"event", "outcome"}),
 		HandlerRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_handler_runs_total",
@@ -78,6 +83,12 @@ func NewMetrics() *Metrics {
 		}),
 		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hotfixbot_queue_depth", Help: "Events waiting for a worker (not counting those waiting for a rate limit).",
+		}),
+		QueueWaiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotfixbot_queue_waiting", Help: "Work waiting for a worker, by lane (interactive, background).",
+		}, []string{"lane"}),
+		Yields: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hotfixbot_queue_yields_total", Help: "Times background work stepped aside for waiting interactive work.",
 		}),
 		QueueRunning: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hotfixbot_queue_running", Help: "Events being handled.",
@@ -101,6 +112,10 @@ func NewMetrics() *Metrics {
 		PacedWrites: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hotfixbot_github_paced_writes_total", Help: "Writes held back to pace an installation's bursts.",
 		}),
+		PacedWait: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_github_paced_wait_seconds_total",
+			Help: "Seconds writes waited for their slot, by lane (background writes also wait for interactive work).",
+		}, []string{"lane"}),
 		Redelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_redeliveries_total", Help: "Failed webhook deliveries the sweep asked GitHub to redeliver, by outcome (requested, failed).",
 		}, []string{"outcome"}),
@@ -111,11 +126,15 @@ func NewMetrics() *Metrics {
 		CostLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_cost_limited_total", Help: "Requests over the cost guard's limits, answered with a short reply instead (per replica), by what (dry_run, help, details_page).",
 		}, []string{"what"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hotfixbot_refused_deliveries_total",
+			Help: "Deliveries refused because the queue was full, by what became of them (refused, fetched_back, handled_elsewhere, left_to_sweep).",
+		}, []string{"outcome"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
-		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CommandsNotRun, m.CostLimited,
+		m.QueueDepth, m.QueueWaiting, m.QueueRunning, m.Yields, m.QueueDelayed, m.QueueWait, m.Requeued,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.PacedWait, m.Redelivered, m.Refused, m.CommandsNotRun, m.CostLimited,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

@@ -25,12 +25,12 @@ var ErrInvalidPayload = errors.New("webhook body is not a JSON object")
 // maxRequeues bounds how often one event is put back for a rate limit.
 const maxRequeues = 5
 
-// RetryDelays are the waits before an event whose handler failed on a
-// transient GitHub error (5xx, a timeout, a dropped connection) is
+// DefaultRetryDelays are the waits before an event whose handler failed
+// on a transient GitHub error (5xx, a timeout, a dropped connection) is
 // handled again: GitHub does not redeliver a delivery the bot accepted,
 // so the bot tries again by itself, three times over about a quarter of
-// an hour, then gives up and logs it.
-var RetryDelays = []time.Duration{time.Minute, 3 * time.Minute, 10 * time.Minute}
+// an hour, then gives up and logs it. Options.RetryDelays changes them.
+var DefaultRetryDelays = []time.Duration{time.Minute, 3 * time.Minute, 10 * time.Minute}
 
 // Retryable is implemented by errors that say whether handling the event
 // again later may succeed. The facts package's transient GitHub errors
@@ -66,21 +66,18 @@ func isFinal(err error) bool {
 	return errors.As(err, &f)
 }
 
-type attemptKey struct{}
-
 // WillRetry reports whether the queue will handle the event being handled
 // again after it returns err: err is retryable and retries are left. A
 // handler says so in what it writes ("the bot tries again in a minute").
 func WillRetry(ctx context.Context, err error) bool {
-	n, ok := ctx.Value(attemptKey{}).(int)
-	return ok && n < len(RetryDelays) && retryable(err)
+	e := runOf(ctx)
+	return e != nil && e.retries < len(e.q.retryDelays) && retryable(err)
 }
 
 // RetryIn is the wait before the next try WillRetry promises.
 func RetryIn(ctx context.Context) time.Duration {
-	n, _ := ctx.Value(attemptKey{}).(int)
-	if n < len(RetryDelays) {
-		return RetryDelays[n]
+	if e := runOf(ctx); e != nil && e.retries < len(e.q.retryDelays) {
+		return e.q.retryDelays[e.retries]
 	}
 	return 0
 }
@@ -89,11 +86,21 @@ func (e finalError) Unwrap() error   { return e.error }
 func (e finalError) Retryable() bool { return false }
 
 // queue is the server's event scheduler (a githubapp.Scheduler):
-//   - bounded: at most `size` events wait; beyond that a delivery gets 503
-//     (githubapp.ErrCapacityExceeded, counted as dropped) and the
-//     redelivery sweep brings it back; once half full, one installation
+//   - judged at the door: a handler that is a Door says, from the payload
+//     and what the server knows, whether a delivery needs work at all (if
+//     not it is answered at once and never queued, however full the queue
+//     is) and in which lane its work runs;
+//   - bounded: at most `size` deliveries wait; beyond that a delivery gets
+//     503 (githubapp.ErrCapacityExceeded, counted as dropped), is
+//     remembered, and is fetched back from GitHub's delivery log as soon
+//     as the queue has room (refusals); once half full, one installation
 //     may not have more than a quarter of `size` waiting, so a flood from
 //     one does not shut the others out;
+//   - two lanes per installation: interactive work first; background work
+//     only fills the gaps: it never holds the last of an installation's
+//     `perInstallation` places, nor more than three quarters of the
+//     workers, does not start while interactive work of its installation
+//     waits, and steps aside between its steps (Yield);
 //   - fair between installations: `workers` handlers run at once, at most
 //     `perInstallation` of them for one installation, taken round-robin,
 //     so one busy or rate-limited installation never holds them all;
@@ -101,134 +108,377 @@ func (e finalError) Retryable() bool { return false }
 //     events queued without a worker, and an event that failed on such a
 //     limit is put back until it lifts (up to maxRequeues times);
 //   - an event that failed on a transient error is handled again after
-//     RetryDelays (handlers are idempotent: every write find-or-create);
+//     retryDelays (handlers are idempotent: every write find-or-create);
 //   - each handler runs under a deadline, a panic becomes an error, and
 //     every run is counted;
 //   - Drain lets shutdown finish every accepted event.
 type queue struct {
 	size, workers, perInstallation int
 	timeout                        time.Duration
+	retryDelays                    []time.Duration
 	clock                          Clock
 	limits                         *limits
 	metrics                        *Metrics
 	onError                        githubapp.AsyncErrorCallback
+	// refused remembers the deliveries refused for want of room;
+	// fetchBack, once set (Server.Start), gets them back from GitHub,
+	// run as background work under fetchCtx (the server's logger).
+	refused   *refusals
+	fetchBack func(context.Context) error
+	fetchCtx  context.Context
 
 	mu       sync.Mutex
-	wake     *sync.Cond
-	closed   bool
-	waiting  map[int64][]*event // installation → its events, oldest first
-	order    []int64            // installations with waiting events, round-robin
-	running  map[int64]int
-	queued   int // waiting for a worker
-	delayed  int // put back for a rate limit
-	inflight int // accepted and not finished
-	idle     chan struct{}
-	stop     chan struct{}
-	draining chan struct{} // closed by Drain
+	closed   bool // no new deliveries (draining or stopped)
+	stopped  bool // nothing new starts
+	fetching bool // a fetch-back is queued or running
+	waiting  map[int64]*backlog
+	order    []int64 // installations with waiting work, round-robin
+	running  map[int64]*[2]int
+	// runningAll counts runs holding a worker, runningLane per lane; a
+	// yielded run waiting to continue holds none.
+	runningAll  int
+	runningLane [2]int
+	waitingLane [2]int
+	// queuedDeliveries and delayedDeliveries are the webhook deliveries
+	// waiting for a worker, and put back for a rate limit or a retry: what
+	// `size` bounds (work spun off with Later and yielded runs are not).
+	queuedDeliveries, delayedDeliveries int
+	delayed                             int
+	inflight                            int // accepted and not finished
+	idle                                chan struct{}
+	stop                                chan struct{}
+	draining                            chan struct{} // closed by Drain
 	// killed ends every running handler's context (Kill).
 	killed context.Context
 	kill   context.CancelFunc
 }
 
-// event is one accepted delivery.
+// backlog is one installation's waiting work, per lane, oldest first.
+type backlog struct {
+	lanes      [2][]*event
+	deliveries int // counted deliveries among them
+}
+
+// event is one accepted delivery, or background work spun off one.
 type event struct {
+	q            *queue
 	d            githubapp.Dispatch
 	ctx          context.Context
 	installation int64
-	arrived      time.Time
-	requeues     int // put back for a rate limit
-	retries      int // put back after a transient error
+	lane         Lane
+	// delivery: a webhook delivery; false for work spun off with Later.
+	delivery bool
+	// counted: waiting, and counted against `size`.
+	counted  bool
+	arrived  time.Time
+	requeues int // put back for a rate limit
+	retries  int // put back after a transient error
+	// resume is set while a run that stood aside waits to continue;
+	// aside while it holds no place.
+	resume chan struct{}
+	aside  bool
 }
 
-func newQueue(size, workers, perInstallation int, timeout time.Duration, clock Clock, l *limits, m *Metrics, onError githubapp.AsyncErrorCallback) *queue {
+func newQueue(size, workers, perInstallation int, timeout time.Duration, retryDelays []time.Duration, clock Clock, l *limits, m *Metrics, onError githubapp.AsyncErrorCallback) *queue {
 	if perInstallation <= 0 || perInstallation > workers {
 		perInstallation = workers
 	}
-	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, clock: clock, limits: l,
-		metrics: m, onError: onError, waiting: map[int64][]*event{}, running: map[int64]int{},
+	if retryDelays == nil {
+		retryDelays = DefaultRetryDelays
+	}
+	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, retryDelays: retryDelays,
+		clock: clock, limits: l, metrics: m, onError: onError, waiting: map[int64]*backlog{}, running: map[int64]*[2]int{},
 		idle: make(chan struct{}), stop: make(chan struct{}), draining: make(chan struct{})}
 	q.killed, q.kill = context.WithCancel(context.Background())
 	close(q.idle)
-	q.wake = sync.NewCond(&q.mu)
-	for i := 0; i < workers; i++ {
-		go q.work()
-	}
 	return q
 }
 
-// Schedule implements githubapp.Scheduler: it accepts the event, or
-// refuses it when full or shutting down.
+// validObject reports whether a payload is a JSON object.
+func validObject(payload []byte) bool {
+	p := bytes.TrimSpace(payload)
+	return len(p) > 0 && p[0] == '{' && json.Valid(p)
+}
+
+// Schedule implements githubapp.Scheduler: it answers at once what needs
+// no work, accepts the rest, or refuses it when full or shutting down.
 func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
+	if !validObject(d.Payload) {
+		return ErrInvalidPayload
+	}
+	adm := Admission{Lane: Interactive}
+	if door, ok := d.Handler.(Door); ok {
+		adm = door.AtDoor(ctx, d.EventType, d.Payload)
+	}
+	if adm.Skip {
+		q.refused.accepted(d.DeliveryID)
+		noteSkipped(ctx)
+		return nil
+	}
+	inst := installationOf(d.Payload)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return ErrShuttingDown
 	}
-	if !json.Valid(d.Payload) || len(bytes.TrimSpace(d.Payload)) == 0 || bytes.TrimSpace(d.Payload)[0] != '{' {
-		return ErrInvalidPayload
-	}
-	if q.queued+q.delayed >= q.size {
-		return githubapp.ErrCapacityExceeded
-	}
-	inst := installationOf(d.Payload)
-	if q.queued+q.delayed >= q.size/2 && len(q.waiting[inst]) >= max(q.size/4, 1) {
+	full := q.queuedDeliveries+q.delayedDeliveries >= q.size
+	if b := q.waiting[inst]; !full && b != nil && q.queuedDeliveries+q.delayedDeliveries >= q.size/2 && b.deliveries >= max(q.size/4, 1) {
 		// Under pressure, one installation's backlog may not take the
-		// room the others need: its further events are refused (and the
-		// sweep brings them back), the others' still get in.
+		// room the others need: its further events are refused (and
+		// fetched back later), the others' still get in.
+		full = true
+	}
+	if full {
+		q.refused.add(d.DeliveryID, q.clock.Now())
 		return githubapp.ErrCapacityExceeded
 	}
 	// The handler outlives the HTTP request that delivered the event.
-	e := &event{d: d, ctx: context.WithoutCancel(ctx), installation: inst, arrived: time.Now()}
+	q.refused.accepted(d.DeliveryID)
+	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, delivery: true, arrived: time.Now()}
+	q.accept()
+	q.enqueue(e, false)
+	q.dispatch()
+	return nil
+}
+
+// accept counts one more piece of work in flight (lock held).
+func (q *queue) accept() {
 	if q.inflight == 0 {
 		q.idle = make(chan struct{})
 	}
 	q.inflight++
-	q.enqueue(e)
+}
+
+// later spins off background work of parent's installation.
+func (q *queue) later(parent *event, what string, fn func(context.Context) error) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.stopped {
+		return ErrQueueStopped
+	}
+	e := &event{q: q, ctx: parent.ctx, installation: parent.installation, lane: Background, arrived: time.Now(),
+		d: githubapp.Dispatch{Handler: laterHandler(fn), EventType: parent.d.EventType + "/" + what, DeliveryID: parent.d.DeliveryID}}
+	q.accept()
+	q.enqueue(e, false)
+	q.dispatch()
 	return nil
 }
 
-// enqueue adds a waiting event (lock held).
-func (q *queue) enqueue(e *event) {
-	if len(q.waiting[e.installation]) == 0 {
-		q.order = append(q.order, e.installation)
-	}
-	q.waiting[e.installation] = append(q.waiting[e.installation], e)
-	q.queued++
-	q.metrics.QueueDepth.Set(float64(q.queued))
-	q.wake.Signal()
+// laterHandler runs work spun off with Later.
+type laterHandler func(context.Context) error
+
+func (laterHandler) Handles() []string { return nil }
+func (f laterHandler) Handle(ctx context.Context, _, _ string, _ []byte) error {
+	return f(ctx)
 }
 
-// next takes the next event a worker may run (lock held): round-robin over
-// installations, skipping those at their cap or waiting for a rate limit.
+// enqueue adds waiting work (lock held): at the back of its lane, or at
+// the front (a run that yielded keeps its turn).
+func (q *queue) enqueue(e *event, front bool) {
+	b := q.waiting[e.installation]
+	if b == nil {
+		b = &backlog{}
+		q.waiting[e.installation] = b
+		q.order = append(q.order, e.installation)
+	}
+	lane := &b.lanes[e.lane]
+	if front {
+		*lane = append([]*event{e}, *lane...)
+	} else {
+		*lane = append(*lane, e)
+	}
+	if e.delivery && e.resume == nil {
+		e.counted = true
+		b.deliveries++
+		q.queuedDeliveries++
+	}
+	q.waitingLane[e.lane]++
+	q.busy(e)
+	q.gauges()
+}
+
+// take removes waiting work from its installation's backlog (lock held).
+func (q *queue) take(e *event) {
+	b := q.waiting[e.installation]
+	lane := &b.lanes[e.lane]
+	for i, x := range *lane {
+		if x == e {
+			*lane = append((*lane)[:i:i], (*lane)[i+1:]...)
+			break
+		}
+	}
+	if e.counted {
+		e.counted = false
+		b.deliveries--
+		q.queuedDeliveries--
+	}
+	q.waitingLane[e.lane]--
+	if len(b.lanes[Interactive])+len(b.lanes[Background]) == 0 {
+		delete(q.waiting, e.installation)
+		for i, inst := range q.order {
+			if inst == e.installation {
+				q.order = append(q.order[:i:i], q.order[i+1:]...)
+				break
+			}
+		}
+	}
+	q.busy(e)
+}
+
+// busy tells the write pacing how much interactive work of an event's
+// installation is waiting or running (lock held): background writes wait
+// for it.
+func (q *queue) busy(e *event) {
+	if e.lane != Interactive {
+		return
+	}
+	n := 0
+	if b := q.waiting[e.installation]; b != nil {
+		n += len(b.lanes[Interactive])
+	}
+	if r := q.running[e.installation]; r != nil {
+		n += r[Interactive]
+	}
+	q.limits.setBusy(e.installation, n)
+}
+
+// backgroundWorkers is how many workers background work may hold: never
+// all of them.
+func (q *queue) backgroundWorkers() int { return max(1, q.workers-max(1, q.workers/4)) }
+
+// backgroundPlaces is how many of one installation's places background
+// work may hold: never the last one.
+func (q *queue) backgroundPlaces() int { return max(1, q.perInstallation-1) }
+
+// next takes the next work a worker may run (lock held): interactive work
+// first, round-robin over installations, skipping those at their cap or
+// waiting for a rate limit; then background work within its bounds.
 func (q *queue) next() *event {
-	for i, inst := range q.order {
-		if q.running[inst] >= q.perInstallation {
+	for _, lane := range []Lane{Interactive, Background} {
+		if q.waitingLane[lane] == 0 {
 			continue
 		}
-		if q.limits != nil {
+		for _, inst := range q.order {
+			b := q.waiting[inst]
+			if len(b.lanes[lane]) == 0 {
+				continue
+			}
+			var r [2]int
+			if p := q.running[inst]; p != nil {
+				r = *p
+			}
+			if r[Interactive]+r[Background] >= q.perInstallation {
+				continue
+			}
+			if lane == Background && (len(b.lanes[Interactive]) > 0 || r[Background] >= q.backgroundPlaces() || q.runningLane[Background] >= q.backgroundWorkers()) {
+				continue
+			}
 			if until, _ := q.limits.blockedUntil(inst); !until.IsZero() {
 				q.wakeAt(until)
 				continue
 			}
+			e := b.lanes[lane][0]
+			q.take(e)
+			if q.waiting[inst] != nil {
+				// The installation goes to the back of the round.
+				for i, x := range q.order {
+					if x == inst {
+						q.order = append(append(q.order[:i:i], q.order[i+1:]...), inst)
+						break
+					}
+				}
+			}
+			return e
 		}
-		list := q.waiting[inst]
-		e := list[0]
-		if len(list) == 1 {
-			delete(q.waiting, inst)
-			q.order = append(q.order[:i:i], q.order[i+1:]...)
-		} else {
-			q.waiting[inst] = list[1:]
-			// The installation goes to the back of the round.
-			q.order = append(append(q.order[:i:i], q.order[i+1:]...), inst)
-		}
-		q.queued--
-		q.metrics.QueueDepth.Set(float64(q.queued))
-		return e
 	}
 	return nil
 }
 
-// wakeAt wakes the workers when a rate limit lifts (on the server's clock:
+// dispatch starts waiting work while workers are free (lock held).
+func (q *queue) dispatch() {
+	q.maybeFetchBack()
+	for !q.stopped && q.runningAll < q.workers {
+		e := q.next()
+		if e == nil {
+			break
+		}
+		q.hold(e)
+		if e.resume != nil {
+			close(e.resume)
+			e.resume = nil
+			continue
+		}
+		go q.work(e)
+	}
+	q.gauges()
+}
+
+// maybeFetchBack queues a fetch-back of refused deliveries once the queue
+// is at most half full (lock held).
+func (q *queue) maybeFetchBack() {
+	if q.fetchBack == nil || q.fetching || q.closed || q.queuedDeliveries+q.delayedDeliveries > q.size/2 || !q.refused.pending() {
+		return
+	}
+	q.fetching = true
+	fetch := q.fetchBack
+	e := &event{q: q, ctx: q.fetchCtx, lane: Background, arrived: time.Now(),
+		d: githubapp.Dispatch{EventType: "fetch-back", Handler: laterHandler(func(ctx context.Context) error {
+			defer func() {
+				q.mu.Lock()
+				q.fetching = false
+				q.mu.Unlock()
+			}()
+			if err := fetch(ctx); err != nil {
+				zerolog.Ctx(ctx).Warn().Err(err).Msg("Fetching back refused deliveries failed; the next room in the queue, or the sweep, tries again")
+				return Final(err)
+			}
+			return nil
+		})}}
+	q.accept()
+	q.enqueue(e, false)
+}
+
+// room is how many deliveries the queue can take now.
+func (q *queue) room() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return max(0, q.size-q.queuedDeliveries-q.delayedDeliveries)
+}
+
+func (q *queue) gauges() {
+	q.metrics.QueueDepth.Set(float64(q.waitingLane[Interactive] + q.waitingLane[Background]))
+	q.metrics.QueueWaiting.WithLabelValues(Interactive.String()).Set(float64(q.waitingLane[Interactive]))
+	q.metrics.QueueWaiting.WithLabelValues(Background.String()).Set(float64(q.waitingLane[Background]))
+	q.metrics.QueueRunning.Set(float64(q.runningAll))
+}
+
+// hold and release account for a run holding a worker and a place of its
+// installation (lock held).
+func (q *queue) hold(e *event) {
+	e.aside = false
+	r := q.running[e.installation]
+	if r == nil {
+		r = &[2]int{}
+		q.running[e.installation] = r
+	}
+	r[e.lane]++
+	q.runningAll++
+	q.runningLane[e.lane]++
+	q.busy(e)
+}
+
+func (q *queue) release(e *event) {
+	r := q.running[e.installation]
+	r[e.lane]--
+	if r[Interactive]+r[Background] == 0 {
+		delete(q.running, e.installation)
+	}
+	q.runningAll--
+	q.runningLane[e.lane]--
+	q.busy(e)
+}
+
+// wakeAt dispatches again when a rate limit lifts (on the server's clock:
 // the simulator's in tests).
 func (q *queue) wakeAt(until time.Time) {
 	go func() {
@@ -243,93 +493,155 @@ func (q *queue) wakeAt(until time.Time) {
 		}()
 		if q.clock.Sleep(ctx, until.Sub(q.clock.Now())) == nil {
 			q.mu.Lock()
-			q.wake.Broadcast()
+			q.dispatch()
 			q.mu.Unlock()
 		}
 	}()
 }
 
-func (q *queue) work() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for {
-		e := q.next()
-		for e == nil {
-			if q.closed && q.inflight == 0 {
-				return
-			}
-			q.wake.Wait()
-			select {
-			case <-q.stop:
-				return
-			default:
-			}
-			e = q.next()
-		}
-		q.running[e.installation]++
-		q.metrics.QueueRunning.Inc()
-		q.mu.Unlock()
+// work runs one event on its own goroutine, then accounts for it.
+func (q *queue) work(e *event) {
+	if e.retries == 0 && e.requeues == 0 {
 		q.metrics.QueueWait.Observe(time.Since(e.arrived).Seconds())
-		start := time.Now()
-		outcome, err := q.run(e)
+	}
+	start := time.Now()
+	outcome, err := q.run(e)
+	q.mu.Lock()
+	q.release(e)
+	requeued := err != nil && q.requeue(e, err)
+	if requeued {
+		outcome = "requeued"
+	}
+	q.metrics.HandlerRuns.WithLabelValues(e.d.EventType, outcome).Inc()
+	q.metrics.HandlerDuration.WithLabelValues(e.d.EventType).Observe(time.Since(start).Seconds())
+	if !requeued && err != nil && q.onError != nil && e.delivery {
+		q.mu.Unlock()
+		q.onError(e.ctx, e.d, err)
 		q.mu.Lock()
-		q.running[e.installation]--
-		if q.running[e.installation] == 0 {
-			delete(q.running, e.installation)
-		}
-		q.metrics.QueueRunning.Dec()
-		requeued := err != nil && q.requeue(e, err)
-		if requeued {
-			outcome = "requeued"
-		}
-		q.metrics.HandlerRuns.WithLabelValues(e.d.EventType, outcome).Inc()
-		q.metrics.HandlerDuration.WithLabelValues(e.d.EventType).Observe(time.Since(start).Seconds())
-		if requeued {
-			continue
-		}
-		if err != nil && q.onError != nil {
-			q.mu.Unlock()
-			q.onError(e.ctx, e.d, err)
-			q.mu.Lock()
-		}
+	}
+	if !requeued {
 		q.finish()
 	}
+	q.dispatch()
+	q.mu.Unlock()
+}
+
+// yield gives a background run's place to waiting interactive work and
+// waits for its turn to continue.
+func (q *queue) yield(ctx context.Context, e *event) error {
+	q.mu.Lock()
+	wait := !q.stopped && q.interactiveWaits(e.installation)
+	q.mu.Unlock()
+	if !wait {
+		return ctx.Err()
+	}
+	q.metrics.Yields.Inc()
+	q.standAside(e)
+	return q.awaitTurn(ctx, e)
+}
+
+// standAside gives a run's place up: until awaitTurn it holds no worker
+// and no place of its installation (it still counts as work in flight).
+func (q *queue) standAside(e *event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.release(e)
+	e.aside = true
+	q.dispatch()
+}
+
+// holds reports whether a run holds its place (it has not stood aside).
+func (q *queue) holds(e *event) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !e.aside
+}
+
+// awaitTurn queues a run that stood aside at the front of its lane and
+// waits until it holds a place again.
+func (q *queue) awaitTurn(ctx context.Context, e *event) error {
+	q.mu.Lock()
+	turn := make(chan struct{})
+	e.resume = turn
+	q.enqueue(e, true)
+	q.dispatch()
+	q.mu.Unlock()
+	var err error
+	select {
+	case <-turn:
+		return ctx.Err()
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-q.stop:
+		err = ErrQueueStopped
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if e.resume == turn {
+		// Still waiting: the run goes on only to return the error.
+		q.take(e)
+		e.resume = nil
+		q.hold(e)
+	}
+	return err
+}
+
+// reclaim gives a run that stood aside its place back at once, to end
+// with an error (its handler returns it).
+func (q *queue) reclaim(e *event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.hold(e)
+}
+
+// interactiveWaits reports whether interactive work is waiting that a
+// background run of installation inst stands in the way of (lock held).
+func (q *queue) interactiveWaits(inst int64) bool {
+	if b := q.waiting[inst]; b != nil && len(b.lanes[Interactive]) > 0 {
+		if until, _ := q.limits.blockedUntil(inst); until.IsZero() {
+			return true
+		}
+	}
+	return q.runningAll >= q.workers && q.waitingLane[Interactive] > 0
 }
 
 // requeue puts an event back (lock held): one that failed on a rate
 // limit until the limit lifts, one that failed on a transient error after
-// the next of RetryDelays. False when it fails for good.
+// the next of retryDelays. False when it fails for good.
 func (q *queue) requeue(e *event, err error) bool {
 	if q.closed {
 		return false // shutting down: nothing new is started
 	}
 	log := zerolog.Ctx(e.ctx).Warn().Int64("installation", e.installation).
 		Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID)
-	if q.limits != nil && e.requeues < maxRequeues && e.installation != 0 {
+	if e.requeues < maxRequeues && e.installation != 0 {
 		if until, why := q.limits.blockedUntil(e.installation); !until.IsZero() && (!isFinal(err) || until.Sub(q.clock.Now()) <= MaxFinalDelay) {
 			e.requeues++
 			q.metrics.Requeued.WithLabelValues("rate_limited").Inc()
 			log.Str("limit", why).Time("until", until).Msg("GitHub rate-limited the installation; the event waits in the queue")
-			q.later(e, until)
+			q.putBack(e, until)
 			return true
 		}
 	}
-	if e.retries < len(RetryDelays) && retryable(err) {
-		delay := RetryDelays[e.retries]
+	if e.retries < len(q.retryDelays) && retryable(err) {
+		delay := q.retryDelays[e.retries]
 		e.retries++
 		q.metrics.Requeued.WithLabelValues("transient").Inc()
 		log.Err(err).Int("retry", e.retries).Dur("in", delay).Msg("GitHub failed transiently; the event is handled again later")
-		q.later(e, q.clock.Now().Add(delay))
+		q.putBack(e, q.clock.Now().Add(delay))
 		return true
 	}
 	return false
 }
 
-// later puts an event back in the queue at a time (lock held). Drain
+// putBack puts an event back in the queue at a time (lock held). Drain
 // abandons it (a delay can outlast any shutdown grace): it is logged and
 // counted, and the event is lost like any other unhandled one.
-func (q *queue) later(e *event, at time.Time) {
+func (q *queue) putBack(e *event, at time.Time) {
 	q.delayed++
+	if e.delivery {
+		q.delayedDeliveries++
+	}
 	q.metrics.QueueDelayed.Set(float64(q.delayed))
 	go func() {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -347,6 +659,9 @@ func (q *queue) later(e *event, at time.Time) {
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		q.delayed--
+		if e.delivery {
+			q.delayedDeliveries--
+		}
 		q.metrics.QueueDelayed.Set(float64(q.delayed))
 		if slept != nil || q.closed {
 			zerolog.Ctx(e.ctx).Error().Str("github_event_type", e.d.EventType).Str("github_delivery_id", e.d.DeliveryID).
@@ -355,7 +670,8 @@ func (q *queue) later(e *event, at time.Time) {
 			q.finish()
 			return
 		}
-		q.enqueue(e)
+		q.enqueue(e, false)
+		q.dispatch()
 	}()
 }
 
@@ -363,14 +679,13 @@ func (q *queue) finish() {
 	q.inflight--
 	if q.inflight == 0 {
 		close(q.idle)
-		q.wake.Broadcast()
 	}
 }
 
 // run handles one event under the handler deadline: its outcome (success,
 // error, panic, timeout) and error.
 func (q *queue) run(e *event) (outcome string, err error) {
-	ctx, cancel := context.WithTimeout(context.WithValue(WithInstallation(e.ctx, e.installation), attemptKey{}, e.retries), q.timeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(WithInstallation(e.ctx, e.installation), runKey{}, e), q.timeout)
 	defer cancel()
 	defer context.AfterFunc(q.killed, cancel)()
 	start := time.Now()
@@ -386,7 +701,7 @@ func (q *queue) run(e *event) (outcome string, err error) {
 				outcome = "timeout"
 			}
 		}
-		zerolog.Ctx(ctx).Debug().Str("outcome", outcome).Dur("took", time.Since(start)).Msg("Handled webhook event")
+		zerolog.Ctx(ctx).Debug().Str("outcome", outcome).Str("lane", e.lane.String()).Dur("took", time.Since(start)).Msg("Handled webhook event")
 	}()
 	return outcome, e.d.Handler.Handle(ctx, e.d.EventType, e.d.DeliveryID, e.d.Payload)
 }
@@ -408,7 +723,6 @@ func (q *queue) Drain(ctx context.Context) error {
 	}
 	q.closed = true
 	idle := q.idle
-	q.wake.Broadcast()
 	q.mu.Unlock()
 	select {
 	case <-idle:
@@ -425,15 +739,13 @@ func (q *queue) Kill() {
 	q.Close()
 }
 
-// Close stops the workers (after Drain, or to abandon the queue).
+// Close stops the queue (after Drain, or to abandon it): nothing new
+// starts.
 func (q *queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	select {
-	case <-q.stop:
-	default:
+	if !q.stopped {
 		close(q.stop)
 	}
-	q.closed = true
-	q.wake.Broadcast()
+	q.stopped, q.closed = true, true
 }

@@ -26,7 +26,7 @@ func dispatch(inst int64, h githubapp.EventHandler) githubapp.Dispatch {
 func TestQueueIsFairBetweenInstallations(t *testing.T) {
 	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
 	m := NewMetrics()
-	q := newQueue(10, 2, 1, time.Minute, clock, newLimits(clock, m), m, nil)
+	q := newQueue(10, 2, 1, time.Minute, nil, clock, newLimits(clock, m), m, nil)
 	defer q.Close()
 	release := make(chan struct{})
 	started := make(chan int64, 10)
@@ -59,7 +59,7 @@ func TestRateLimitedEventWaitsInTheQueue(t *testing.T) {
 	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
 	m := NewMetrics()
 	l := newLimits(clock, m)
-	q := newQueue(10, 1, 1, time.Minute, clock, l, m, nil)
+	q := newQueue(10, 1, 1, time.Minute, nil, clock, l, m, nil)
 	defer q.Close()
 	var mu sync.Mutex
 	runs := map[int64]int{}
@@ -102,7 +102,8 @@ func TestTransientFailureIsHandledAgainLater(t *testing.T) {
 	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
 	m := NewMetrics()
 	var failed []error
-	q := newQueue(10, 1, 1, time.Minute, clock, newLimits(clock, m), m, func(_ context.Context, _ githubapp.Dispatch, err error) { failed = append(failed, err) })
+	delays := []time.Duration{2 * time.Minute, 5 * time.Minute, 7 * time.Minute} // Options.RetryDelays
+	q := newQueue(10, 1, 1, time.Minute, delays, clock, newLimits(clock, m), m, func(_ context.Context, _ githubapp.Dispatch, err error) { failed = append(failed, err) })
 	defer q.Close()
 	var mu sync.Mutex
 	var promised []bool
@@ -132,7 +133,7 @@ func TestTransientFailureIsHandledAgainLater(t *testing.T) {
 	<-q.Idle()
 	mu.Lock()
 	defer mu.Unlock()
-	want := map[string]int{`{"installation":{"id":1}}`: 1 + len(RetryDelays), `{"installation":{"id":2}}`: 1, `{"installation":{"id":3}}`: 2}
+	want := map[string]int{`{"installation":{"id":1}}`: 1 + len(delays), `{"installation":{"id":2}}`: 1, `{"installation":{"id":3}}`: 2}
 	for k, n := range want {
 		if runs[k] != n {
 			t.Errorf("%s ran %d times, want %d", k, runs[k], n)
@@ -145,8 +146,8 @@ func TestTransientFailureIsHandledAgainLater(t *testing.T) {
 	if len(failed) != 2 { // installation 1 at the end, installation 2 at once
 		t.Errorf("%d errors reported, want 2: %v", len(failed), failed)
 	}
-	if waited := clock.Now().Sub(time.Unix(1_700_000_000, 0)); waited < RetryDelays[0]+RetryDelays[1]+RetryDelays[2] {
-		t.Errorf("the retries took %s of the clock, want at least the delays %v", waited, RetryDelays)
+	if waited := clock.Now().Sub(time.Unix(1_700_000_000, 0)); waited < delays[0]+delays[1]+delays[2] {
+		t.Errorf("the retries took %s of the clock, want at least the delays %v", waited, delays)
 	}
 }
 
@@ -162,7 +163,7 @@ func (c *blockingClock) Sleep(ctx context.Context, _ time.Duration) error {
 func TestDrainAbandonsEventsWaitingToBeRetried(t *testing.T) {
 	clock := &blockingClock{recordingClock{now: time.Unix(1_700_000_000, 0)}}
 	m := NewMetrics()
-	q := newQueue(10, 1, 1, time.Minute, clock, newLimits(clock, m), m, nil)
+	q := newQueue(10, 1, 1, time.Minute, nil, clock, newLimits(clock, m), m, nil)
 	defer q.Close()
 	ran := make(chan struct{}, 1)
 	h := fnHandler(func(context.Context, []byte) error {
@@ -193,7 +194,7 @@ func TestCommandHeldBackByALongRateLimitIsNotRunUnasked(t *testing.T) {
 		clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
 		m := NewMetrics()
 		l := newLimits(clock, m)
-		q := newQueue(10, 1, 1, time.Minute, clock, l, m, nil)
+		q := newQueue(10, 1, 1, time.Minute, nil, clock, l, m, nil)
 		runs := 0
 		h := fnHandler(func(ctx context.Context, _ []byte) error {
 			runs++
@@ -217,7 +218,7 @@ func TestCommandHeldBackByALongRateLimitIsNotRunUnasked(t *testing.T) {
 func TestOneInstallationCannotFillTheQueueForTheOthers(t *testing.T) {
 	clock := &recordingClock{now: time.Unix(1_700_000_000, 0)}
 	m := NewMetrics()
-	q := newQueue(8, 1, 1, time.Minute, clock, newLimits(clock, m), m, nil)
+	q := newQueue(8, 1, 1, time.Minute, nil, clock, newLimits(clock, m), m, nil)
 	defer q.Close()
 	release := make(chan struct{})
 	h := fnHandler(func(context.Context, []byte) error { <-release; return nil })

@@ -74,7 +74,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		if !read && !strings.HasPrefix(req.URL.Path, "/app/") && !strings.Contains(req.URL.Path, "/app/installations/") {
-			if err := t.limits.paceWrite(ctx, inst); err != nil {
+			if err := t.limits.paceWrite(ctx, inst, LaneOf(ctx)); err != nil {
 				return nil, err
 			}
 		}

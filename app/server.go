@@ -58,6 +58,10 @@ type Options struct {
 	// Pages builds the read-only web pages served under /details/ (the
 	// details page check runs link to); nil serves none.
 	Pages func(Deps) http.Handler
+	// RetryDelays are the waits before an event that failed on a
+	// transient GitHub error is handled again (nil: DefaultRetryDelays;
+	// empty: never again).
+	RetryDelays []time.Duration
 }
 
 // Server is one hotfix-bot replica.
@@ -74,6 +78,7 @@ type Server struct {
 	deps     Deps
 	slack    *notify.Slack
 	limits   *limits
+	refused  *refusals
 }
 
 // New wires a server. It makes no network calls: GitHub being unreachable
@@ -119,8 +124,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.cc = cc
 
-	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, cfg.Queue.PerInstallation, time.Duration(cfg.HandlerTimeout), s.clock, s.limits, s.metrics,
-		githubapp.MetricsAsyncErrorCallback(s.metrics.GitHub))
+	s.queue = newQueue(cfg.Queue.Size, cfg.Queue.Workers, cfg.Queue.PerInstallation, time.Duration(cfg.HandlerTimeout), opts.RetryDelays,
+		s.clock, s.limits, s.metrics, githubapp.MetricsAsyncErrorCallback(s.metrics.GitHub))
+	s.refused = newRefusals(s.metrics)
+	s.queue.refused = s.refused
 
 	var notifier notify.Notifier = notify.Discard{}
 	if url := cfg.Notify.SlackWebhookURL; url != "" {
@@ -204,10 +211,13 @@ func (s *Server) WaitReady(ctx context.Context) error {
 	}
 }
 
-// Start begins identity discovery and the redelivery sweep in the
-// background; it returns at once.
+// Start begins identity discovery, the redelivery sweep and the fetching
+// back of refused deliveries in the background; it returns at once.
 func (s *Server) Start(ctx context.Context) {
 	ctx = s.logger.WithContext(ctx)
+	s.queue.mu.Lock()
+	s.queue.fetchBack, s.queue.fetchCtx = s.fetchBack, ctx
+	s.queue.mu.Unlock()
 	go s.redeliveryLoop(ctx)
 	if ok, _ := s.identity.status(); ok {
 		s.metrics.Ready.Set(1)
@@ -284,10 +294,31 @@ func (s *Server) serveReady(w http.ResponseWriter, _ *http.Request) {
 
 // withLogger puts the server's logger in the request context; go-githubapp
 // adds the event type and delivery id, handlers add repository and PR.
+// It also carries the note the door leaves on a delivery it answered
+// without queueing it.
 func (s *Server) withLogger(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(s.logger.WithContext(r.Context())))
+		ctx := context.WithValue(s.logger.WithContext(r.Context()), doorNoteKey{}, &doorNote{})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+type doorNoteKey struct{}
+
+// doorNote says what the door decided about a delivery.
+type doorNote struct{ skipped bool }
+
+// noteSkipped records that the door answered a delivery without queueing
+// it.
+func noteSkipped(ctx context.Context) {
+	if n, ok := ctx.Value(doorNoteKey{}).(*doorNote); ok {
+		n.skipped = true
+	}
+}
+
+func skipped(ctx context.Context) bool {
+	n, ok := ctx.Value(doorNoteKey{}).(*doorNote)
+	return ok && n.skipped
 }
 
 // limitBody rejects bodies over server.max_body_bytes before reading them
@@ -307,7 +338,10 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 
 func (s *Server) onDispatchResponse(w http.ResponseWriter, r *http.Request, event string, handled bool) {
 	outcome := OutcomeUnhandled
-	if handled {
+	switch {
+	case handled && skipped(r.Context()):
+		outcome = OutcomeSkipped
+	case handled:
 		outcome = OutcomeQueued
 	}
 	s.metrics.Deliveries.WithLabelValues(event, outcome).Inc()

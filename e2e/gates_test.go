@@ -289,9 +289,10 @@ func TestSecondaryRateLimitIsWaitedOut(t *testing.T) {
 }
 
 // Two replicas handling the same delivery at the same moment: GitHub has
-// no conditional create for check runs, so each may create one (a known
-// limitation, README "Decisions"); what people rely on must hold: the
-// newest run of every name is right, and nothing is said or done twice.
+// no conditional create for check runs, so each may create one; the
+// older is then closed as superseded (README "Decisions"). What people
+// rely on must hold: one run of every name counts and it is right, and
+// nothing is said or done twice.
 func TestDuplicateDeliveryToTwoReplicas(t *testing.T) {
 	w := start(t, harness.Options{Replicas: 2})
 	w.h.Sim.SetDuplicateDelivery(w.h.App, true)
@@ -306,7 +307,7 @@ func TestDuplicateDeliveryToTwoReplicas(t *testing.T) {
 	w.expect(head, policy.CheckBase, policy.Success)
 	w.expect(head, policy.CheckSchema, policy.Success)
 	w.expect(head, policy.CheckApproval, policy.Failure, "missing")
-	w.onePerName(head) // the check-run claim: one creator, the other waits and updates
+	w.onePerName(head) // a duplicate run is closed as superseded
 	if got := r.Labels(n); strings.Join(got, ",") != "hotfix" {
 		t.Errorf("labels = %v, want the approval reset once", got)
 	}

@@ -28,13 +28,16 @@ import (
 // BenchmarkLoad is the load run: the real `hotfix-bot serve` binary, its
 // own process (so its memory is its own), behind loopback, against the
 // simulator with 30 ms per API call. Thousands of signed deliveries across
-// many installations are posted back to back by 8 senders; the run
+// many installations are posted back to back by many senders; the run
 // reports what the bot sustained:
 //
 //   - deliveries/s: accepted deliveries ÷ the time from the first post to
 //     the queue being empty and every handler done;
-//   - 503s: deliveries refused because the queue was full (the redelivery
-//     sweep brings those back; the target for irrelevant events is none);
+//   - 503s: deliveries refused because the queue was full (the target for
+//     deliveries that need no work is none: the door answers them);
+//   - answer p50/p99: how long a sender waited for the bot's answer;
+//   - CPU-s-per-1000: the bot process's CPU time (user and system, from
+//     /proc) per 1,000 deliveries;
 //   - queue-wait p50/p99: from the bot's hotfixbot_queue_wait_seconds
 //     histogram (interpolated within its buckets);
 //   - peak-RSS-MiB: the process's high-water resident memory (VmHWM);
@@ -42,11 +45,11 @@ import (
 //     installation, doing nothing.
 //
 // "irrelevant" is what most of an installation's events are: pushes to
-// feature branches, labels on feature pull requests, comments without a
-// command, events the bot does not handle; sent as fast as 8 senders go.
-// "mixed" offers 200 deliveries a second, one in 40 a `/help` command
-// (each: a reaction, the permission, the reply, and so on: several calls
-// of 30 ms and two paced writes), spread over the installations.
+// feature branches, pull requests into develop, comments without a
+// command, pings; sent as fast as 32 senders go. "mixed" offers 200
+// deliveries a second from 8 senders, one in 40 a `/help` command (each: a
+// reaction, the permission, the reply, and so on: several calls of 30 ms
+// and two paced writes), spread over the installations.
 //
 //	go test -run '^$' -bench Load -benchtime 3x ./e2e/
 func BenchmarkLoad(b *testing.B) {
@@ -65,28 +68,36 @@ func BenchmarkLoad(b *testing.B) {
 		relevantEvery int
 		rate          float64 // deliveries/s offered; 0: as fast as the senders go
 		perOp         int
-	}{{"irrelevant", 0, 0, 5000}, {"mixed", 40, 200, 4000}, {"mixed-burst", 20, 0, 5000}} {
+		senders       int
+	}{{"irrelevant", 0, 0, 5000, 32}, {"mixed", 40, 200, 4000, 8}, {"mixed-burst", 20, 0, 5000, 8}} {
 		b.Run(mix.name, func(b *testing.B) {
 			perOp := mix.perOp
 			var accepted, refused, other int64
 			var elapsed time.Duration
+			var answers []float64
 			before := lw.metrics(b)
+			cpuBefore := lw.cpu(b)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				bodies := lw.deliveries(b, perOp, mix.relevantEvery)
 				b.StartTimer()
 				start := time.Now()
-				a, r, o := lw.send(b, bodies, mix.rate)
+				a, r, o, took := lw.send(b, bodies, mix.rate, mix.senders)
 				lw.waitIdle(b)
 				elapsed += time.Since(start)
 				accepted, refused, other = accepted+a, refused+r, other+o
+				answers = append(answers, took...)
 			}
+			cpu := lw.cpu(b) - cpuBefore
 			after := lw.metrics(b)
 			if other > 0 {
 				b.Errorf("%d deliveries answered neither 2xx nor 503", other)
 			}
 			b.ReportMetric(float64(accepted)/elapsed.Seconds(), "deliveries/s")
 			b.ReportMetric(float64(refused), "503s")
+			b.ReportMetric(percentile(answers, 0.5), "answer-p50-ms")
+			b.ReportMetric(percentile(answers, 0.99), "answer-p99-ms")
+			b.ReportMetric(cpu/float64(perOp*b.N)*1000, "CPU-s-per-1000")
 			wait := after.histogram("hotfixbot_queue_wait_seconds").minus(before.histogram("hotfixbot_queue_wait_seconds"))
 			b.ReportMetric(wait.quantile(0.5)*1000, "queue-wait-p50-ms")
 			b.ReportMetric(wait.quantile(0.99)*1000, "queue-wait-p99-ms")
@@ -154,7 +165,7 @@ func newLoadWorld(b *testing.B, installations int) *loadWorld {
 		lw.installs = append(lw.installs, loadInstall{id: in.ID, repo: r, issue: issue, dev: dev})
 	}
 	sim.DiscardPending()
-	for _, name := range []string{"push-with-commits", "pull_request.labeled", "issue_comment.created", "issues.labeled"} {
+	for _, name := range []string{"push-with-commits", "pull_request.labeled", "pull_request.opened", "issue_comment.created", "issues.labeled", "ping"} {
 		raw, err := os.ReadFile(filepath.Join("..", "internal", "fixtures", "webhooks", name+".json"))
 		if err != nil {
 			b.Fatal(err)
@@ -173,7 +184,7 @@ func newLoadWorld(b *testing.B, installations int) *loadWorld {
 	for _, in := range lw.installs {
 		warm = append(warm, [2]any{"push", lw.payload(b, "push-with-commits", in)})
 	}
-	lw.send(b, warm, 0)
+	lw.send(b, warm, 0, 8)
 	lw.waitIdle(b)
 	time.Sleep(2 * time.Second)
 	lw.idleRSS = lw.rss(b, "VmRSS")
@@ -228,7 +239,7 @@ func (lw *loadWorld) start(b *testing.B) {
 	})
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	lw.hook, lw.metURL = base+"/api/github/hook", base+"/metrics"
-	lw.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	lw.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := lw.client.Get(base + "/readyz")
@@ -245,9 +256,10 @@ func (lw *loadWorld) start(b *testing.B) {
 	}
 }
 
-// deliveries builds n deliveries: irrelevant ones of four kinds, round
-// robin over the installations, and one /help in relevantEvery (0: none),
-// each on a real comment.
+// deliveries builds n deliveries: irrelevant ones of four kinds (pushes
+// to feature branches, pull requests into develop, comments without a
+// command, pings), round robin over the installations, and one /help in
+// relevantEvery (0: none), each on a real comment.
 func (lw *loadWorld) deliveries(b *testing.B, n, relevantEvery int) [][2]any {
 	out := make([][2]any, 0, n)
 	for i := 0; i < n; i++ {
@@ -266,13 +278,13 @@ func (lw *loadWorld) deliveries(b *testing.B, n, relevantEvery int) [][2]any {
 		case i%4 == 0:
 			out = append(out, [2]any{"push", lw.payload(b, "push-with-commits", in)})
 		case i%4 == 1:
-			out = append(out, [2]any{"pull_request", lw.payload(b, "pull_request.labeled", in)})
+			out = append(out, [2]any{"pull_request", lw.payload(b, "pull_request.opened", in)})
 		case i%4 == 2:
 			p := lw.payload(b, "issue_comment.created", in)
 			set(p, "comment.body", "Looks good to me, thanks!")
 			out = append(out, [2]any{"issue_comment", p})
 		default:
-			out = append(out, [2]any{"issues", lw.payload(b, "issues.labeled", in)})
+			out = append(out, [2]any{"ping", lw.payload(b, "ping", in)})
 		}
 	}
 	lw.sim.DiscardPending()
@@ -304,6 +316,9 @@ func (lw *loadWorld) payload(b *testing.B, name string, in loadInstall) map[stri
 	case "pull_request.labeled":
 		set(m, "pull_request.head.ref", "feature/load")
 		set(m, "label.name", "bug")
+	case "pull_request.opened":
+		set(m, "pull_request.head.ref", "feature/load")
+		set(m, "pull_request.base.ref", "develop")
 	case "issue_comment.created":
 		set(m, "issue.number", in.issue)
 		delete(m["issue"].(map[string]any), "pull_request")
@@ -328,11 +343,11 @@ func set(m map[string]any, path string, v any) {
 	m[parts[len(parts)-1]] = v
 }
 
-// send posts the deliveries, signed, from 8 senders at once, at most
-// rate a second (0: no limit); it returns how many were accepted, refused
-// with 503, and answered otherwise.
-func (lw *loadWorld) send(b *testing.B, deliveries [][2]any, rate float64) (accepted, refused, other int64) {
-	const senders = 8
+// send posts the deliveries, signed, from `senders` senders at once, at
+// most rate a second (0: no limit); it returns how many were accepted,
+// refused with 503, and answered otherwise, and how long each answer took
+// (ms).
+func (lw *loadWorld) send(b *testing.B, deliveries [][2]any, rate float64, senders int) (accepted, refused, other int64, took []float64) {
 	bodies := make([][]byte, len(deliveries))
 	for i, d := range deliveries {
 		body, err := json.Marshal(d[1])
@@ -345,6 +360,7 @@ func (lw *loadWorld) send(b *testing.B, deliveries [][2]any, rate float64) (acce
 	var wg sync.WaitGroup
 	begin := time.Now()
 	var a, r, o atomic.Int64
+	took = make([]float64, len(bodies))
 	for s := 0; s < senders; s++ {
 		wg.Add(1)
 		go func() {
@@ -362,7 +378,9 @@ func (lw *loadWorld) send(b *testing.B, deliveries [][2]any, rate float64) (acce
 				req.Header.Set("X-GitHub-Event", deliveries[i][0].(string))
 				req.Header.Set("X-GitHub-Delivery", fmt.Sprintf("load-%d", lw.seq.Add(1)))
 				req.Header.Set("X-Hub-Signature-256", lw.app.Signature256(bodies[i]))
+				sent := time.Now()
 				resp, err := lw.client.Do(req)
+				took[i] = float64(time.Since(sent)) / 1e6
 				if err != nil {
 					o.Add(1)
 					continue
@@ -380,7 +398,25 @@ func (lw *loadWorld) send(b *testing.B, deliveries [][2]any, rate float64) (acce
 		}()
 	}
 	wg.Wait()
-	return a.Load(), r.Load(), o.Load()
+	return a.Load(), r.Load(), o.Load(), took
+}
+
+// cpu reads the bot process's CPU time so far (user and system), in
+// seconds, from /proc/PID/stat (fields 14 and 15, in clock ticks of
+// 1/100 s: Linux's USER_HZ).
+func (lw *loadWorld) cpu(b *testing.B) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", lw.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count from its end.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	utime, err1 := strconv.ParseFloat(fields[11], 64)
+	stime, err2 := strconv.ParseFloat(fields[12], 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("cannot read the CPU time from %q", raw)
+	}
+	return (utime + stime) / 100
 }
 
 // waitIdle waits until the bot's queue is empty and no handler runs.

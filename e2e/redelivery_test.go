@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -44,10 +46,11 @@ func TestFailedDeliveriesAreRedelivered(t *testing.T) {
 	w.noHandlerErrors()
 }
 
-func TestQueueFullDeliveriesComeBack(t *testing.T) {
-	// One redelivery per sweep, so a redelivery never finds the small
-	// queue full again.
-	w := start(t, harness.Options{QueueSize: 1, Workers: 1, RedeliveryMax: 1})
+// Deliveries refused because the queue was full are fetched back by the
+// replica that refused them as soon as its queue has room: no sweep runs
+// (the harness turns it off), and every push is checked.
+func TestQueueFullDeliveriesAreFetchedBack(t *testing.T) {
+	w := start(t, harness.Options{QueueSize: 1, Workers: 1})
 	r, in := w.in.Repo, w.in
 	// Hold the only worker, so the burst overflows the queue.
 	hold := &ghsim.Fault{Op: "pulls/list", Times: 1, Hold: make(chan struct{}), Holding: make(chan struct{}, 1)}
@@ -57,42 +60,40 @@ func TestQueueFullDeliveriesComeBack(t *testing.T) {
 		must[string](t)(r.CreateBranch(in.Dana, b, "v1.4.2"))
 		heads = append(heads, must[string](t)(r.Push(in.Dana, b, "fix "+b, ghsim.Files{b + ".go": "package p\n"})))
 	}
-	go func() {
-		<-hold.Holding
-		// Every delivery has been sent (and some refused) by the time
-		// the held call is let go: Deliver posts them one after another.
-	}()
+	// Deliver posts them one after another; the first holds the worker,
+	// the second waits, the others are refused.
 	n, err := w.h.Sim.Deliver(w.ctx)
 	if err != nil || n == 0 {
 		t.Fatal(err)
 	}
-	close(hold.Hold)
-	w.settle()
 	refused := 0
 	for _, d := range w.h.Sim.Deliveries() {
-		if !d.Succeeded() && d.Attempts[0].Status == http.StatusServiceUnavailable {
+		if d.Attempts[0].Status == http.StatusServiceUnavailable {
 			refused++
 		}
 	}
 	if refused == 0 {
 		t.Fatal("no delivery was refused with 503 by a full queue")
 	}
-	// Sweep until nothing failed is left (the bot's own check_run
-	// events can find the one-slot queue busy too, and come back alike).
-	for round := 0; ; round++ {
-		res, err := w.h.SweepRedeliveries(w.ctx, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Failed == 0 {
-			break
-		}
-		if round == 4*refused || res.Redelivered != 1 {
-			t.Fatalf("sweep %d = %+v: the failed deliveries do not come back", round, res)
-		}
-		w.settle()
-	}
+	close(hold.Hold)
+	w.settle()
 	for _, h := range heads {
 		w.expect(h, policy.CheckBase, policy.Success)
+		w.onePerName(h)
 	}
+	fetched := testutil.ToFloat64(w.h.Bots[0].Metrics().Refused.WithLabelValues("fetched_back"))
+	if int(fetched) < refused {
+		t.Errorf("%v deliveries fetched back, want the %d refused", fetched, refused)
+	}
+	for _, d := range w.h.Sim.Deliveries() {
+		if !d.Succeeded() {
+			t.Errorf("delivery %s (%s) never got in", d.ID, d.Event)
+		}
+	}
+	// Nothing is left for a sweep.
+	res, err := w.h.SweepRedeliveries(w.ctx, 0)
+	if err != nil || res.Failed != 0 {
+		t.Errorf("sweep after the fetch-back = %+v, %v; want nothing failed", res, err)
+	}
+	w.noHandlerErrors()
 }

@@ -260,12 +260,23 @@ func TestLabelHistoryNewestFirst(t *testing.T) {
 		if !got.Added || got.Actor != "rob" || !got.At.Equal(t0.Add(2*time.Hour)) {
 			t.Errorf("latest = %+v, want rob's newest labeled event", got)
 		}
-		if h.NewestEventID != 1000 {
-			t.Errorf("newest event id = %d, want 1000", h.NewestEventID)
+		if h.NewestEventID != 961 {
+			t.Errorf("newest label event id = %d, want 961 (rob's; the events after it are not label events)", h.NewestEventID)
 		}
 		// The first page (for the page count) and the last: nothing between.
 		if reads := rec.matching("/events"); len(reads) != 2 {
 			t.Errorf("read %d pages, want 2: %v", len(reads), reads)
+		}
+	})
+	t.Run("the app's own label writes are not news", func(t *testing.T) {
+		r, _ := mockedRepo(pagesOf(eventPages(1, map[int]github.IssueEvent{
+			1: labelEvent("labeled", "hotfix-approved", "rob", t0),
+			2: labelEvent("labeled", "hotfix", "hotfix-bot[bot]", t0.Add(time.Minute)),
+		})))
+		r.BotLogin = "hotfix-bot[bot]"
+		h, _ := r.LabelHistory(context.Background(), 7, nil)
+		if h.NewestEventID != 2 {
+			t.Errorf("newest label event id = %d, want 2 (rob's), not the app's own 3", h.NewestEventID)
 		}
 	})
 	t.Run("a removal is the latest word", func(t *testing.T) {
@@ -482,14 +493,13 @@ func TestCompleteCheckFindsWhatALostCreateMade(t *testing.T) {
 			mu.Unlock()
 			mock.WriteError(w, http.StatusBadGateway, "Bad Gateway")
 		})),
-		mock.WithRequestMatch(mock.PostReposGitRefsByOwnerByRepo, github.Reference{Ref: github.String("refs/hotfix-bot/checks/h")}),
 	)
 	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
 	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
 		t.Fatal(err)
 	}
-	// Listings: the first look, the look after the claim, the look for
-	// what the lost create made.
+	// Listings: the first look, the look for what the lost create made,
+	// the look for a duplicate.
 	if creates != 1 || lists != 3 {
 		t.Errorf("%d creates and %d listings, want 1 create, then a listing that finds it", creates, lists)
 	}
@@ -535,84 +545,145 @@ func TestCompleteCheckRewritesOnlyAStaleLink(t *testing.T) {
 	}
 }
 
-// claimedElsewhere is a GitHub where another process holds the claim on
-// the check runs of "h": creating the claim ref answers 422, and the
-// other process's run appears after `after` listings (never when < 0).
-func claimedElsewhere(t *testing.T, after int) (*Repo, *claimCounts) {
+// createdAlongside is a GitHub where this process's create of "hotfix-bot/base"
+// on "h" makes run 10, while other processes made the runs in others (a
+// second replica given the same delivery). It counts the listings and
+// records the updates by run id.
+func createdAlongside(t *testing.T, others ...*github.CheckRun) (*Repo, *createCounts) {
 	t.Helper()
-	n := &claimCounts{}
+	n := &createCounts{updates: map[int64][]string{}}
 	r, _ := mockedRepo(
 		mock.WithRequestMatchHandler(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			n.lists++
-			res := github.ListCheckRunsResults{Total: github.Int(0)}
-			if after >= 0 && n.lists > after {
-				res.CheckRuns = []*github.CheckRun{{ID: github.Int64(9), Name: github.String(policy.CheckBase), Status: github.String("completed"), Conclusion: github.String("failure")}}
-				res.Total = github.Int(1)
+			if f := req.URL.Query().Get("filter"); f != "all" {
+				t.Errorf("listed check runs with filter=%q: a newer run could hide behind filter=latest", f)
 			}
+			res := github.ListCheckRunsResults{CheckRuns: []*github.CheckRun{}}
+			if n.creates > 0 {
+				res.CheckRuns = append(append(res.CheckRuns, others...), &github.CheckRun{ID: github.Int64(10), Name: github.String(policy.CheckBase),
+					Status: github.String("completed"), Conclusion: github.String(policy.Success)})
+			}
+			res.Total = github.Int(len(res.CheckRuns))
 			writeJSON(w, res)
-		})),
-		mock.WithRequestMatchHandler(mock.PostReposGitRefsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			mock.WriteError(w, http.StatusUnprocessableEntity, "Reference already exists")
 		})),
 		mock.WithRequestMatchHandler(mock.PostReposCheckRunsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			n.mu.Lock()
 			n.creates++
 			n.mu.Unlock()
-			writeJSON(w, github.CheckRun{ID: github.Int64(10), Name: github.String(policy.CheckBase)})
+			w.WriteHeader(http.StatusCreated)
+			writeJSON(w, github.CheckRun{ID: github.Int64(10), Name: github.String(policy.CheckBase), Status: github.String("completed"), Conclusion: github.String(policy.Success)})
 		})),
 		mock.WithRequestMatchHandler(mock.PatchReposCheckRunsByOwnerByRepoByCheckRunId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			b, _ := io.ReadAll(req.Body)
+			parts := strings.Split(req.URL.Path, "/")
+			id, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
 			n.mu.Lock()
-			n.updates = append(n.updates, req.URL.Path)
+			n.updates[id] = append(n.updates[id], string(b))
 			n.mu.Unlock()
-			writeJSON(w, github.CheckRun{ID: github.Int64(9), Name: github.String(policy.CheckBase)})
-		})),
-		mock.WithRequestMatchHandler(mock.DeleteReposGitRefsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			n.mu.Lock()
-			n.deletes = append(n.deletes, req.URL.Path)
-			n.mu.Unlock()
-			w.WriteHeader(http.StatusNoContent)
+			writeJSON(w, github.CheckRun{ID: github.Int64(id), Name: github.String(policy.CheckBase)})
 		})),
 	)
 	return r, n
 }
 
-type claimCounts struct {
-	mu               sync.Mutex
-	lists, creates   int
-	updates, deletes []string
+type createCounts struct {
+	mu             sync.Mutex
+	lists, creates int
+	updates        map[int64][]string
 }
 
-func TestCheckRunsClaimedByAnotherProcessAreWaitedForNotDuplicated(t *testing.T) {
-	r, n := claimedElsewhere(t, 2) // the other process's run shows on the third listing
+func baseRun(id int64, conclusion, title string) *github.CheckRun {
+	return &github.CheckRun{ID: github.Int64(id), Name: github.String(policy.CheckBase), Status: github.String("completed"),
+		Conclusion: github.String(conclusion), Output: &github.CheckRunOutput{Title: github.String(title)}}
+}
+
+// The common path: a new commit's run is created and looked at once; no
+// claim, no second write.
+func TestNewCheckRunCostsOneWrite(t *testing.T) {
+	r, n := createdAlongside(t)
 	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
 	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
 		t.Fatal(err)
 	}
-	r.ReleaseClaims(context.Background())
-	if n.creates != 0 || len(n.updates) != 1 || !strings.HasSuffix(n.updates[0], "/check-runs/9") {
-		t.Errorf("%d creates, updates %v: want the other process's run updated, none created", n.creates, n.updates)
-	}
-	if len(n.deletes) != 0 {
-		t.Errorf("released a claim it did not hold: %v", n.deletes)
+	if n.creates != 1 || len(n.updates) != 0 || n.lists != 2 {
+		t.Errorf("%d creates, updates %v, %d listings: want one create, no update, the look before and the look after", n.creates, n.updates, n.lists)
 	}
 }
 
-func TestAClaimWhoseOwnerDiedIsTakenOver(t *testing.T) {
-	defer func(d time.Duration) { ClaimWait = d }(ClaimWait)
-	ClaimWait = 300 * time.Millisecond
-	r, n := claimedElsewhere(t, -1) // the run never comes
+// Two processes created the same check on the same commit: the newest
+// run wins and the older one is closed as neutral, by whichever creator
+// sees both.
+func TestDuplicateCheckRunsSettleOnTheNewest(t *testing.T) {
 	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "t", Summary: "s"}
+	t.Run("this process created the newer run: it closes the older one", func(t *testing.T) {
+		r, n := createdAlongside(t, baseRun(9, policy.Failure, "older"))
+		if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if len(n.updates[9]) != 1 || !strings.Contains(n.updates[9][0], `"conclusion":"neutral"`) || !strings.Contains(n.updates[9][0], SupersededTitle) {
+			t.Errorf("run 9 updates %v, want it closed as neutral, superseded", n.updates[9])
+		}
+		if len(n.updates[10]) != 0 {
+			t.Errorf("the winning run was rewritten: %v", n.updates[10])
+		}
+	})
+	t.Run("another process created a newer run: this one closes its own and uses theirs", func(t *testing.T) {
+		r, n := createdAlongside(t, baseRun(11, policy.Success, "t"))
+		if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if len(n.updates[10]) != 1 || !strings.Contains(n.updates[10][0], SupersededTitle) {
+			t.Errorf("own run updates %v, want it closed as superseded", n.updates[10])
+		}
+		cr, err := r.CheckRun(context.Background(), "h", policy.CheckBase)
+		if err != nil || cr.GetID() != 11 {
+			t.Errorf("the run this event now writes to is %d (%v), want the newer 11", cr.GetID(), err)
+		}
+	})
+	t.Run("an older run already closed is left alone", func(t *testing.T) {
+		r, n := createdAlongside(t, baseRun(9, "neutral", SupersededTitle))
+		if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
+			t.Fatal(err)
+		}
+		if len(n.updates) != 0 {
+			t.Errorf("updates %v, want none", n.updates)
+		}
+	})
+}
+
+// A result whose verdict, text and link are unchanged is not rewritten
+// because the event log moved on (a label event that changes nothing
+// costs no write); one that labels no longer decide is.
+func TestCompleteCheckIgnoresANewerEventIDAlone(t *testing.T) {
+	var mu sync.Mutex
+	writes := 0
+	r, _ := mockedRepo(
+		mock.WithRequestMatch(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, github.ListCheckRunsResults{Total: github.Int(1), CheckRuns: []*github.CheckRun{{
+			ID: github.Int64(7), Name: github.String(policy.CheckApproval), Status: github.String("completed"), Conclusion: github.String(policy.Failure),
+			ExternalID: github.String(Stamp{EventID: 5}.String()),
+			Output:     &github.CheckRunOutput{Title: github.String("t"), Summary: github.String("s")},
+		}}}),
+		mock.WithRequestMatchHandler(mock.PatchReposCheckRunsByOwnerByRepoByCheckRunId, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			writes++
+			mu.Unlock()
+			writeJSON(w, github.CheckRun{ID: github.Int64(7), Name: github.String(policy.CheckApproval)})
+		})),
+	)
+	res := policy.CheckResult{Name: policy.CheckApproval, Conclusion: policy.Failure, Title: "t", Summary: "s"}
+	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{EventID: 8}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if writes != 0 {
+		t.Errorf("%d writes for an unchanged verdict", writes)
+	}
 	if err := r.CompleteCheck(context.Background(), "h", res, Stamp{}, ""); err != nil {
 		t.Fatal(err)
 	}
-	r.ReleaseClaims(context.Background())
-	if n.creates != 1 || n.lists < 2 {
-		t.Errorf("%d creates after %d listings: want the run created once the wait ran out", n.creates, n.lists)
-	}
-	if len(n.deletes) != 1 || !strings.HasSuffix(n.deletes[0], "/git/refs/hotfix-bot/checks/h") {
-		t.Errorf("deleted %v, want the dead owner's claim removed", n.deletes)
+	if writes != 1 {
+		t.Errorf("%d writes for a result no label decides any more, want 1", writes)
 	}
 }
 
@@ -691,5 +762,66 @@ func TestRequestsOfOneEventAreBounded(t *testing.T) {
 				t.Errorf("at most %d in flight, want %d", b.most, want)
 			}
 		})
+	}
+}
+
+// Several checks of a new commit written in one batch are looked at once,
+// after the last create: the second check does not wait for a look at
+// the first, and a duplicate is still settled.
+func TestBatchedChecksAreSettledWithOneLook(t *testing.T) {
+	var mu sync.Mutex
+	lists := 0
+	var created []*github.CheckRun
+	updates := map[int64][]string{}
+	r, _ := mockedRepo(
+		mock.WithRequestMatchHandler(mock.GetReposCommitsCheckRunsByOwnerByRepoByRef, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			lists++
+			runs := append([]*github.CheckRun{}, created...)
+			if len(created) > 0 { // another replica made base too, after us
+				runs = append(runs, baseRun(99, policy.Success, "t"))
+			}
+			writeJSON(w, github.ListCheckRunsResults{Total: github.Int(len(runs)), CheckRuns: runs})
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposCheckRunsByOwnerByRepo, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			var body github.CreateCheckRunOptions
+			_ = json.NewDecoder(req.Body).Decode(&body)
+			mu.Lock()
+			cr := &github.CheckRun{ID: github.Int64(int64(len(created) + 1)), Name: github.String(body.Name), Status: github.String("completed"), Conclusion: body.Conclusion}
+			created = append(created, cr)
+			mu.Unlock()
+			w.WriteHeader(http.StatusCreated)
+			writeJSON(w, cr)
+		})),
+		mock.WithRequestMatchHandler(mock.PatchReposCheckRunsByOwnerByRepoByCheckRunId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			b, _ := io.ReadAll(req.Body)
+			parts := strings.Split(req.URL.Path, "/")
+			id, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+			mu.Lock()
+			updates[id] = append(updates[id], string(b))
+			mu.Unlock()
+			writeJSON(w, github.CheckRun{ID: github.Int64(id)})
+		})),
+	)
+	err := r.BatchChecks(context.Background(), "h", func() error {
+		for _, name := range []string{policy.CheckBase, policy.CheckSchema} {
+			if err := r.CompleteCheck(context.Background(), "h", policy.CheckResult{Name: name, Conclusion: policy.Success, Title: "t", Summary: "s"}, Stamp{}, ""); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lists != 2 {
+		t.Errorf("%d listings, want 2: the look before and one after both creates", lists)
+	}
+	if len(updates[1]) != 1 || !strings.Contains(updates[1][0], SupersededTitle) || len(updates) != 1 {
+		t.Errorf("updates %v, want only our base run (1) closed as superseded by the other replica's 99", updates)
+	}
+	if cr, _ := r.CheckRun(context.Background(), "h", policy.CheckBase); cr.GetID() != 99 {
+		t.Errorf("base now writes to run %d, want 99", cr.GetID())
 	}
 }

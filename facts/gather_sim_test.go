@@ -134,7 +134,6 @@ func TestChecksSyncPullRequestsAndTeams(t *testing.T) {
 	ctx, r := context.Background(), s.r
 	res := policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "ok", Summary: "ok"}
 	noErr(t, r.CompleteCheck(ctx, s.fix, res, Stamp{}, ""))
-	r.ReleaseClaims(ctx)
 	cr, err := r.Fresh().CheckRun(ctx, s.fix, policy.CheckBase)
 	noErr(t, err)
 	noErr(t, r.StartCheck(ctx, s.fix, cr))

@@ -17,19 +17,26 @@ type LabelSpec struct {
 	Description string
 }
 
-// EnsureLabels creates the labels the repository lacks (GitHub would
-// create a missing label on first use, but without colour or description).
+// autoColor is the colour GitHub gives a label it creates by itself
+// (adding a missing label to an issue creates it, grey and without a
+// description).
+const autoColor = "ededed"
+
+// EnsureLabels creates the labels the repository lacks, and gives the
+// bot's colour and description to those GitHub created by itself when the
+// bot added them before they existed (grey, no description); a label
+// someone styled is left as it is.
 func (r *Repo) EnsureLabels(ctx context.Context, specs []LabelSpec) error {
-	known, err := remember(&r.memo, "repo-labels", func() (map[string]bool, error) {
+	known, err := remember(&r.memo, "repo-labels", func() (map[string]*github.Label, error) {
 		labels, err := all(ctx, "list the repository's labels", func(o github.ListOptions) ([]*github.Label, *github.Response, error) {
 			return r.client.Issues.ListLabels(ctx, r.Owner, r.Name, &o)
 		})
 		if err != nil && KindOf(err) != Incomplete {
 			return nil, err
 		}
-		known := map[string]bool{}
+		known := map[string]*github.Label{}
 		for _, l := range labels {
-			known[strings.ToLower(l.GetName())] = true
+			known[strings.ToLower(l.GetName())] = l
 		}
 		return known, nil
 	})
@@ -37,7 +44,19 @@ func (r *Repo) EnsureLabels(ctx context.Context, specs []LabelSpec) error {
 		return err
 	}
 	for _, s := range specs {
-		if known[strings.ToLower(s.Name)] {
+		if l, ok := known[strings.ToLower(s.Name)]; ok {
+			if !strings.EqualFold(l.GetColor(), autoColor) || l.GetDescription() != "" {
+				continue
+			}
+			err := r.retryWrite(ctx, func() error {
+				_, _, err := r.client.Issues.EditLabel(ctx, r.Owner, r.Name, l.GetName(), &github.Label{
+					Color: github.String(s.Color), Description: github.String(s.Description),
+				})
+				return wrap(fmt.Sprintf("colour the label %q", s.Name), err)
+			}, nil)
+			if err != nil && !IsNotFound(err) { // deleted meanwhile: nothing to colour
+				return err
+			}
 			continue
 		}
 		err := r.retryWrite(ctx, func() error {

@@ -28,9 +28,17 @@ type LabelHistory struct {
 	// Undetermined are labels asked about whose latest event lies beyond
 	// the pages the bot reads (a very long log).
 	Undetermined map[string]bool
-	// NewestEventID is the id of the newest event in the log, 0 when the
-	// log is empty: a later reading with another newest id saw a change.
+	// NewestEventID is the id of the newest label event (labeled or
+	// unlabeled) in the newest page of the log that this app did not
+	// cause, 0 when there is none: a later reading with another id saw
+	// someone change the labels. The app's own label writes (the
+	// `hotfix` label, an approval reset) are not news to it.
 	NewestEventID int64
+}
+
+// byThisApp reports whether an event's actor is this app's bot user.
+func (r *Repo) byThisApp(actor *github.User) bool {
+	return r.BotLogin != "" && actor.GetLogin() == r.BotLogin
 }
 
 // LabelHistory reads a pull request's event log newest first and returns,
@@ -58,11 +66,11 @@ func (r *Repo) LabelHistory(ctx context.Context, number int, labels []string) (L
 	visit := func(events []*github.IssueEvent, newestPage bool) {
 		for i := len(events) - 1; i >= 0; i-- {
 			e := events[i]
-			if newestPage && i == len(events)-1 {
-				h.NewestEventID = e.GetID()
-			}
 			if (e.GetEvent() != "labeled" && e.GetEvent() != "unlabeled") || e.Label == nil {
 				continue
+			}
+			if newestPage && h.NewestEventID == 0 && !r.byThisApp(e.GetActor()) {
+				h.NewestEventID = e.GetID()
 			}
 			key := strings.ToLower(e.GetLabel().GetName())
 			if _, done := h.Latest[key]; done || !want[key] {

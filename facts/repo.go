@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/go-github/v60/github"
 	"github.com/hotfix-bot/hotfix-bot/clock"
@@ -54,8 +55,9 @@ type Repo struct {
 	// Trees remembers commits' trees across events (nil: per event only).
 	Trees *TreeCache
 
-	memo   memo
-	claims *checkClaims
+	memo memo
+	// batch is the BatchChecks under way, if any.
+	batch atomic.Pointer[checkBatch]
 }
 
 // NewRepo returns a Repo for one event. Its requests share a bound of
@@ -63,16 +65,15 @@ type Repo struct {
 func NewRepo(client *github.Client, owner, name, defaultBranch string, appID int64) *Repo {
 	return &Repo{
 		client: bounded(client, ReadsInFlight), Owner: owner, Name: name, DefaultBranch: defaultBranch, AppID: appID,
-		Clock: clock.Real(), claims: &checkClaims{state: map[string]claimState{}},
+		Clock: clock.Real(),
 	}
 }
 
 // Fresh is the same repository with nothing remembered (a second look
-// after something may have changed); claims are kept: they are the
-// event's.
+// after something may have changed).
 func (r *Repo) Fresh() *Repo {
 	return &Repo{client: r.client, Owner: r.Owner, Name: r.Name, DefaultBranch: r.DefaultBranch, AppID: r.AppID,
-		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, KeepLink: r.KeepLink, Trees: r.Trees, claims: r.claims}
+		BotLogin: r.BotLogin, SignedCommits: r.SignedCommits, Clock: r.Clock, KeepLink: r.KeepLink, Trees: r.Trees}
 }
 
 // FullName is "owner/name".

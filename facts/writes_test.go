@@ -445,7 +445,6 @@ func TestOtherChecks(t *testing.T) {
 	s.gh.AddStatus(ci, s.fix, "ci/build", "pending")
 	s.gh.AddStatus(ci, s.fix, "ci/build", "success")
 	noErr(t, r.CompleteCheck(ctx, s.fix, policy.CheckResult{Name: policy.CheckBase, Conclusion: policy.Success, Title: "ok", Summary: "ok"}, Stamp{}, ""))
-	r.ReleaseClaims(ctx)
 	got, err := r.OtherChecks(ctx, s.fix)
 	if err != nil || len(got) != 1 || got[0].Name != "ci/build" || got[0].State != "success" || got[0].Kind != "commit status" {
 		t.Errorf("other checks: %+v %v", got, err)

@@ -227,7 +227,6 @@ func (g *Bot) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, ow
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := g.policy(ctx, r)
 	if err != nil {
 		return err
@@ -243,6 +242,12 @@ func (g *Bot) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, ow
 		if !ok {
 			continue
 		}
+		// Background work: each pull request is a step, and the
+		// installation's waiting interactive work goes between them.
+		if err := app.Yield(ctx); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+		e.productionMoved = true
 		// Each pull request gets its own view: production is the same for
 		// all, and the HTTP cache makes the repeated reads free.
 		if e.repo, err = g.fresh(installationID, r); err != nil {

@@ -50,12 +50,7 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		return fmt.Errorf("decode check_run: %w", err)
 	}
 	cr := ev.CheckRun
-	if ev.Action != "rerequested" || cr.App.ID != h.g.identity.AppID() || ev.Installation.ID == 0 {
-		return nil
-	}
-	switch cr.Name {
-	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval:
-	default:
+	if h.AtDoor(ctx, eventType, payload).Skip {
 		return nil
 	}
 	installation := ev.Installation.ID
@@ -65,7 +60,6 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	base := ""
 	if len(cr.PullRequests) > 0 {
 		base = cr.PullRequests[0].Base.Ref

@@ -105,7 +105,6 @@ func (h *DeploymentStatus) Handle(ctx context.Context, eventType, deliveryID str
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := h.g.policy(ctx, r)
 	if err != nil {
 		return err

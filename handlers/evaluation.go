@@ -37,8 +37,12 @@ type evaluation struct {
 	// refreshPR: pr comes from the event; it is read afresh alongside
 	// the facts, and nothing is written if it closed or moved on.
 	refreshPR bool
-	// housekeeping runs alongside the reads (labels the bot keeps on the
-	// pull request); nil for nothing.
+	// productionMoved: production changed under this head since its
+	// checks were written, so a success they show is set back to in
+	// progress while it is evaluated again.
+	productionMoved bool
+	// housekeeping runs after the check runs are written (the labels the
+	// bot keeps on the pull request); nil for nothing.
 	housekeeping func(context.Context) error
 }
 
@@ -86,37 +90,43 @@ func (g *Bot) evaluate(ctx context.Context, e *evaluation) error {
 		if e.repo, err = g.fresh(e.installation, e.repo); err != nil {
 			return err
 		}
-		e.resetApprovals, e.labelsOnly, e.refreshPR = false, true, true
+		e.resetApprovals, e.labelsOnly, e.refreshPR, e.productionMoved, e.housekeeping = false, true, true, false, nil
 	}
 }
 
-// evaluateOnce gathers, decides and applies. It returns the newest
-// event-log id the results rest on when it wrote a success that labels
-// decided (to be verified), nil otherwise.
+// evaluateOnce gathers, decides and applies: the check runs first, then
+// what else the gates call for (labels, the approval reset). It returns
+// the newest event-log id the results rest on when it wrote a success
+// that labels decided (to be verified), nil otherwise.
 func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 	r := e.repo
 	logger := zerolog.Ctx(ctx)
 	if e.policy.Broken() {
-		for _, name := range e.checks {
-			if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Title(), e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
-				return nil, err
+		err := r.BatchChecks(ctx, e.head, func() error {
+			for _, name := range e.checks {
+				if err := r.CompleteCheck(ctx, e.head, policy.BrokenPolicy(name, e.policy.Title(), e.policy.Describe()), facts.Stamp{}, g.detailsURL(e)); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		logger.Info().Str("policy", e.policy.Source).Msg("Policy file is invalid; checks fail with its errors")
 		return nil, nil
 	}
 	cfg := e.policy.Config
 
-	// A success that may be stale is not shown while it is re-evaluated,
-	// in parallel with the reads (a first run on a commit has nothing to
-	// hide, and costs no write).
+	// A success production moved under is not shown while it is
+	// evaluated again, in parallel with the reads.
 	hide := make(chan error, 1)
 	go func() {
-		err := g.hideStaleSuccesses(ctx, e)
-		if err == nil && e.housekeeping != nil {
-			err = e.housekeeping(ctx)
+		if !e.productionMoved {
+			hide <- nil
+			return
 		}
-		hide <- err
+		hide <- g.hideStaleSuccesses(ctx, e)
 	}()
 	got := r.GatherGates(ctx, cfg, e.request())
 	if err := <-hide; err != nil {
@@ -133,39 +143,57 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 		e.pr = got.PR
 	}
 
+	// Approvals a push made stale count for nothing from here on; they
+	// are removed after the checks are written.
+	var stale []policy.LabelFact
 	if e.resetApprovals && got.Facts.Approval != nil && got.Facts.Approval.Unknown == "" {
-		if err := g.resetApprovals(ctx, e, got.Facts.Approval); err != nil {
-			return nil, err
-		}
+		stale = staleApprovals(cfg, got.Facts.Approval)
 	}
 	table := cfg.Decide(got.Facts, e.checks...)
 
+	var verify *int64
+	err := r.BatchChecks(ctx, e.head, func() error {
+		for _, res := range table.Results {
+			// Results labels decide carry what they rest on; the others carry
+			// nothing, so an unchanged one is not rewritten on a label event.
+			var stamp facts.Stamp
+			dependsOnLabels := res.Name == policy.CheckApproval || (res.Name == policy.CheckSchema && table.SchemaFlagged)
+			if dependsOnLabels {
+				stamp = got.Stamp
+			}
+			if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
+				res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
+			}
+			res.Summary += policyNote(e.policy)
+			if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
+				return err
+			}
+			if dependsOnLabels && res.Passed() && e.pr != nil {
+				id := got.Stamp.EventID
+				verify = &id
+			}
+			logger.Info().Str("check", res.Name).Str("sha", policy.Short(e.head)).Str("conclusion", res.Conclusion).Msg(res.Title)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	if len(stale) > 0 {
+		if err := g.resetApprovals(ctx, e, stale, got.Facts.Approval); err != nil {
+			return nil, err
+		}
+	}
 	if e.pr != nil && e.fork == "" {
 		if err := g.labelSchemaChange(ctx, e, table.SchemaFlagged); err != nil {
 			return nil, err
 		}
 	}
-	var verify *int64
-	for _, res := range table.Results {
-		// Results labels decide carry what they rest on; the others carry
-		// nothing, so an unchanged one is not rewritten on a label event.
-		var stamp facts.Stamp
-		dependsOnLabels := res.Name == policy.CheckApproval || (res.Name == policy.CheckSchema && table.SchemaFlagged)
-		if dependsOnLabels {
-			stamp = got.Stamp
-		}
-		if again := retryNote(ctx, got.Err()); again != "" && !res.Passed() {
-			res.Summary += "\n\nGitHub failed while the bot read the facts: " + strings.TrimSuffix(again, " (this comment changes when it does).") + "; this check then changes."
-		}
-		res.Summary += policyNote(e.policy)
-		if err := r.CompleteCheck(ctx, e.head, res, stamp, g.detailsURL(e)); err != nil {
+	if e.housekeeping != nil {
+		if err := e.housekeeping(ctx); err != nil {
 			return nil, err
 		}
-		if dependsOnLabels && res.Passed() && e.pr != nil {
-			id := got.Stamp.EventID
-			verify = &id
-		}
-		logger.Info().Str("check", res.Name).Str("sha", policy.Short(e.head)).Str("conclusion", res.Conclusion).Msg(res.Title)
 	}
 	if err := got.Err(); err != nil {
 		// The gates already say which fact is missing; the error is
@@ -176,8 +204,8 @@ func (g *Bot) evaluateOnce(ctx context.Context, e *evaluation) (*int64, error) {
 }
 
 // hideStaleSuccesses moves this app's successful check runs of the gates
-// about to be re-evaluated back to in progress. On a label event only the
-// results labels decide are touched.
+// about to be re-evaluated back to in progress: production moved under
+// them, and evaluating a head takes a while.
 func (g *Bot) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
 	runs, err := e.repo.CheckRuns(ctx, e.head)
 	if err != nil {
@@ -188,9 +216,6 @@ func (g *Bot) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
 		if existing == nil || existing.GetConclusion() != policy.Success {
 			continue
 		}
-		if e.labelsOnly && name != policy.CheckApproval && facts.ParseStamp(existing.GetExternalID()).EventID == 0 {
-			continue // a result no label decided
-		}
 		if err := e.repo.StartCheck(ctx, e.head, existing); err != nil {
 			return err
 		}
@@ -198,21 +223,30 @@ func (g *Bot) hideStaleSuccesses(ctx context.Context, e *evaluation) error {
 	return nil
 }
 
-// resetApprovals removes the approvals a push invalidated (reset_on_push:
-// those given on code whose content differs from the head's) and says so
-// in one comment; the facts then show them absent.
-func (g *Bot) resetApprovals(ctx context.Context, e *evaluation, af *policy.ApprovalFacts) error {
-	r, cfg, pr := e.repo, e.policy.Config, e.pr
-	var removed []policy.LabelFact
-	for _, s := range cfg.StaleApprovals(*af) {
-		ok, err := r.RemoveLabel(ctx, pr.GetNumber(), s.Name)
-		if err != nil {
-			return err
-		}
+// staleApprovals are the approvals a push invalidated (reset_on_push:
+// those given on code whose content differs from the head's); the facts
+// show them absent from here on.
+func staleApprovals(cfg policy.Config, af *policy.ApprovalFacts) []policy.LabelFact {
+	stale := cfg.StaleApprovals(*af)
+	for _, s := range stale {
 		key := strings.ToLower(s.Name)
 		fact := af.Labels[key]
 		fact.Present = false
 		af.Labels[key] = fact
+	}
+	return stale
+}
+
+// resetApprovals removes the approvals a push invalidated and says so in
+// one comment.
+func (g *Bot) resetApprovals(ctx context.Context, e *evaluation, stale []policy.LabelFact, af *policy.ApprovalFacts) error {
+	r, pr := e.repo, e.pr
+	var removed []policy.LabelFact
+	for _, s := range stale {
+		ok, err := r.RemoveLabel(ctx, pr.GetNumber(), s.Name)
+		if err != nil {
+			return err
+		}
 		if ok {
 			removed = append(removed, s)
 		}

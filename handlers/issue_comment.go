@@ -93,7 +93,6 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	// Dry runs and /help over the cost guard's limit get one short reply
 	// each and nothing else: no 👀, no reads.
 	limited := h.g.overLimit(&ev, cmds)

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/palantir/go-githubapp/githubapp"
 )
@@ -28,42 +29,16 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return fmt.Errorf("decode pull_request: %w", err)
 	}
-	action := ev.GetAction()
-	if ev.GetInstallation().GetID() == 0 || ev.GetRepo().GetName() == "" || ev.GetPullRequest().GetHead().GetSHA() == "" {
-		return nil // not something GitHub sends an app: nothing to act on
-	}
-	switch action {
-	case "opened", "reopened", "synchronize", "edited", "labeled", "unlabeled":
-	default:
+	if h.AtDoor(ctx, eventType, payload).Skip {
 		return nil
 	}
 	if self, err := h.g.identity.IsSelf(ctx, ev.GetSender(), ev.GetPerformedViaGithubApp().GetID()); err != nil || self {
 		return err // our own labels and resets are not news
 	}
-	if action == "edited" && ev.GetChanges().GetBase() == nil {
-		return nil // a title or body edit
-	}
+	action := ev.GetAction()
 	repo := ev.GetRepo()
-	full := repo.GetFullName()
-	isApprovalLabel := func(cfg policy.Config) bool {
-		name := ev.GetLabel().GetName()
-		for _, l := range cfg.ApprovalLabels() {
-			if strings.EqualFold(l, name) {
-				return true
-			}
-		}
-		return false
-	}
 	labelEvent := action == "labeled" || action == "unlabeled"
 	base := ev.GetPullRequest().GetBase().GetRef()
-	if p, ok := h.g.policies.CachedFor(full, base); ok && !p.Broken() {
-		if labelEvent && !isApprovalLabel(p.Config) {
-			return nil
-		}
-		if !p.Config.IsHotfixBranch(ev.GetPullRequest().GetHead().GetRef()) {
-			return nil
-		}
-	}
 
 	installation := ev.GetInstallation().GetID()
 	ctx, _ = githubapp.PreparePRContext(ctx, installation, repo, ev.GetNumber())
@@ -71,12 +46,11 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := h.g.policyFor(ctx, r, base)
 	if err != nil {
 		return err
 	}
-	if labelEvent && !pol.Broken() && !isApprovalLabel(pol.Config) {
+	if labelEvent && !pol.Broken() && !isApprovalLabel(pol.Config, ev.GetLabel().GetName()) {
 		return nil
 	}
 	// The event's copy of the pull request says which head to evaluate;
@@ -94,13 +68,18 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	}
 	if e.fork == "" && !labelEvent && !pol.Broken() {
 		e.housekeeping = func(ctx context.Context) error {
-			if err := r.EnsureLabels(ctx, labelSpecs(pol.Config)); err != nil {
-				return err
-			}
 			if !hasLabel(pr, policy.LabelHotfix) {
-				return r.AddLabels(ctx, pr.GetNumber(), policy.LabelHotfix)
+				if err := r.AddLabels(ctx, pr.GetNumber(), policy.LabelHotfix); err != nil {
+					return err
+				}
 			}
-			return nil
+			// The labels the repository lacks are nobody's wait: they
+			// are made in the background, after the checks. Adding
+			// `hotfix` did not wait for them (GitHub creates a missing
+			// label; the background work gives it the bot's colour).
+			return app.Later(ctx, "labels", func(ctx context.Context) error {
+				return r.Fresh().EnsureLabels(ctx, labelSpecs(pol.Config))
+			})
 		}
 	}
 	e.resetApprovals = action == "synchronize" && e.fork == ""

@@ -22,29 +22,20 @@ var _ githubapp.EventHandler = (*Push)(nil)
 // Handles names the event.
 func (h *Push) Handles() []string { return []string{"push"} }
 
-// Handle decodes a push and skips, before any API call, deletions, tag
-// pushes, the app's own pushes, new branches without commits of their own
-// and (once the repository's policy is cached) branches that are not
-// hotfix branches.
+// Handle decodes a push and skips, before any API call, what the door
+// skips (AtDoor) and the app's own pushes.
 func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload []byte) error {
 	var ev github.PushEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return fmt.Errorf("decode push: %w", err)
 	}
-	branch, isBranch := strings.CutPrefix(ev.GetRef(), "refs/heads/")
-	if ev.GetDeleted() || !isBranch || ev.GetInstallation().GetID() == 0 || ev.GetRepo().GetName() == "" || ev.GetAfter() == "" {
+	if h.AtDoor(ctx, eventType, payload).Skip {
 		return nil
 	}
 	if self, err := h.g.identity.IsSelf(ctx, ev.GetSender(), 0); err != nil || self {
 		return err
 	}
-	if ev.GetCreated() && len(ev.Commits) == 0 {
-		// A new branch at an existing commit (the production tag, or
-		// develop's tip) has nothing of its own to check yet, and check
-		// runs on that shared commit would show on main or develop too.
-		// The first commit pushed to it is checked.
-		return nil
-	}
+	branch := strings.TrimPrefix(ev.GetRef(), "refs/heads/")
 	repo := ev.GetRepo()
 	owner, name := repo.GetOwner().GetLogin(), repo.GetName()
 	full := owner + "/" + name
@@ -66,7 +57,6 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	if err != nil {
 		return err
 	}
-	defer r.ReleaseClaims(context.WithoutCancel(ctx))
 	pol, err := h.g.policy(ctx, r)
 	if err != nil {
 		return err

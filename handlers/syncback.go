@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/notify"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -35,6 +36,11 @@ func (l *lifecycle) syncBack(ctx context.Context, pr *github.PullRequest) ([]sum
 			}
 			rows = append(rows, summaryRow{what, result, t.Problem})
 			continue
+		}
+		// Background work: each target is a step, and the
+		// installation's waiting interactive work goes between them.
+		if err := app.Yield(ctx); err != nil {
+			return rows, errors.Join(append(errs, err)...)
 		}
 		row, err := l.syncInto(ctx, pr, t.Branch)
 		if err != nil {

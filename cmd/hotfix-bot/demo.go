@@ -200,7 +200,10 @@ func (d *demoRun) play() error {
 	if err := d.hostileAct(); err != nil {
 		return err
 	}
-	return d.twoPersonAct()
+	if err := d.twoPersonAct(); err != nil {
+		return err
+	}
+	return d.peopleFirstAct()
 }
 
 // comment posts a comment as who, lets the bot answer, and prints the
@@ -533,7 +536,7 @@ func (d *demoRun) twoPersonAct() error {
 	eve, mallory := d.h.Sim.User("eve"), d.h.Sim.User("mallory")
 	r.SetRole("eve", "write")
 	r.SetRole("mallory", "write")
-	prod := r.TagCommit("v1.4.3")
+	prod := r.TagCommit("v1.4.4")
 	if _, err := r.CreateBranch(in.Dana, "hotfix/fraud-timeout", prod); err != nil {
 		return err
 	}
@@ -544,7 +547,7 @@ func (d *demoRun) twoPersonAct() error {
 	if err != nil {
 		return err
 	}
-	d.say("dana", "cuts hotfix/fraud-timeout from v1.4.3, pushes and opens #%d", n)
+	d.say("dana", "cuts hotfix/fraud-timeout from v1.4.4, pushes and opens #%d", n)
 	if err := d.settle(); err != nil {
 		return err
 	}
@@ -594,6 +597,80 @@ func (d *demoRun) twoPersonAct() error {
 	}
 	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "would refuse") && strings.Contains(replies[0].Body, "`test` (github-actions): failure"),
 		"checks are known by source and name: mallory's status does not hide CI's failure")
+	return nil
+}
+
+// peopleFirstAct: a release's success path (tag, merge, sync-back,
+// re-checks) is background work; a push and a command that arrive with it
+// get their checks and their 👀 first, and the push costs two writes.
+func (d *demoRun) peopleFirstAct() error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— People first: a release does not hold up the next hotfix —")
+	if _, err := r.CreateBranch(in.Dana, "hotfix/card-limits", "v1.4.4"); err != nil {
+		return err
+	}
+	if _, err := r.Push(in.Dana, "hotfix/card-limits", "Raise card limits", ghsim.Files{"payments/limits.go": "package payments\n\nconst Limit = 500\n"}); err != nil {
+		return err
+	}
+	n, err := r.OpenPR(in.Dana, "hotfix/card-limits", "main", "Raise card limits")
+	if err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if err := r.AddLabel(in.Rob, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if _, _, err := d.comment(in.Rob, n, "/promote"); err != nil {
+		return err
+	}
+	deps := d.botDeployments()
+	release := deps[len(deps)-1]
+	if err := r.SetDeploymentStatusWithLog(in.CD, release.ID, "success", "CD success", fmt.Sprintf("https://ci.example.com/deploys/%d", release.ID)); err != nil {
+		return err
+	}
+	d.say("deploy-bot", "reports deployment %d (#%d): success; the bot tags, merges and opens the sync-back pull requests", release.ID, n)
+	if _, err := r.CreateBranch(in.Dana, "hotfix/fraud-rules", "v1.4.4"); err != nil {
+		return err
+	}
+	head, err := r.Push(in.Dana, "hotfix/fraud-rules", "Relax a fraud rule", ghsim.Files{"payments/fraud.go": "package payments\n"})
+	if err != nil {
+		return err
+	}
+	d.say("dana", "meanwhile pushes hotfix/fraud-rules (%s)", policy.Short(head))
+	dry, err := r.Comment(in.Ivan, n, "/promote --dry-run")
+	if err != nil {
+		return err
+	}
+	d.say("ivan", "and asks for a dry run on #%d", n)
+	d.h.Sim.ResetCalls()
+	if err := d.settle(); err != nil {
+		return err
+	}
+	checksAt, eyesAt, syncAt, writes, pushWrites := -1, -1, -1, 0, 0
+	for _, c := range d.h.Sim.Calls() {
+		if !c.Write {
+			continue
+		}
+		writes++
+		switch {
+		case c.Op == "checks/create" && strings.Contains(c.Body, head):
+			pushWrites++
+			checksAt = writes
+		case c.Op == "reactions/create-for-issue-comment" && strings.Contains(c.Path, fmt.Sprintf("/comments/%d/", dry)) && eyesAt < 0:
+			eyesAt = writes
+		case c.Op == "pulls/create" && strings.Contains(c.Body, "hotfix-bot/sync/") && syncAt < 0:
+			syncAt = writes
+		}
+	}
+	d.say("hotfix-bot", "write %d: the push's second check; write %d: the dry run's 👀; write %d: the release's first sync-back pull request (of %d writes)", checksAt, eyesAt, syncAt, writes)
+	d.expect(checksAt > 0 && eyesAt > 0 && syncAt > max(checksAt, eyesAt),
+		"the push's checks and the command's 👀 come before the release's sync-back: people first, the sync-back in the background")
+	d.expect(pushWrites == 2, "the push costs its two check runs and no other write")
 	return nil
 }
 

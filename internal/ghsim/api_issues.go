@@ -157,6 +157,37 @@ func (s *Sim) createLabel(c *call) (int, any) {
 	return http.StatusCreated, s.labelJSONIn(c.repo, l)
 }
 
+// updateLabel is PATCH /repos/{o}/{r}/labels/{name}: colour, description
+// or a new name (a name another label has is refused, as GitHub does).
+func (s *Sim) updateLabel(c *call) (int, any) {
+	l := c.repo.labelLocked(unescape(c.param("name")), false)
+	if l == nil {
+		return notFound()
+	}
+	var req struct {
+		NewName     *string `json:"new_name"`
+		Color       *string `json:"color"`
+		Description *string `json:"description"`
+	}
+	if err := c.decode(&req); err != nil {
+		return invalid("color", "invalid")
+	}
+	if req.NewName != nil && !strings.EqualFold(*req.NewName, l.Name) && c.repo.labelLocked(*req.NewName, false) != nil {
+		e := &apiErr{422, "Validation Failed", []map[string]any{{"resource": "Label", "code": "already_exists", "field": "name"}}}
+		return 422, e.body()
+	}
+	if req.NewName != nil {
+		l.Name = *req.NewName
+	}
+	if req.Color != nil {
+		l.Color = *req.Color
+	}
+	if req.Description != nil {
+		l.Description = *req.Description
+	}
+	return http.StatusOK, s.labelJSONIn(c.repo, l)
+}
+
 func (s *Sim) issueLabels(r *Repo, is *Issue) []any {
 	items := []any{}
 	for _, l := range is.Labels {

@@ -205,6 +205,7 @@ func (s *Sim) routes() http.Handler {
 	repo("GET", "/labels", "issues/list-labels-for-repo", "issues:read|pull_requests:read", s.listRepoLabels)
 	repo("GET", "/labels/{name}", "issues/get-label", "issues:read|pull_requests:read", s.getLabel)
 	repo("POST", "/labels", "issues/create-label", "issues:write|pull_requests:write", s.createLabel)
+	repo("PATCH", "/labels/{name}", "issues/update-label", "issues:write|pull_requests:write", s.updateLabel)
 	repo("GET", "/issues/{issue_number}/labels", "issues/list-labels-on-issue", "issues:read|pull_requests:read", s.listIssueLabels)
 	repo("POST", "/issues/{issue_number}/labels", "issues/add-labels", "issues:write|pull_requests:write", s.addLabels)
 	repo("DELETE", "/issues/{issue_number}/labels/{name}", "issues/remove-label", "issues:write|pull_requests:write", s.removeLabel)

@@ -350,6 +350,20 @@ func TestCheckRunsLabelsEvents(t *testing.T) {
 	if l := r.Labels(n); strings.Join(l, ",") != "hotfix" {
 		t.Errorf("labels = %v", l)
 	}
+	// Adding a label the repository lacks created it, as GitHub does:
+	// grey, without a description; it can be styled afterwards.
+	if l, _, err := f.client.Issues.GetLabel(ctx, "acme", "pay", "hotfix"); err != nil || l.GetColor() != "ededed" || l.GetDescription() != "" {
+		t.Errorf("the label made by adding it: %+v, %v; want grey, no description", l, err)
+	}
+	if _, _, err := f.client.Issues.EditLabel(ctx, "acme", "pay", "hotfix", &github.Label{Color: github.String("d93f0b"), Description: github.String("Production hotfix")}); err != nil {
+		t.Fatal(err)
+	}
+	if l, _, err := f.client.Issues.GetLabel(ctx, "acme", "pay", "hotfix"); err != nil || l.GetColor() != "d93f0b" || l.GetDescription() != "Production hotfix" {
+		t.Errorf("the label after its update: %+v, %v", l, err)
+	}
+	if _, resp, err := f.client.Issues.EditLabel(ctx, "acme", "pay", "nope", &github.Label{Color: github.String("000000")}); err == nil || resp.StatusCode != 404 {
+		t.Errorf("updating a missing label: %v", err)
+	}
 
 	// Roles: role_name, and custom roles fall back in `permission`.
 	r.SetRole("bob", "maintain")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
+	hclock "github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/handlers"
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/rs/zerolog"
@@ -41,6 +42,11 @@ type Options struct {
 	// API under /api/v3, the web pages at the root) and configures the
 	// bots with both URLs; writes are recorded whole, to be searched.
 	GHES bool
+	// RealTime runs the bots on the wall clock, as in production: write
+	// pacing and rate-limit waits take real time (latency benchmarks).
+	// The simulator's clock starts at the wall clock's now. Tests leave
+	// it off: simulated time moves instead of making them wait.
+	RealTime bool
 }
 
 // Harness is a running simulator with bots attached.
@@ -72,6 +78,9 @@ func New(opts Options) (*Harness, error) {
 		opts.Log = io.Discard
 	}
 	simOpts := ghsim.Options{Latency: opts.Latency}
+	if opts.RealTime {
+		simOpts.Start = time.Now()
+	}
 	if opts.GHES {
 		simOpts.APIPrefix, simOpts.RecordBodies = "/api/v3", 1<<20
 	}
@@ -136,7 +145,11 @@ func (h *Harness) Restart() error {
 	h.cfg.Server.PublicURL = "http://" + listeners[0].Addr().String()
 	for i := 0; i < h.opts.Replicas; i++ {
 		logger := zerolog.New(h.opts.Log).With().Timestamp().Int("replica", i).Logger()
-		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Clock: h.Sim.Clock()})
+		var clock app.Clock = h.Sim.Clock()
+		if h.opts.RealTime {
+			clock = hclock.Real()
+		}
+		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Clock: clock})
 		if err != nil {
 			return err
 		}

@@ -79,6 +79,7 @@ var Operations = []string{
 	"issues/list-labels-for-repo",
 	"issues/get-label",
 	"issues/create-label",
+	"issues/update-label",
 	"issues/list-labels-on-issue",
 	"issues/add-labels",
 	"issues/remove-label",

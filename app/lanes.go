@@ -1,0 +1,99 @@
+package app
+
+import (
+	"context"
+	"errors"
+)
+
+// Lane says who waits for a piece of work. Each installation's work runs
+// in two lanes: interactive work goes first, background work fills the
+// gaps and steps aside (Yield) whenever interactive work of its
+// installation is waiting.
+type Lane int
+
+const (
+	// Interactive is work people wait for, watching: the gates of a push
+	// or a pull request, a command's 👀 and its answer, a failed
+	// deployment's rollback.
+	Interactive Lane = iota
+	// Background is work nobody watches happen: sync-back pull requests,
+	// re-checking the other hotfix pull requests after production moved,
+	// the labels a repository lacks.
+	Background
+)
+
+func (l Lane) String() string {
+	if l == Background {
+		return "background"
+	}
+	return "interactive"
+}
+
+// Admission is what a handler decides about a delivery at the door: from
+// its payload and what the server already knows (the identity, cached
+// policies), with no GitHub call, before the delivery takes room in the
+// queue.
+type Admission struct {
+	// Skip: the delivery needs no work. It is answered 200 at once and
+	// never queued, however full the queue is.
+	Skip bool
+	// Lane is the lane the event's work runs in.
+	Lane Lane
+}
+
+// Door is implemented by event handlers that can judge a delivery at the
+// door (AtDoor must make no GitHub call). Deliveries of handlers without
+// it are queued as interactive work.
+type Door interface {
+	AtDoor(ctx context.Context, eventType string, payload []byte) Admission
+}
+
+type runKey struct{}
+
+// runOf returns the queued event a handler runs for, nil outside the
+// queue (unit tests call handlers directly).
+func runOf(ctx context.Context) *event {
+	e, _ := ctx.Value(runKey{}).(*event)
+	return e
+}
+
+// LaneOf is the lane of the work ctx belongs to (Interactive outside the
+// queue). The transport reads it to pace background writes behind
+// interactive ones.
+func LaneOf(ctx context.Context) Lane {
+	if e := runOf(ctx); e != nil {
+		return e.lane
+	}
+	return Interactive
+}
+
+// Yield is called by background work between its steps (one sync-back
+// target, one re-checked pull request): if interactive work of the same
+// installation is waiting, this run gives up its place and continues
+// once that work has started. Interactive work, and work outside the
+// queue, never waits here. It returns ctx's error if ctx ended meanwhile.
+func Yield(ctx context.Context) error {
+	if e := runOf(ctx); e != nil && e.lane == Background {
+		return e.q.yield(ctx, e)
+	}
+	return ctx.Err()
+}
+
+// Later runs fn as background work of the installation the current event
+// belongs to, after that event and behind the installation's interactive
+// work: for what an interactive event finds to do that nobody waits for
+// (creating the labels a repository lacks). fn is handled like an event:
+// under the handler deadline, counted as event "<event>/<what>", and run
+// again after a transient GitHub failure. Outside the queue (unit tests)
+// fn runs at once and its error is returned.
+func Later(ctx context.Context, what string, fn func(context.Context) error) error {
+	e := runOf(ctx)
+	if e == nil {
+		return fn(ctx)
+	}
+	return e.q.later(e, what, fn)
+}
+
+// ErrQueueStopped is returned by Yield when the server stopped while the
+// work waited to continue.
+var ErrQueueStopped = errors.New("the event queue stopped")

@@ -1,0 +1,275 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/hotfix-bot/hotfix-bot/facts"
+	"github.com/hotfix-bot/hotfix-bot/policy"
+)
+
+// At the door (app.Door) each handler decides, from the payload and what
+// the Bot already knows (the app's identity, the policies it cached), with
+// no GitHub call, whether a delivery needs any work and in which lane it
+// runs. Most of an installation's deliveries need none (feature-branch
+// pushes, pull requests into develop, comments without a command, the
+// bot's own writes): they are answered at once and take no room in the
+// queue. The door only skips what Handle would skip before its first API
+// call; anything it cannot tell (the app's identity not known yet, a
+// policy not cached) is queued, and Handle decides.
+
+var (
+	skip        = app.Admission{Skip: true}
+	interactive = app.Admission{Lane: app.Interactive}
+	background  = app.Admission{Lane: app.Background}
+)
+
+// doorSender is the part of a payload that says who acted.
+type doorSender struct {
+	Sender struct {
+		Login string `json:"login"`
+		Type  string `json:"type"`
+	} `json:"sender"`
+	Via *appRef `json:"performed_via_github_app"`
+	// Installation and Repository: every handled event has them.
+	Installation struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+	Repository struct {
+		Name          string `json:"name"`
+		DefaultBranch string `json:"default_branch"`
+		Owner         struct {
+			Login string `json:"login"`
+		} `json:"owner"`
+	} `json:"repository"`
+}
+
+func (d doorSender) fullName() string { return d.Repository.Owner.Login + "/" + d.Repository.Name }
+
+// selfAtDoor reports whether the event is known, without waiting, to be
+// the app's own.
+func (g *Bot) selfAtDoor(d doorSender) bool {
+	via := int64(0)
+	if d.Via != nil {
+		via = d.Via.ID
+	}
+	self, known := g.identity.KnownSelf(d.Sender.Login, d.Sender.Type, via)
+	return known && self
+}
+
+// cachedPolicy is the repository's policy if this replica has it cached
+// and it is valid: the one that governs pull requests into base ("" for
+// events without a pull request).
+func (g *Bot) cachedPolicy(full, base string) (policy.Config, bool) {
+	p, ok := g.policies.CachedFor(full, base)
+	if !ok || p.Broken() {
+		return policy.Config{}, false
+	}
+	return p.Config, true
+}
+
+// pushAtDoor is what the door reads of a push.
+type pushAtDoor struct {
+	doorSender
+	Ref     string `json:"ref"`
+	After   string `json:"after"`
+	Created bool   `json:"created"`
+	Deleted bool   `json:"deleted"`
+	Commits []struct {
+		Added    []string `json:"added"`
+		Modified []string `json:"modified"`
+		Removed  []string `json:"removed"`
+	} `json:"commits"`
+}
+
+func (p *pushAtDoor) touches(paths ...string) bool {
+	for _, c := range p.Commits {
+		for _, list := range [][]string{c.Added, c.Modified, c.Removed} {
+			for _, f := range list {
+				for _, want := range paths {
+					if f == want {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+// AtDoor skips deletions, tag pushes, the app's own pushes, new branches
+// without commits of their own and, once the policy is cached, pushes to
+// branches that are neither hotfix nor sync-back branches (unless they
+// change a policy file, which the handler must forget). A hotfix push is
+// interactive: its author waits for the checks.
+func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+	var ev pushAtDoor
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return interactive // Handle reports it
+	}
+	branch, isBranch := strings.CutPrefix(ev.Ref, "refs/heads/")
+	switch {
+	case ev.Deleted || !isBranch || ev.Installation.ID == 0 || ev.Repository.Name == "" || ev.After == "":
+		return skip
+	case h.g.selfAtDoor(ev.doorSender):
+		return skip
+	case ev.Created && len(ev.Commits) == 0:
+		return skip
+	case branch == ev.Repository.DefaultBranch && ev.touches(policy.ConfigPath),
+		ev.Repository.Name == ".github" && ev.touches(facts.OwnerPolicyPaths...):
+		return interactive
+	}
+	if cfg, ok := h.g.cachedPolicy(ev.fullName(), ""); ok && !cfg.IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) {
+		return skip
+	}
+	return interactive
+}
+
+// prAtDoor is what the door reads of a pull_request event.
+type prAtDoor struct {
+	doorSender
+	Action      string `json:"action"`
+	PullRequest struct {
+		Head struct {
+			Ref string `json:"ref"`
+			SHA string `json:"sha"`
+		} `json:"head"`
+		Base struct {
+			Ref string `json:"ref"`
+		} `json:"base"`
+	} `json:"pull_request"`
+	Label struct {
+		Name string `json:"name"`
+	} `json:"label"`
+	Changes struct {
+		Base *struct{} `json:"base"`
+	} `json:"changes"`
+}
+
+// AtDoor skips actions that cannot change a gate, the app's own label
+// writes, title and body edits and, once the policy is cached, labels
+// that approve nothing and pull requests that are not from a hotfix
+// branch into the production branch.
+func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+	var ev prAtDoor
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return interactive
+	}
+	if ev.Installation.ID == 0 || ev.Repository.Name == "" || ev.PullRequest.Head.SHA == "" {
+		return skip
+	}
+	switch ev.Action {
+	case "opened", "reopened", "synchronize", "edited", "labeled", "unlabeled":
+	default:
+		return skip
+	}
+	if h.g.selfAtDoor(ev.doorSender) || (ev.Action == "edited" && ev.Changes.Base == nil) {
+		return skip
+	}
+	if cfg, ok := h.g.cachedPolicy(ev.fullName(), ev.PullRequest.Base.Ref); ok {
+		labelEvent := ev.Action == "labeled" || ev.Action == "unlabeled"
+		if labelEvent && !isApprovalLabel(cfg, ev.Label.Name) {
+			return skip
+		}
+		if !cfg.IsHotfixBranch(ev.PullRequest.Head.Ref) || ev.PullRequest.Base.Ref != cfg.Branches.Production {
+			return skip
+		}
+	}
+	return interactive
+}
+
+// isApprovalLabel reports whether a label is one of the policy's approval
+// labels.
+func isApprovalLabel(cfg policy.Config, name string) bool {
+	for _, l := range cfg.ApprovalLabels() {
+		if strings.EqualFold(l, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// AtDoor skips every check_run event but "Re-run" on one of the app's
+// gates: the created and completed events the app's own writes cause are
+// most of them.
+func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+	var ev checkRunEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return interactive
+	}
+	if ev.Action != "rerequested" || ev.CheckRun.App.ID != h.g.identity.AppID() || ev.Installation.ID == 0 {
+		return skip
+	}
+	switch ev.CheckRun.Name {
+	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval:
+		return interactive
+	}
+	return skip
+}
+
+// AtDoor skips all but new comments by people that give a command; a
+// command is interactive (its 👀 is the first thing the bot writes).
+func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+	var ev commentEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return interactive
+	}
+	if ev.Action != "created" || ev.Comment.ID == 0 || ev.Issue.Number == 0 || ev.Installation.ID == 0 ||
+		ev.Sender.Type == "Bot" || ev.Comment.User.Type == "Bot" || ev.Comment.App != nil {
+		return skip
+	}
+	body := ev.Comment.Body
+	if len(body) > maxCommentBody {
+		body = body[:maxCommentBody]
+	}
+	if cmds, _ := policy.ParseCommands(body); len(cmds) == 0 {
+		return skip
+	}
+	return interactive
+}
+
+// AtDoor skips deployment states that are not final and, once the policy
+// is cached, other environments' successes of deployments the bot did not
+// create. A failure is interactive (production may need its rollback
+// now), and so is the success of a staged step (the next environment's
+// deployment is what people wait for); the success of production (tag,
+// merge, sync-back, re-checks) and of deployments the bot did not create
+// (re-checks) is background work.
+func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+	var ev deploymentStatusEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return interactive
+	}
+	state := ev.DeploymentStatus.State
+	switch state {
+	case "success", "failure", "error":
+	default:
+		return skip
+	}
+	if ev.Deployment.ID == 0 || ev.Installation.ID == 0 {
+		return skip
+	}
+	via := int64(0)
+	if ev.Deployment.App != nil {
+		via = ev.Deployment.App.ID
+	}
+	ours, known := h.g.identity.KnownSelf(ev.Deployment.Creator.Login, ev.Deployment.Creator.Type, via)
+	p, valid := facts.DecodePayload(ev.Deployment.Payload)
+	switch {
+	case state != "success":
+		if known && (!ours || !valid) {
+			return skip
+		}
+		return interactive
+	case known && ours && valid && !p.Final():
+		return interactive
+	case known && (!ours || !valid):
+		full := ev.Repository.Owner.Login + "/" + ev.Repository.Name
+		if cfg, ok := h.g.cachedPolicy(full, ""); ok && ev.Deployment.Environment != cfg.Production.Environment {
+			return skip
+		}
+	}
+	return background
+}

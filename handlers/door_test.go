@@ -1,0 +1,115 @@
+package handlers
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/hotfix-bot/hotfix-bot/app"
+	"github.com/palantir/go-githubapp/githubapp"
+)
+
+// The door only skips what needs no work: for every one of GitHub's
+// recorded examples of the events the bot handles, with the policy cached
+// and without, a delivery the door answers is one Handle would have
+// finished without a single API call.
+func TestDoorSkipsOnlyWhatNeedsNoWork(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "internal", "fixtures", "webhooks", "all-examples.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []struct {
+		Name     string            `json:"name"`
+		Examples []json.RawMessage `json:"examples"`
+	}
+	if err := json.NewDecoder(zr).Decode(&events); err != nil {
+		t.Fatal(err)
+	}
+	handlers := map[string]func(*Bot) githubapp.EventHandler{
+		"push": pushHandler, "pull_request": prHandler, "check_run": checkRunHandler,
+		"issue_comment":     func(g *Bot) githubapp.EventHandler { return &IssueComment{g} },
+		"deployment_status": func(g *Bot) githubapp.EventHandler { return &DeploymentStatus{g} },
+	}
+	for _, cached := range []bool{false, true} {
+		skipped, queued := 0, 0
+		for _, ev := range events {
+			handler, ok := handlers[ev.Name]
+			if !ok {
+				continue
+			}
+			for i, ex := range ev.Examples {
+				g, rec := newBot(noPolicy...)
+				if cached {
+					warm(t, g)
+				}
+				h := handler(g)
+				adm := h.(app.Door).AtDoor(ctx, ev.Name, ex)
+				if !adm.Skip {
+					queued++
+					continue
+				}
+				skipped++
+				before := rec.count()
+				if err := h.Handle(ctx, ev.Name, "d-1", ex); err != nil {
+					t.Errorf("%s example %d (cached %v): skipped at the door, but Handle failed: %v", ev.Name, i, cached, err)
+				}
+				if n := rec.count() - before; n != 0 {
+					t.Errorf("%s example %d (cached %v): skipped at the door, but Handle made %d API calls: %v", ev.Name, i, cached, n, rec.reqs[before:])
+				}
+			}
+		}
+		if skipped == 0 || queued == 0 {
+			t.Errorf("cached %v: %d skipped, %d queued: the examples do not exercise both", cached, skipped, queued)
+		}
+	}
+}
+
+// Who waits decides the lane: a push's gates and a command are
+// interactive; a failed production deployment (its rollback) too; the
+// success of production (tag, merge, sync-back, re-checks) is background.
+func TestDoorChoosesTheLane(t *testing.T) {
+	g, _ := newBot(noPolicy...)
+	ours := func(state string, chain []string, index int) []byte {
+		return payload(t, "deployment_status.created.json", func(m map[string]any) {
+			set(m, "deployment_status.state", state)
+			set(m, "deployment.performed_via_github_app.id", appID)
+			set(m, "deployment.environment", chain[index])
+			set(m, "deployment.task", "deploy:hotfix")
+			set(m, "deployment.payload", map[string]any{"hotfix_bot": 1, "pr": 7, "comment_id": 9, "requested_by": "rob", "previous_ref": prodSHA,
+				"next_tag": "v1.4.3", "chain": chain, "chain_index": index, "kind": "hotfix"})
+		})
+	}
+	tests := []struct {
+		name    string
+		handler githubapp.EventHandler
+		event   string
+		payload []byte
+		want    app.Lane
+	}{
+		{"a hotfix push", &Push{g}, "push", hotfixPush(t), app.Interactive},
+		{"a command", &IssueComment{g}, "issue_comment", payload(t, "issue_comment.created.json", func(m map[string]any) {
+			set(m, "comment.body", "/promote --dry-run")
+		}), app.Interactive},
+		{"production failed", &DeploymentStatus{g}, "deployment_status", ours("failure", []string{"production"}, 0), app.Interactive},
+		{"staging succeeded: production is next", &DeploymentStatus{g}, "deployment_status", ours("success", []string{"staging", "production"}, 0), app.Interactive},
+		{"production succeeded", &DeploymentStatus{g}, "deployment_status", ours("success", []string{"production"}, 0), app.Background},
+		{"someone else's deployment succeeded", &DeploymentStatus{g}, "deployment_status", payload(t, "deployment_status.created.json", func(m map[string]any) {
+			set(m, "deployment_status.state", "success")
+		}), app.Background},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			adm := tt.handler.(app.Door).AtDoor(ctx, tt.event, tt.payload)
+			if adm.Skip || adm.Lane != tt.want {
+				t.Errorf("admission %+v, want the %s lane", adm, tt.want)
+			}
+		})
+	}
+}
