@@ -102,8 +102,8 @@ func matrixSteps() []matrixStep {
 					w.expect(head, policy.CheckBase, policy.Success)
 					w.expect(head, policy.CheckSchema, policy.Success)
 					w.onePerName(head)
-					if runs := w.botRuns(head); len(runs) != 2 {
-						w.t.Errorf("%d check runs, want base and schema once each", len(runs))
+					if runs := w.botRuns(head); len(runs) < 2 || len(runs) > 4 {
+						w.t.Errorf("%d check runs, want base and schema (and at most a superseded duplicate of each)", len(runs))
 					}
 				},
 			}

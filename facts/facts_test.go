@@ -825,3 +825,44 @@ func TestBatchedChecksAreSettledWithOneLook(t *testing.T) {
 		t.Errorf("base now writes to run %d, want 99", cr.GetID())
 	}
 }
+
+// Two processes given one delivery both find no reply and both post it:
+// the newer comment deletes itself and the older one is the reply.
+func TestPostCommentSettlesADuplicatePostedAtTheSameMoment(t *testing.T) {
+	const marker = "<!-- hotfix-bot:reply:5:1 -->"
+	app := map[string]any{"id": 42}
+	theirs := map[string]any{"id": 7, "body": "theirs " + marker, "performed_via_github_app": app, "user": map[string]any{"login": "hotfix-bot[bot]"}}
+	ours := map[string]any{"id": 9, "body": "ours " + marker, "performed_via_github_app": app, "user": map[string]any{"login": "hotfix-bot[bot]"}}
+	var mu sync.Mutex
+	lists, deleted := 0, []string{}
+	r, _ := mockedRepo(
+		mock.WithRequestMatchHandler(mock.GetReposIssuesCommentsByOwnerByRepoByIssueNumber, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			lists++
+			first := lists == 1
+			mu.Unlock()
+			if first {
+				writeJSON(w, []any{}) // nothing yet: both processes post
+				return
+			}
+			writeJSON(w, []any{theirs, ours})
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposIssuesCommentsByOwnerByRepoByIssueNumber, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			writeJSON(w, ours)
+		})),
+		mock.WithRequestMatchHandler(mock.DeleteReposIssuesCommentsByOwnerByRepoByCommentId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			deleted = append(deleted, req.URL.Path)
+			mu.Unlock()
+			w.WriteHeader(http.StatusNoContent)
+		})),
+	)
+	c, created, err := r.PostComment(context.Background(), 5, marker, "ours "+marker, time.Time{})
+	if err != nil || created || c == nil || c.ID != 7 {
+		t.Errorf("PostComment = %+v, created %v, %v; want the older comment 7, not created by this call", c, created, err)
+	}
+	if len(deleted) != 1 || !strings.HasSuffix(deleted[0], "/comments/9") {
+		t.Errorf("deleted %v, want the newer comment 9", deleted)
+	}
+}

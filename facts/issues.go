@@ -159,6 +159,11 @@ func (r *Repo) byApp(c Comment) bool {
 // carries marker, looking at comments updated since `since` (zero: all),
 // or nil.
 func (r *Repo) FindComment(ctx context.Context, number int, marker string, since time.Time) (*Comment, error) {
+	return r.findComment(ctx, number, marker, since, false)
+}
+
+// findComment is FindComment; with oldest, the oldest such comment.
+func (r *Repo) findComment(ctx context.Context, number int, marker string, since time.Time, oldest bool) (*Comment, error) {
 	opts := github.IssueListCommentsOptions{}
 	if !since.IsZero() {
 		s := since.Add(-time.Second)
@@ -184,6 +189,13 @@ func (r *Repo) FindComment(ctx context.Context, number int, marker string, since
 	}
 	for i := len(list) - 1; i >= 0; i-- {
 		if c := list[i]; strings.Contains(c.Body, marker) && r.byApp(c) {
+			if oldest {
+				for _, o := range list[:i] {
+					if strings.Contains(o.Body, marker) && r.byApp(o) {
+						return &o, nil
+					}
+				}
+			}
 			return &c, nil
 		}
 	}
@@ -198,6 +210,17 @@ func (r *Repo) FindComment(ctx context.Context, number int, marker string, since
 // re-delivery and retries never post twice. created says whether this
 // call posted it.
 func (r *Repo) PostComment(ctx context.Context, number int, marker, body string, since time.Time) (c *Comment, created bool, err error) {
+	return r.postComment(ctx, number, marker, body, since, true)
+}
+
+// PostCommentUnsettled is PostComment without the look for a duplicate
+// posted at the same moment: for short answers where a rare duplicate is
+// harmless and every request counts (the cost guard's).
+func (r *Repo) PostCommentUnsettled(ctx context.Context, number int, marker, body string, since time.Time) (c *Comment, created bool, err error) {
+	return r.postComment(ctx, number, marker, body, since, false)
+}
+
+func (r *Repo) postComment(ctx context.Context, number int, marker, body string, since time.Time, settle bool) (c *Comment, created bool, err error) {
 	if c, err = r.FindComment(ctx, number, marker, since); err != nil || c != nil {
 		return c, false, err
 	}
@@ -214,7 +237,28 @@ func (r *Repo) PostComment(ctx context.Context, number int, marker, body string,
 		c = found
 		return found != nil, err
 	})
-	return c, created, err
+	if err != nil || !created || !settle {
+		return c, created, err
+	}
+	// Two processes given the same delivery at the same moment may both
+	// have found nothing and posted: the oldest comment stays, and a newer
+	// one deletes itself (each process decides the same way). A check
+	// that fails leaves the duplicate: it is harmless, and the work is
+	// done.
+	first, ferr := r.findComment(ctx, number, marker, since, true)
+	if ferr != nil || first == nil || first.ID >= c.ID {
+		return c, true, nil
+	}
+	if derr := r.retryWrite(ctx, func() error {
+		_, err := r.client.Issues.DeleteComment(ctx, r.Owner, r.Name, c.ID)
+		if KindOf(wrap("", err)) == NotFound {
+			return nil
+		}
+		return wrap(fmt.Sprintf("delete duplicate comment %d on #%d", c.ID, number), err)
+	}, nil); derr != nil {
+		return c, true, nil
+	}
+	return first, false, nil
 }
 
 // UpsertComment writes body (which carries marker) as this app's comment

@@ -99,7 +99,7 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	if allSet(limited) {
 		for i, cmd := range cmds {
 			marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
-			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
+			if _, _, err := r.PostCommentUnsettled(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
 				return err
 			}
 		}
@@ -156,7 +156,7 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 			writtenAt: ev.Comment.CreatedAt}
 		marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
 		if limited[i] != "" {
-			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
+			if _, _, err := r.PostCommentUnsettled(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
 				return err
 			}
 			continue

@@ -322,6 +322,14 @@ func (s *Sim) updateComment(c *call) (int, any) {
 	return http.StatusOK, s.commentJSON(c.repo, cm)
 }
 
+func (s *Sim) deleteComment(c *call) (int, any) {
+	id, _ := strconv.ParseInt(c.param("comment_id"), 10, 64)
+	if !c.repo.deleteComment(c.actor(), id) {
+		return notFound()
+	}
+	return http.StatusNoContent, nil
+}
+
 func (s *Sim) addAssignees(c *call) (int, any) {
 	is := c.issue()
 	if is == nil {

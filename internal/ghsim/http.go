@@ -213,6 +213,7 @@ func (s *Sim) routes() http.Handler {
 	repo("GET", "/issues/{issue_number}/comments", "issues/list-comments", "issues:read|pull_requests:read", s.listComments)
 	repo("POST", "/issues/{issue_number}/comments", "issues/create-comment", "issues:write|pull_requests:write", s.createComment)
 	repo("PATCH", "/issues/comments/{comment_id}", "issues/update-comment", "issues:write|pull_requests:write", s.updateComment)
+	repo("DELETE", "/issues/comments/{comment_id}", "issues/delete-comment", "issues:write|pull_requests:write", s.deleteComment)
 	repo("POST", "/issues/{issue_number}/assignees", "issues/add-assignees", "issues:write|pull_requests:write", s.addAssignees)
 	repo("POST", "/issues/comments/{comment_id}/reactions", "reactions/create-for-issue-comment", "issues:write|pull_requests:write", s.createReaction)
 

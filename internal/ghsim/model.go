@@ -927,9 +927,18 @@ func (r *Repo) DeleteComment(actor *User, id int64) error {
 	s := r.sim
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !r.deleteComment(actor, id) {
+		return s.errorf("no comment %d", id)
+	}
+	return nil
+}
+
+// deleteComment deletes a comment, s.mu held; false if there is none.
+func (r *Repo) deleteComment(actor *User, id int64) bool {
+	s := r.sim
 	c := r.comments[id]
 	if c == nil {
-		return s.errorf("no comment %d", id)
+		return false
 	}
 	delete(r.comments, id)
 	kept := c.Issue.Comments[:0]
@@ -941,7 +950,7 @@ func (r *Repo) DeleteComment(actor *User, id int64) error {
 	c.Issue.Comments = kept
 	s.clock.tick()
 	s.emit(r, "issue_comment", "deleted", actor, map[string]any{"issue": s.issueJSON(r, c.Issue), "comment": s.commentJSON(r, c)})
-	return nil
+	return true
 }
 
 // RerequestCheckRun is a person clicking "Re-run" on a check run.

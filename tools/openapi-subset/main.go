@@ -88,6 +88,7 @@ var Operations = []string{
 	"issues/get-comment",
 	"issues/create-comment",
 	"issues/update-comment",
+	"issues/delete-comment",
 	"issues/add-assignees",
 	"reactions/create-for-issue-comment",
 	"teams/get-membership-for-user-in-org",
