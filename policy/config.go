@@ -99,6 +99,13 @@ type Sync struct {
 	Enabled       bool     `yaml:"enabled"`
 	Labels        []string `yaml:"labels"`
 	ConflictLabel string   `yaml:"conflict_label"`
+	// AutoMerge: the bot merges a sync-back pull request itself (with a
+	// merge commit) once it is still exactly the bot's own sync commit,
+	// conflict-free, and GitHub says its required checks pass.
+	AutoMerge bool `yaml:"auto_merge"`
+	// RemindAfter is how long a sync-back pull request may stay open
+	// before it gets a reminder, one a day; 0 turns reminders off.
+	RemindAfter Duration `yaml:"remind_after"`
 }
 
 // Labels the bot itself puts on pull requests. They can never be approval
@@ -152,6 +159,7 @@ func Default() Config {
 			Enabled:       true,
 			Labels:        []string{"sync-back"},
 			ConflictLabel: "sync-conflict",
+			RemindAfter:   Duration(24 * time.Hour),
 		},
 	}
 }
