@@ -191,10 +191,7 @@ func (s *Sim) prJSON(r *Repo, is *Issue) obj {
 	if !pr.Merged && is.State == "open" {
 		if _, conflicts, err := r.git.mergeTree(baseSHA, pr.HeadSHA, ""); err == nil {
 			mergeable = len(conflicts) == 0
-			state = "clean"
-			if len(conflicts) > 0 {
-				state = "dirty"
-			}
+			state = r.mergeableState(pr, len(conflicts) > 0)
 		}
 	}
 	if mb, err := r.git.mergeBase(baseSHA, pr.HeadSHA); err == nil {

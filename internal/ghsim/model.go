@@ -44,6 +44,7 @@ type Repo struct {
 	// `mergeable: null` after its head or base moved.
 	mergeableDelay int
 	lifecycle      repoLifecycle
+	actions        repoActions
 }
 
 // SetMergeableDelay sets how many reads of a pull request say mergeable is
