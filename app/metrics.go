@@ -39,6 +39,10 @@ type Metrics struct {
 	// Commands set aside: their comment no longer gives them, or they
 	// are too old.
 	CommandsNotRun *prometheus.CounterVec
+	// Hotfixes production runs that a target (develop, a release branch)
+	// lacks, by their open sync-back pull requests, and the oldest's age.
+	HotfixesNotInTarget *prometheus.GaugeVec
+	OldestNotInTarget   *prometheus.GaugeVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
@@ -105,11 +109,19 @@ func NewMetrics() *Metrics {
 			Name: "hotfixbot_commands_not_run_total",
 			Help: "Commands not run because their comment, read again from GitHub, no longer gives them (deleted, edited, other_author), or because they were older than commands.max_age (too_old).",
 		}, []string{"reason"}),
+		HotfixesNotInTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotfix_bot_hotfixes_not_in_target",
+			Help: "Hotfixes production runs that a branch (develop, a release branch) does not contain yet: its open sync-back pull requests, as last looked over.",
+		}, []string{"repository", "target"}),
+		OldestNotInTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotfix_bot_hotfix_not_in_target_oldest_seconds",
+			Help: "Age of the oldest open sync-back pull request into a branch, as last looked over.",
+		}, []string{"repository", "target"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
 		m.QueueDepth, m.QueueRunning, m.QueueDelayed, m.QueueWait, m.Requeued,
-		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CommandsNotRun,
+		m.RateLimited, m.Blocked, m.PacedWrites, m.Redelivered, m.CommandsNotRun, m.HotfixesNotInTarget, m.OldestNotInTarget,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

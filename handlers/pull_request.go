@@ -14,6 +14,8 @@ import (
 // PullRequest runs the gates on hotfix pull requests: all three when one
 // is opened, reopened, pushed to (resetting approvals given before the
 // push) or retargeted; approval and schema when an approval label changes.
+// On a release pull request into the production branch it runs
+// hotfix-bot/release.
 type PullRequest struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*PullRequest)(nil)
@@ -55,11 +57,16 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 		return false
 	}
 	labelEvent := action == "labeled" || action == "unlabeled"
+	headRef, baseRef := ev.GetPullRequest().GetHead().GetRef(), ev.GetPullRequest().GetBase().GetRef()
+	releasePR := func(cfg policy.Config) bool {
+		return !labelEvent && cfg.IsReleaseBranch(headRef) && baseRef == cfg.Branches.Production
+	}
 	if p, ok := h.g.policies.Cached(full); ok && !p.Broken() {
-		if labelEvent && !isApprovalLabel(p.Config) {
+		if releasePR(p.Config) {
+			// A release going to production: its release check, below.
+		} else if labelEvent && !isApprovalLabel(p.Config) {
 			return nil
-		}
-		if !p.Config.IsHotfixBranch(ev.GetPullRequest().GetHead().GetRef()) {
+		} else if !p.Config.IsHotfixBranch(headRef) {
 			return nil
 		}
 	}
@@ -74,6 +81,14 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	pol, err := h.g.policy(ctx, r)
 	if err != nil {
 		return err
+	}
+	if cfg := hotfixConfig(pol); releasePR(cfg) && !cfg.IsHotfixBranch(headRef) {
+		// The event may be old: the pull request as it is now decides.
+		pr, err := r.PullRequestNow(ctx, ev.GetNumber())
+		if err != nil || !isReleasePR(cfg, r, pr) {
+			return err
+		}
+		return h.g.releaseCheck(ctx, r, pol, pr.GetHead().GetRef(), pr.GetHead().GetSHA())
 	}
 	if labelEvent && !pol.Broken() && !isApprovalLabel(pol.Config) {
 		return nil

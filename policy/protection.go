@@ -38,8 +38,10 @@ type ProtectionFacts struct {
 	SHA         string
 	// Ref is the branch (or tag) the workflow deploys, "" when unknown.
 	Ref string
-	// BrokenPolicy describes a broken policy file ("" when it is valid).
-	BrokenPolicy string
+	// BrokenPolicy describes a broken policy file ("" when it is valid);
+	// PolicyUnknown says why the policy could not be read.
+	BrokenPolicy  string
+	PolicyUnknown string
 	// Lock is the production lock; LockUnknown says why it could not be
 	// read.
 	Lock        LockState
@@ -104,6 +106,9 @@ func (c Config) DecideProtection(f ProtectionFacts) ProtectionDecision {
 	unknown := func(why string) ProtectionDecision {
 		return reject("unknown", "it could not check it, and never approves what it could not check: "+strings.TrimSuffix(why, ".")+".",
 			"**Next:** re-run this job in a minute.")
+	}
+	if f.PolicyUnknown != "" {
+		return unknown("it could not read the policy file: " + f.PolicyUnknown)
 	}
 	if f.Environment != env {
 		return ProtectionDecision{Approve: true, Reason: "not-production",

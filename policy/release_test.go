@@ -153,6 +153,10 @@ func TestDecideProtection(t *testing.T) {
 			[]string{"the deployment the production lock names", "re-run this job"}},
 		{"what production shipped could not be read: rejected", with(func(f *ProtectionFacts) { f.Release.Unknown = "more than 3000 tags" }), false, "unknown",
 			[]string{"could not establish what production shipped: more than 3000 tags", "never approves what it could not check"}},
+		{"the policy could not be read: rejected, whatever the environment", with(func(f *ProtectionFacts) {
+			f.PolicyUnknown = "read .github/hotfix-bot.yml: GitHub answered 502"
+			f.Environment = "staging"
+		}), false, "unknown", []string{"could not read the policy file", "re-run this job"}},
 		{"a broken policy: rejected", with(func(f *ProtectionFacts) { f.BrokenPolicy = "line 3: approval.permission: bad" }), false, "policy",
 			[]string{"policy file is invalid: line 3", "fix `.github/hotfix-bot.yml`"}},
 	}

@@ -265,3 +265,48 @@ func (s *Sim) emitCheckRun(r *Repo, cr *CheckRun, action string, sender *User) {
 		s.queue(in, r, "check_run", action, sender, map[string]any{"check_run": s.checkRunJSON(r, cr)})
 	}
 }
+
+// MergePR is a person merging a pull request with a merge commit in
+// GitHub's web interface (the branch's rules apply to people as to apps:
+// a protected base refuses it unless they are met).
+func (r *Repo) MergePR(actor *User, number int) (string, error) {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is := r.issueLocked(number)
+	if is == nil || is.PR == nil || is.State != "open" {
+		return "", s.errorf("no open pull request #%d", number)
+	}
+	pr := is.PR
+	if p, ok := r.lifecycle.protected[pr.BaseRef]; ok && r.mergeableState(pr, false) == "blocked" {
+		return "", s.errorf("#%d: %s's rules are not met (%+v)", number, pr.BaseRef, p)
+	}
+	baseSHA, err := r.git.revParse(r.branchRef(pr.BaseRef))
+	if err != nil {
+		return "", err
+	}
+	tree, conflicts, err := r.git.mergeTree(baseSHA, pr.HeadSHA, "")
+	if err != nil {
+		return "", err
+	}
+	if len(conflicts) > 0 {
+		return "", s.errorf("#%d conflicts with %s", number, pr.BaseRef)
+	}
+	when := s.clock.tick()
+	msg := fmt.Sprintf("Merge pull request #%d from %s/%s\n\n%s", number, pr.HeadRepo.Owner.Login, pr.HeadRef, is.Title)
+	sha, err := r.git.commitTree(tree, []string{baseSHA, pr.HeadSHA}, msg, actor.identity(when), actor.identity(when))
+	if err != nil {
+		return "", err
+	}
+	if err := r.moveBranchLocked(actor, pr.BaseRef, baseSHA, sha, false, nil); err != nil {
+		return "", err
+	}
+	now := s.clock.tick()
+	pr.Merged, pr.MergedAt, pr.MergedBy, pr.MergeCommitSHA = true, now, actor, sha
+	is.State, is.ClosedAt, is.UpdatedAt = "closed", now, now
+	e := r.addEvent(is, actor, "merged", nil, nil)
+	e.CommitID = sha
+	r.addEvent(is, actor, "closed", nil, nil)
+	s.emit(r, "pull_request", "closed", actor, map[string]any{"number": is.Number, "pull_request": s.prJSON(r, is)})
+	return sha, nil
+}
