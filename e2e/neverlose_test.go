@@ -177,10 +177,22 @@ func TestReleaseCheckRedThenGreen(t *testing.T) {
 	w.expect(head, policy.CheckRelease, policy.Failure, "Lacks 1 release production shipped: v1.4.3",
 		"v1.4.3 (#"+itoa(int64(n))+", Raise the payment timeout to 60s)", "merge #"+itoa(int64(sync.Number))+" into `release/1.5` first")
 	w.onePerName(head)
+	// Its Details: the release ledger, where the hotfix has landed.
+	dev := w.syncInto("develop")
+	code, page := get(t, w.check(head, policy.CheckRelease).DetailsURL)
+	for _, want := range []string{"Release ledger of <code>release/1.5</code>", "v1.4.3 (#" + itoa(int64(n)) + ", Raise the payment timeout to 60s)",
+		"⏳ #" + itoa(int64(dev.Number)) + " open", "⏳ #" + itoa(int64(sync.Number)) + " open", "<code>release/1.4</code>"} {
+		if code != 200 || !strings.Contains(page, want) {
+			t.Errorf("the details page (%d) lacks %q", code, want)
+		}
+	}
 
 	w.resolveAndMerge(sync)
 	now := r.Branch("release/1.5")
 	w.expect(now, policy.CheckRelease, policy.Success, "Contains every release production shipped", "production runs v1.4.3")
+	if _, page := get(t, w.check(now, policy.CheckRelease).DetailsURL); strings.Count(page, `<tr class="ledger">`) != 1 || !strings.Contains(page, "✅ in") {
+		t.Errorf("the ledger after the merge lacks v1.4.3 in release/1.5:\n%s", page)
+	}
 	if is, _ := r.PR(pr); is.PR.HeadSHA != now {
 		t.Errorf("the release pull request's head %s, want %s", is.PR.HeadSHA, now)
 	}

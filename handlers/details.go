@@ -226,6 +226,27 @@ type detailsView struct {
 	Timeline             []eventView
 	Missing              []string
 	Generated            time.Time
+	// Ledger is the hotfix ledger of the release branch the commit is the
+	// tip of (a hotfix-bot/release page), nil otherwise.
+	Ledger *ledgerView
+}
+
+// ledgerView is a release branch's hotfix ledger: each hotfix since the
+// branch was cut, and where it has landed.
+type ledgerView struct {
+	Branch  string
+	Targets []string
+	Rows    []ledgerRowView
+	More    int
+}
+
+type ledgerRowView struct {
+	Name, URL string
+	Cells     []ledgerCell
+}
+
+type ledgerCell struct {
+	Text, URL string
 }
 
 type prView struct {
@@ -344,6 +365,9 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		} else {
 			v.Lock = "free"
 		}
+		if runs[policy.CheckRelease] != nil {
+			v.Ledger = releaseLedger(ctx, r, cfg, sha, gh.GetHTMLURL(), runs[policy.CheckRelease], missing)
+		}
 	}
 
 	deps, err := r.HotfixDeployments(ctx, sha, prNumber)
@@ -441,4 +465,59 @@ func sortedNames(m map[string]*github.CheckRun) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// releaseLedger reads the ledger of the release branch whose tip is sha
+// (the branch of its release pull request, or found among the release
+// branches), nil when sha is no release branch's tip any more.
+func releaseLedger(ctx context.Context, r *facts.Repo, cfg policy.Config, sha, repoURL string, cr *github.CheckRun, missing func(string, error)) *ledgerView {
+	branch := ""
+	for _, p := range cr.PullRequests {
+		if ref := p.GetHead().GetRef(); cfg.IsReleaseBranch(ref) && p.GetHead().GetSHA() == sha {
+			branch = ref
+		}
+	}
+	if branch == "" {
+		releases, err := r.ReleaseBranches(ctx, cfg)
+		if err != nil {
+			missing("the release branches", err)
+			return nil
+		}
+		for _, b := range releases {
+			if b.SHA == sha {
+				branch = b.Name
+			}
+		}
+	}
+	if branch == "" {
+		return nil
+	}
+	l, err := r.ReleaseLedger(ctx, cfg, branch, sha)
+	if err != nil {
+		missing("the release ledger of "+branch, err)
+		return nil
+	}
+	view := &ledgerView{Branch: branch, Targets: l.Targets, More: l.More}
+	for _, row := range l.Rows {
+		rv := ledgerRowView{Name: row.Release.Name()}
+		if row.Release.PR != 0 {
+			rv.URL = fmt.Sprintf("%s/pull/%d", repoURL, row.Release.PR)
+		}
+		for _, target := range l.Targets {
+			c := ledgerCell{}
+			switch {
+			case row.Unknown[target] != "":
+				c.Text = "not read"
+			case row.In[target]:
+				c.Text = "✅ in"
+			case row.Open[target] != 0:
+				c.Text, c.URL = fmt.Sprintf("⏳ #%d open", row.Open[target]), fmt.Sprintf("%s/pull/%d", repoURL, row.Open[target])
+			default:
+				c.Text = "❌ not in, no sync open"
+			}
+			rv.Cells = append(rv.Cells, c)
+		}
+		view.Rows = append(view.Rows, rv)
+	}
+	return view
 }
