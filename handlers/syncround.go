@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -172,7 +173,7 @@ func (g *Bot) remind(ctx context.Context, r *facts.Repo, cfg policy.Config, pr *
 	tag, target, _ := facts.SyncOf(pr)
 	hotfix := 0
 	if m := syncHotfix.FindStringSubmatch(pr.GetBody()); m != nil {
-		fmt.Sscan(m[1], &hotfix)
+		hotfix, _ = strconv.Atoi(m[1]) // the pattern matched digits
 	}
 	var people []string
 	for _, u := range pr.Assignees {
