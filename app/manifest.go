@@ -13,6 +13,7 @@ var (
 		"metadata":      "read",
 		"members":       "read",
 		"statuses":      "read",
+		"actions":       "read",
 	}
-	Events = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run"}
+	Events = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run", "deployment_protection_rule"}
 )

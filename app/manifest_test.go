@@ -27,10 +27,12 @@ func TestAppManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The design's list, spelled out, plus commit statuses (read), which
-	// promote.required_checks must see: the manifest may not drift.
+	// promote.required_checks must see, and Actions (read), without which
+	// GitHub does not offer the app as a deployment protection rule: the
+	// manifest may not drift.
 	wantPerms := map[string]string{
 		"checks": "write", "contents": "write", "deployments": "write", "issues": "write",
-		"pull_requests": "write", "metadata": "read", "members": "read", "statuses": "read",
+		"pull_requests": "write", "metadata": "read", "members": "read", "statuses": "read", "actions": "read",
 	}
 	if !reflect.DeepEqual(m.Permissions, wantPerms) {
 		t.Errorf("app.yml permissions = %v, want %v", m.Permissions, wantPerms)
@@ -39,7 +41,7 @@ func TestAppManifest(t *testing.T) {
 		t.Errorf("app.Permissions = %v, want %v", Permissions, wantPerms)
 	}
 	sort.Strings(m.Events)
-	wantEvents := []string{"check_run", "deployment_status", "issue_comment", "pull_request", "push"}
+	wantEvents := []string{"check_run", "deployment_protection_rule", "deployment_status", "issue_comment", "pull_request", "push"}
 	if !reflect.DeepEqual(m.Events, wantEvents) {
 		t.Errorf("app.yml events = %v, want %v", m.Events, wantEvents)
 	}

@@ -46,6 +46,10 @@ type Metrics struct {
 	// CostLimited counts requests anyone can make that the cost guard
 	// answered without doing the work (dry runs, /help, details pages).
 	CostLimited *prometheus.CounterVec
+	// Hotfixes production runs that a target (develop, a release branch)
+	// lacks, by their open sync-back pull requests, and the oldest's age.
+	HotfixesNotInTarget *prometheus.GaugeVec
+	OldestNotInTarget   *prometheus.GaugeVec
 }
 
 // Delivery outcomes, as counted by hotfixbot_webhook_deliveries_total.
@@ -130,11 +134,20 @@ func NewMetrics() *Metrics {
 			Name: "hotfixbot_refused_deliveries_total",
 			Help: "Deliveries refused because the queue was full, by what became of them (refused, fetched_back, handled_elsewhere, left_to_sweep).",
 		}, []string{"outcome"}),
+		HotfixesNotInTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotfix_bot_hotfixes_not_in_target",
+			Help: "Hotfixes production runs that a branch (develop, a release branch) does not contain yet: its open sync-back pull requests, as last looked over.",
+		}, []string{"repository", "target"}),
+		OldestNotInTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hotfix_bot_hotfix_not_in_target_oldest_seconds",
+			Help: "Age of the oldest open sync-back pull request into a branch, as last looked over.",
+		}, []string{"repository", "target"}),
 	}
 	m.Registry.MustRegister(
 		m.Deliveries, m.HandlerRuns, m.HandlerDuration, m.Ready,
 		m.QueueDepth, m.QueueWaiting, m.QueueRunning, m.Yields, m.QueueDelayed, m.QueueWait, m.Requeued,
 		m.RateLimited, m.Blocked, m.PacedWrites, m.PacedWait, m.Redelivered, m.Refused, m.CommandsNotRun, m.CostLimited,
+		m.HotfixesNotInTarget, m.OldestNotInTarget,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		goMetricsCollector{m.GitHub},

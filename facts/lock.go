@@ -194,6 +194,11 @@ func (r *Repo) wroteLock(c *github.Commit) bool {
 	return v == nil || v.GetVerified() || v.GetReason() == "unsigned"
 }
 
+// MadeByApp reports whether a commit is the app's own, by the same rule
+// as the lock's commits (wroteLock): authored and committed by the app's
+// bot user, with GitHub's signature where GitHub signs them.
+func (r *Repo) MadeByApp(c *github.Commit) bool { return r.wroteLock(c) }
+
 // botEmail reports whether an email is a bot user's noreply address:
 // login@users.noreply.HOST or ID+login@users.noreply.HOST.
 func botEmail(email, login string) bool {

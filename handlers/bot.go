@@ -31,7 +31,7 @@ const PolicyTTL = time.Minute
 // Bot.
 func New(d app.Deps) []githubapp.EventHandler {
 	g := NewBot(d)
-	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}, &IssueComment{g}, &DeploymentStatus{g}}
+	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}, &IssueComment{g}, &DeploymentStatus{g}, &DeploymentProtectionRule{g}}
 }
 
 // Bot is the base of every handler: it runs the hotfix gates (hotfix-bot/base, /schema, /approval)
@@ -64,6 +64,9 @@ type Bot struct {
 
 	mu    sync.Mutex
 	locks map[string]*headLock
+	// rounds is when this replica last looked over each repository's
+	// sync-back pull requests (syncround.go).
+	rounds map[string]time.Time
 }
 
 // headLock serialises evaluations of one head; it is dropped from the map
@@ -91,6 +94,7 @@ func NewBot(d app.Deps) *Bot {
 		signedCommits: strings.HasPrefix(d.Config.GitHub.V3APIURL, "https://api.github.com"),
 		policies:      facts.NewPolicyCache(PolicyTTL, clk.Now),
 		locks:         map[string]*headLock{},
+		rounds:        map[string]time.Time{},
 		instance:      newInstance(),
 		cost:          newCostGuard(),
 		trees:         facts.NewTreeCache(),
@@ -222,6 +226,7 @@ func labelSpecs(cfg policy.Config) []facts.LabelSpec {
 // RecheckOpenHotfixPRs re-runs the gates of every open hotfix pull request
 // of a repository: production moved under them (a successful production
 // deployment), so a branch that started at production may not any more.
+// The release checks run again too: a release may now lack a hotfix.
 func (g *Bot) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, owner, name, defaultBranch string) error {
 	r, err := g.repo(installationID, owner, name, defaultBranch)
 	if err != nil {
@@ -256,6 +261,10 @@ func (g *Bot) RecheckOpenHotfixPRs(ctx context.Context, installationID int64, ow
 		if err := g.evaluate(ctx, e); err != nil {
 			errs = append(errs, fmt.Errorf("re-check #%d: %w", pr.GetNumber(), err))
 		}
+	}
+	// What production shipped changed: so does what a release must hold.
+	if err := g.recheckReleases(ctx, r, pol, prs); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

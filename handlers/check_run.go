@@ -3,16 +3,20 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/go-github/v60/github"
+	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/palantir/go-githubapp/githubapp"
 )
 
-// CheckRun re-runs the gates when someone clicks "Re-run" on one of the
-// bot's checks: the way to complete a check GitHub's failures left
-// unfinished.
+// CheckRun re-runs the gates (and hotfix-bot/release) when someone clicks
+// "Re-run" on one of the bot's checks: the way to complete a check
+// GitHub's failures left unfinished. Another app's check run completing
+// (CI) on a sync-back pull request may let the bot merge it
+// (sync.auto_merge).
 type CheckRun struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*CheckRun)(nil)
@@ -37,6 +41,9 @@ type checkRunEvent struct {
 			Base   struct {
 				Ref string `json:"ref"`
 			} `json:"base"`
+			Head struct {
+				Ref string `json:"ref"`
+			} `json:"head"`
 		} `json:"pull_requests"`
 	} `json:"check_run"`
 }
@@ -53,6 +60,12 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if h.AtDoor(ctx, eventType, payload).Skip {
 		return nil
 	}
+	if ev.Action == "completed" && cr.App.ID != h.g.identity.AppID() {
+		return h.othersCompleted(ctx, &ev)
+	}
+	if ev.Action != "rerequested" {
+		return nil
+	}
 	installation := ev.Installation.ID
 	ctx, _ = githubapp.PrepareRepoContext(ctx, installation, &github.Repository{
 		Owner: &github.User{Login: github.String(ev.Repository.Owner.Login)}, Name: github.String(ev.Repository.Name)})
@@ -67,6 +80,9 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	pol, err := h.g.policyFor(ctx, r, base)
 	if err != nil {
 		return err
+	}
+	if cr.Name == policy.CheckRelease {
+		return h.rerunRelease(ctx, r, pol, &ev)
 	}
 	for _, ref := range cr.PullRequests {
 		pr, err := r.PullRequestNow(ctx, ref.Number)
@@ -88,4 +104,68 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		installation: installation, repo: r, policy: pol, branch: branch, head: cr.HeadSHA,
 		checks: []string{policy.CheckBase, policy.CheckSchema},
 	})
+}
+
+// rerunRelease runs hotfix-bot/release again on the commit it was asked
+// for, if that is still the head of a release branch (the branch the run
+// was made on, or a release pull request's).
+func (h *CheckRun) rerunRelease(ctx context.Context, r *facts.Repo, pol facts.Policy, ev *checkRunEvent) error {
+	cfg := hotfixConfig(pol)
+	branches := []string{ev.CheckRun.CheckSuite.HeadBranch}
+	for _, ref := range ev.CheckRun.PullRequests {
+		branches = append(branches, ref.Head.Ref)
+	}
+	for _, b := range branches {
+		if b == "" || !cfg.IsReleaseBranch(b) {
+			continue
+		}
+		tip, err := r.BranchSHA(ctx, b)
+		if err != nil {
+			return err
+		}
+		if tip == ev.CheckRun.HeadSHA {
+			return h.g.releaseCheck(ctx, r, pol, b, tip)
+		}
+	}
+	return nil // the branch moved on: its new head has its own check
+}
+
+// othersCompleted follows another app's check run completing (CI): on a
+// sync-back pull request's head it may let the bot merge it
+// (sync.auto_merge); on any commit it is an occasion to look over the
+// repository's sync-back pull requests (at most once an hour). Anything
+// else costs no API call.
+func (h *CheckRun) othersCompleted(ctx context.Context, ev *checkRunEvent) error {
+	var syncs []int
+	for _, pr := range ev.CheckRun.PullRequests {
+		if policy.IsSyncBranch(pr.Head.Ref) {
+			syncs = append(syncs, pr.Number)
+		}
+	}
+	owner, name := ev.Repository.Owner.Login, ev.Repository.Name
+	full := owner + "/" + name
+	if p, ok := h.g.policies.Cached(full); ok && (p.Broken() || !p.Config.Sync.AutoMerge) {
+		syncs = nil
+	}
+	if len(syncs) == 0 {
+		return h.g.syncRoundIfDue(ctx, ev.Installation.ID, owner, name, ev.Repository.DefaultBranch)
+	}
+	ctx, _ = githubapp.PrepareRepoContext(ctx, ev.Installation.ID, &github.Repository{
+		Owner: &github.User{Login: github.String(owner)}, Name: github.String(name)})
+	r, err := h.g.repo(ev.Installation.ID, owner, name, ev.Repository.DefaultBranch)
+	if err != nil {
+		return err
+	}
+	pol, err := h.g.policy(ctx, r)
+	if err != nil || pol.Broken() {
+		return err
+	}
+	var errs []error
+	for _, n := range syncs {
+		if _, err := h.g.autoMergeSync(ctx, r.Fresh(), pol.Config, n); err != nil {
+			errs = append(errs, fmt.Errorf("auto-merge #%d: %w", n, err))
+		}
+	}
+	errs = append(errs, h.g.syncRoundIfDueOn(ctx, r, pol))
+	return errors.Join(errs...)
 }

@@ -317,6 +317,8 @@ func (c *commandRun) help(ctx context.Context) outcome {
 	fmt.Fprintf(&b, "| `/unlock` | any issue or PR | maintain or more | releases a stuck production lock |\n")
 	fmt.Fprintf(&b, "| `/help` | anywhere | anyone | this |\n")
 	b.WriteString("\nA command is a line of its own starting with `/`; several lines run in order.")
+	fmt.Fprintf(&b, "\n\n**Never lose a hotfix.** Where hotfix-bot is a deployment protection rule of `%s` (*Settings → Environments → %s → Deployment protection rules → hotfix-bot*), GitHub holds every workflow job deploying there until the bot approves it: it rejects a commit that lacks a hotfix production shipped (naming each, and the sync-back pull request that brings it), and any deployment while another promotion holds the production lock. `%s` says the same on release branches and their pull requests into `%s`.",
+		cfg.Production.Environment, cfg.Production.Environment, policy.CheckRelease, cfg.Branches.Production)
 	if c.ev.onPR() && !c.pol.Broken() {
 		pr, err := c.r.PullRequest(ctx, c.ev.Issue.Number)
 		if err == nil && cfg.IsHotfixBranch(pr.GetHead().GetRef()) && pr.GetBase().GetRef() == cfg.Branches.Production && pr.GetState() == "open" {

@@ -49,6 +49,14 @@ type detailsFacts struct {
 	// on this commit.
 	Syncs    []*github.PullRequest
 	SyncsErr error
+
+	// Ledger is the hotfix ledger of the release branch the commit is the
+	// tip of, read (under the policy) when the commit carries
+	// hotfix-bot/release; LedgerErr says what could not be read
+	// (LedgerWhat names it).
+	Ledger     *facts.Ledger
+	LedgerErr  error
+	LedgerWhat string
 }
 
 // gatherDetails reads a details page's facts, independent reads side by
@@ -97,6 +105,9 @@ func gatherDetails(ctx context.Context, r *facts.Repo, policies *facts.PolicyCac
 				f.Lock = &lock
 			}
 		})
+		if cr := runs[policy.CheckRelease]; cr != nil {
+			inner.Go(func() { f.Ledger, f.LedgerWhat, f.LedgerErr = releaseLedger(ctx, r, cfg, sha, cr) })
+		}
 		inner.Wait()
 	})
 	wg.Go(func() {
@@ -126,4 +137,36 @@ func gatherDetails(ctx context.Context, r *facts.Repo, policies *facts.PolicyCac
 	})
 	wg.Wait()
 	return f, nil
+}
+
+// releaseLedger reads the ledger of the release branch whose tip is sha
+// (the branch of its release pull request, or found among the release
+// branches); nil when sha is no release branch's tip any more. On an
+// error, what names the fact that could not be read.
+func releaseLedger(ctx context.Context, r *facts.Repo, cfg policy.Config, sha string, cr *github.CheckRun) (l *facts.Ledger, what string, err error) {
+	branch := ""
+	for _, p := range cr.PullRequests {
+		if ref := p.GetHead().GetRef(); cfg.IsReleaseBranch(ref) && p.GetHead().GetSHA() == sha {
+			branch = ref
+		}
+	}
+	if branch == "" {
+		releases, err := r.ReleaseBranches(ctx, cfg)
+		if err != nil {
+			return nil, "the release branches", err
+		}
+		for _, b := range releases {
+			if b.SHA == sha {
+				branch = b.Name
+			}
+		}
+	}
+	if branch == "" {
+		return nil, "", nil
+	}
+	ledger, err := r.ReleaseLedger(ctx, cfg, branch, sha)
+	if err != nil {
+		return nil, "the release ledger of " + branch, err
+	}
+	return &ledger, "", nil
 }

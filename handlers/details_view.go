@@ -29,6 +29,27 @@ type detailsView struct {
 	Timeline             []eventView
 	Missing              []string
 	Generated            time.Time
+	// Ledger is the hotfix ledger of the release branch the commit is the
+	// tip of (a hotfix-bot/release page), nil otherwise.
+	Ledger *ledgerView
+}
+
+// ledgerView is a release branch's hotfix ledger: each hotfix since the
+// branch was cut, and where it has landed.
+type ledgerView struct {
+	Branch  string
+	Targets []string
+	Rows    []ledgerRowView
+	More    int
+}
+
+type ledgerRowView struct {
+	Name, URL string
+	Cells     []ledgerCell
+}
+
+type ledgerCell struct {
+	Text, URL string
 }
 
 type prView struct {
@@ -109,6 +130,12 @@ func detailsPage(f detailsFacts) detailsView {
 			} else {
 				v.Lock = "free"
 			}
+		}
+		switch {
+		case f.LedgerErr != nil:
+			missing(f.LedgerWhat, f.LedgerErr)
+		case f.Ledger != nil:
+			v.Ledger = viewLedger(f.Ledger, f.RepoURL)
 		}
 	}
 
@@ -192,4 +219,31 @@ func sortedNames(m map[string]*github.CheckRun) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// viewLedger is a release ledger as the page shows it.
+func viewLedger(l *facts.Ledger, repoURL string) *ledgerView {
+	view := &ledgerView{Branch: l.Branch, Targets: l.Targets, More: l.More}
+	for _, row := range l.Rows {
+		rv := ledgerRowView{Name: row.Release.Name()}
+		if row.Release.PR != 0 {
+			rv.URL = fmt.Sprintf("%s/pull/%d", repoURL, row.Release.PR)
+		}
+		for _, target := range l.Targets {
+			c := ledgerCell{}
+			switch {
+			case row.Unknown[target] != "":
+				c.Text = "not read"
+			case row.In[target]:
+				c.Text = "✅ in"
+			case row.Open[target] != 0:
+				c.Text, c.URL = fmt.Sprintf("⏳ #%d open", row.Open[target]), fmt.Sprintf("%s/pull/%d", repoURL, row.Open[target])
+			default:
+				c.Text = "❌ not in, no sync open"
+			}
+			rv.Cells = append(rv.Cells, c)
+		}
+		view.Rows = append(view.Rows, rv)
+	}
+	return view
 }

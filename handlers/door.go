@@ -101,9 +101,10 @@ func (p *pushAtDoor) touches(paths ...string) bool {
 
 // AtDoor skips deletions, tag pushes, the app's own pushes, new branches
 // without commits of their own and, once the policy is cached, pushes to
-// branches that are neither hotfix nor sync-back branches (unless they
-// change a policy file, which the handler must forget). A hotfix push is
-// interactive: its author waits for the checks.
+// branches that are neither hotfix, release nor sync-back branches
+// (unless they change a policy file, which the handler must forget, or
+// the hourly look over the sync-back pull requests is due). A hotfix push
+// is interactive: its author waits for the checks.
 func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev pushAtDoor
 	if err := json.Unmarshal(payload, &ev); err != nil {
@@ -117,11 +118,14 @@ func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission
 		return skip
 	case ev.Created && len(ev.Commits) == 0:
 		return skip
-	case branch == ev.Repository.DefaultBranch && ev.touches(policy.ConfigPath),
+	case ev.touches(policy.ConfigPath), // on the default branch, the production branch or a pull request's base
 		ev.Repository.Name == ".github" && ev.touches(facts.OwnerPolicyPaths...):
 		return interactive
 	}
-	if cfg, ok := h.g.cachedPolicy(ev.fullName(), ""); ok && !cfg.IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) {
+	if cfg, ok := h.g.cachedPolicy(ev.fullName(), ""); ok && !cfg.IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) && !cfg.IsReleaseBranch(branch) {
+		if h.g.roundWanted(ev.fullName()) {
+			return background // the hourly look over the sync-back pull requests
+		}
 		return skip
 	}
 	return interactive
@@ -173,7 +177,8 @@ func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) app.Ad
 		if labelEvent && !isApprovalLabel(cfg, ev.Label.Name) {
 			return skip
 		}
-		if !cfg.IsHotfixBranch(ev.PullRequest.Head.Ref) || ev.PullRequest.Base.Ref != cfg.Branches.Production {
+		release := !labelEvent && cfg.IsReleaseBranch(ev.PullRequest.Head.Ref)
+		if (!cfg.IsHotfixBranch(ev.PullRequest.Head.Ref) && !release) || ev.PullRequest.Base.Ref != cfg.Branches.Production {
 			return skip
 		}
 	}
@@ -192,18 +197,40 @@ func isApprovalLabel(cfg policy.Config, name string) bool {
 }
 
 // AtDoor skips every check_run event but "Re-run" on one of the app's
-// gates: the created and completed events the app's own writes cause are
-// most of them.
+// gates (the created and completed events the app's own writes cause are
+// most of them) and another app's completed check on a sync-back pull
+// request the bot may merge (sync.auto_merge), or when the hourly look
+// over the sync-back pull requests is due (background work).
 func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev checkRunEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return interactive
 	}
-	if ev.Action != "rerequested" || ev.CheckRun.App.ID != h.g.identity.AppID() || ev.Installation.ID == 0 {
+	if ev.Installation.ID == 0 {
+		return skip
+	}
+	if ev.Action == "completed" && ev.CheckRun.App.ID != h.g.identity.AppID() {
+		// Another app's check finished: a sync-back pull request may now
+		// be merged (sync.auto_merge), and the sync-back round may be due.
+		full := ev.Repository.Owner.Login + "/" + ev.Repository.Name
+		if h.g.roundWanted(full) {
+			return background
+		}
+		for _, pr := range ev.CheckRun.PullRequests {
+			if policy.IsSyncBranch(pr.Head.Ref) {
+				if p, ok := h.g.policies.Cached(full); ok && (p.Broken() || !p.Config.Sync.AutoMerge) {
+					return skip
+				}
+				return background
+			}
+		}
+		return skip
+	}
+	if ev.Action != "rerequested" || ev.CheckRun.App.ID != h.g.identity.AppID() {
 		return skip
 	}
 	switch ev.CheckRun.Name {
-	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval:
+	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval, policy.CheckRelease:
 		return interactive
 	}
 	return skip

@@ -14,7 +14,7 @@ import (
 )
 
 // fuzzEvents are the events the bot handles, and one it does not.
-var fuzzEvents = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run", "installation"}
+var fuzzEvents = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run", "deployment_protection_rule", "installation"}
 
 // FuzzWebhook delivers arbitrary, correctly signed bodies under each event
 // name through the real server (a GitHub that knows nothing and refuses

@@ -15,6 +15,8 @@ import (
 // PullRequest runs the gates on hotfix pull requests: all three when one
 // is opened, reopened, pushed to (removing approvals given on other
 // content) or retargeted; approval and schema when an approval label changes.
+// On a release pull request into the production branch it runs
+// hotfix-bot/release.
 type PullRequest struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*PullRequest)(nil)
@@ -38,7 +40,10 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	action := ev.GetAction()
 	repo := ev.GetRepo()
 	labelEvent := action == "labeled" || action == "unlabeled"
-	base := ev.GetPullRequest().GetBase().GetRef()
+	headRef, base := ev.GetPullRequest().GetHead().GetRef(), ev.GetPullRequest().GetBase().GetRef()
+	releasePR := func(cfg policy.Config) bool {
+		return !labelEvent && cfg.IsReleaseBranch(headRef) && base == cfg.Branches.Production
+	}
 
 	installation := ev.GetInstallation().GetID()
 	ctx, _ = githubapp.PreparePRContext(ctx, installation, repo, ev.GetNumber())
@@ -49,6 +54,14 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	pol, err := h.g.policyFor(ctx, r, base)
 	if err != nil {
 		return err
+	}
+	if cfg := hotfixConfig(pol); releasePR(cfg) && !cfg.IsHotfixBranch(headRef) {
+		// The event may be old: the pull request as it is now decides.
+		pr, err := r.PullRequestNow(ctx, ev.GetNumber())
+		if err != nil || !isReleasePR(cfg, r, pr) {
+			return err
+		}
+		return h.g.releaseCheck(ctx, r, pol, pr.GetHead().GetRef(), pr.GetHead().GetSHA())
 	}
 	if labelEvent && !pol.Broken() && !isApprovalLabel(pol.Config, ev.GetLabel().GetName()) {
 		return nil

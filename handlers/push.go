@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -14,7 +15,10 @@ import (
 
 // Push runs hotfix-bot/base and /schema on the head of a pushed hotfix
 // branch that has no pull request yet (a pull request's own event covers
-// the rest).
+// the rest), hotfix-bot/release on a release branch's new head, and
+// hotfix-bot/sync on a person's push to a sync-back branch. A push is also
+// when the bot looks over the repository's open sync-back pull requests
+// (at most once an hour: syncround.go).
 type Push struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*Push)(nil)
@@ -48,8 +52,8 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	if name == ".github" && touches(&ev, facts.OwnerPolicyPaths...) {
 		h.g.policies.ForgetOwner(owner)
 	}
-	if p, ok := h.g.policies.Cached(full); ok && !hotfixConfig(p).IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) {
-		return nil
+	if p, ok := h.g.policies.Cached(full); ok && !hotfixConfig(p).IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) && !hotfixConfig(p).IsReleaseBranch(branch) {
+		return h.g.syncRoundIfDue(ctx, ev.GetInstallation().GetID(), owner, name, repo.GetDefaultBranch())
 	}
 
 	ctx, logger := githubapp.PrepareRepoContext(ctx, ev.GetInstallation().GetID(), &github.Repository{Owner: repo.GetOwner(), Name: repo.Name})
@@ -62,25 +66,28 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 		return err
 	}
 	cfg := hotfixConfig(pol)
-	if policy.IsSyncBranch(branch) {
+	round := func(err error) error { return errors.Join(err, h.g.syncRoundIfDueOn(ctx, r, pol)) }
+	switch {
+	case policy.IsSyncBranch(branch):
 		// A person pushed to a sync-back branch (resolving a conflict).
-		return h.g.checkSyncBranch(ctx, r, cfg, branch, ev.GetAfter())
-	}
-	if !cfg.IsHotfixBranch(branch) {
-		return nil
+		return round(h.g.checkSyncBranch(ctx, r, cfg, branch, ev.GetAfter()))
+	case cfg.IsReleaseBranch(branch):
+		return round(h.g.releaseCheck(ctx, r, pol, branch, ev.GetAfter()))
+	case !cfg.IsHotfixBranch(branch):
+		return round(nil)
 	}
 	prs, err := r.PullRequestsFor(ctx, branch, cfg.Branches.Production, "open")
 	if err != nil {
-		return err
+		return round(err)
 	}
 	if len(prs) > 0 {
 		logger.Debug().Int("pr", prs[0].GetNumber()).Msg("Hotfix branch has a pull request; its synchronize event runs the gates")
-		return nil
+		return round(nil)
 	}
-	return h.g.evaluate(ctx, &evaluation{
+	return round(h.g.evaluate(ctx, &evaluation{
 		installation: ev.GetInstallation().GetID(), repo: r, policy: pol, branch: branch, head: ev.GetAfter(),
 		checks: []string{policy.CheckBase, policy.CheckSchema},
-	})
+	}))
 }
 
 // touches reports whether any pushed commit added, changed or removed one

@@ -112,6 +112,13 @@ type Sync struct {
 	// Targets, when not empty, are the release branches synced into
 	// (besides develop), instead of the open ones the bot finds.
 	Targets []string `yaml:"targets"`
+	// AutoMerge: the bot merges a sync-back pull request itself (with a
+	// merge commit) once it is still exactly the bot's own sync commit,
+	// conflict-free, and GitHub says its required checks pass.
+	AutoMerge bool `yaml:"auto_merge"`
+	// RemindAfter is how long a sync-back pull request may stay open
+	// before it gets a reminder, one a day; 0 turns reminders off.
+	RemindAfter Duration `yaml:"remind_after"`
 }
 
 // Labels the bot itself puts on pull requests. They can never be approval
@@ -168,6 +175,7 @@ func Default() Config {
 			Enabled:       true,
 			Labels:        []string{"sync-back"},
 			ConflictLabel: "sync-conflict",
+			RemindAfter:   Duration(24 * time.Hour),
 		},
 	}
 }

@@ -178,6 +178,9 @@ func validate(cfg Config, lines map[string]int) Errors {
 		}
 		seenTarget[b] = true
 	}
+	if d := time.Duration(cfg.Sync.RemindAfter); d != 0 && (d < time.Hour || d > 30*24*time.Hour) {
+		c.fail("sync.remind_after", "%s is out of range; use between 1h and 720h, or 0 to send no reminders", d)
+	}
 	return c.errs
 }
 

@@ -32,6 +32,30 @@ PICKS = [
     ("installation", 1, "installation.created.json"),
 ]
 
+# Events GitHub's examples have no delivery of: derived from a real one of
+# the same repository and deployment (every other field is GitHub's).
+# deployment_protection_rule.requested: the deployment, repository,
+# installation and sender of deployment_status[3], with the fields GitHub's
+# webhook schema gives the event (checked against it by the simulator).
+def protection_rule(examples):
+    base = examples["deployment_status"][3]
+    repo = base["repository"]["full_name"]
+    return {
+        "action": "requested",
+        "environment": base["deployment"]["environment"],
+        "event": "push",
+        "deployment_callback_url": f"https://api.github.com/repos/{repo}/actions/runs/1234567890/deployment_protection_rule",
+        "deployment": base["deployment"],
+        "pull_requests": [],
+        "repository": base["repository"],
+        "installation": base["installation"],
+        "sender": base["sender"],
+    }
+
+DERIVED = [
+    (protection_rule, "deployment_protection_rule.requested.json"),
+]
+
 def main(src):
     examples = {e["name"]: e["examples"] for e in json.load(open(src))}
     for event, index, name in PICKS:
@@ -39,6 +63,11 @@ def main(src):
             json.dump(examples[event][index], f, indent=2, sort_keys=True)
             f.write("\n")
         print(f"internal/fixtures/webhooks/{name}  <- {event}[{index}]")
+    for derive, name in DERIVED:
+        with open(f"internal/fixtures/webhooks/{name}", "w") as f:
+            json.dump(derive(examples), f, indent=2, sort_keys=True)
+            f.write("\n")
+        print(f"internal/fixtures/webhooks/{name}  <- derived ({derive.__name__})")
     everything = [{"name": e["name"], "examples": e["examples"]} for e in json.load(open(src))]
     raw = json.dumps(everything, separators=(",", ":")).encode()
     with open("internal/fixtures/webhooks/all-examples.json.gz", "wb") as f:

@@ -197,6 +197,9 @@ func (d *demoRun) play() error {
 	if err := d.lateCommandsAct(); err != nil {
 		return err
 	}
+	if err := d.neverLoseAct(n); err != nil {
+		return err
+	}
 	if err := d.hostileAct(); err != nil {
 		return err
 	}
@@ -671,6 +674,89 @@ func (d *demoRun) peopleFirstAct() error {
 	d.expect(checksAt > 0 && eyesAt > 0 && syncAt > max(checksAt, eyesAt),
 		"the push's checks and the command's 👀 come before the release's sync-back: people first, the sync-back in the background")
 	d.expect(pushWrites == 2, "the push costs its two check runs and no other write")
+	return nil
+}
+
+// neverLoseAct: the release pipeline deploys release/1.5 before the
+// conflicting sync of v1.4.3 is resolved. hotfix-bot guards production as
+// a deployment protection rule, so GitHub holds the job and the bot
+// rejects it, naming the hotfix and the sync that brings it. Once the sync
+// is resolved and merged, the same pipeline deploying release/1.5 again is
+// approved.
+func (d *demoRun) neverLoseAct(first int) error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— Never lose a hotfix —")
+	// The act has a deadline of its own: the acts before it may have used
+	// most of the demo's on a busy machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	outer := d.ctx
+	d.ctx = ctx
+	defer func() { d.ctx = outer }()
+	if err := r.EnableProtectionRule("production", d.h.App); err != nil {
+		return err
+	}
+	d.say("rob", "enables hotfix-bot under Settings → Environments → production → Deployment protection rules")
+	var sync ghsim.Issue
+	for _, is := range d.pullsInto("release/1.5") {
+		if is.State == "open" {
+			sync = is
+		}
+	}
+	if sync.PR == nil {
+		d.expect(false, "the sync of v1.4.3 into release/1.5 is open")
+		return nil
+	}
+	deploy := func() (ghsim.WorkflowRun, error) {
+		run, err := r.RunDeploymentJob(in.CD, "push", "release/1.5", "production")
+		if err != nil {
+			return run, err
+		}
+		d.say("deploy-bot", "the release pipeline deploys release/1.5 (%s) to production: GitHub holds the job (workflow run %d) for hotfix-bot", policy.Short(run.SHA), run.ID)
+		if err := d.settle(); err != nil {
+			return run, err
+		}
+		run, _ = r.WorkflowRun(run.ID)
+		for _, rev := range run.Reviews {
+			d.say("hotfix-bot", "%s the deployment (the job is now %s):", rev.State, run.Status)
+			d.showComment(rev.Comment, 8)
+		}
+		return run, nil
+	}
+	run, err := deploy()
+	if err != nil {
+		return err
+	}
+	rejected := len(run.Reviews) == 1 && run.Reviews[0].State == "rejected" && run.Status == "completed" &&
+		strings.Contains(run.Reviews[0].Comment, fmt.Sprintf("v1.4.3 (#%d, ", first)) &&
+		strings.Contains(run.Reviews[0].Comment, fmt.Sprintf("merge #%d into `release/1.5` first", sync.Number))
+	d.expect(rejected, "GitHub holds release/1.5 and the bot rejects it: v1.4.3 is not in it, merge the sync pull request first")
+
+	if _, err := r.MergeBranchesResolving(in.Dana, sync.PR.HeadRef, "release/1.5", "Merge release/1.5 into the sync of v1.4.3",
+		ghsim.Files{"payments/timeout.go": "package payments\n\nconst Timeout = 60 // seconds\n"}); err != nil {
+		return err
+	}
+	d.say("dana", "resolves the conflict on %s (keeps the 60s timeout) and pushes", sync.PR.HeadRef)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	resolved, _ := r.PR(sync.Number)
+	d.expect(d.showCheck(resolved.PR.HeadSHA, policy.CheckSync) == policy.Success, "hotfix-bot/sync turns green once the conflict is resolved")
+	r.SetDraft(sync.Number, false)
+	if _, err := r.MergePR(in.Rob, sync.Number); err != nil {
+		return err
+	}
+	d.say("rob", "merges #%d into release/1.5 with a merge commit", sync.Number)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	d.expect(d.showCheck(r.Branch("release/1.5"), policy.CheckRelease) == policy.Success, "hotfix-bot/release on release/1.5: it contains every hotfix production shipped")
+	run, err = deploy()
+	if err != nil {
+		return err
+	}
+	d.expect(len(run.Reviews) == 1 && run.Reviews[0].State == "approved" && run.Status == "in_progress",
+		"deploying release/1.5 again is approved: nothing production has is lost")
 	return nil
 }
 

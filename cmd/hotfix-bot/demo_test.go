@@ -21,6 +21,10 @@ func TestDemo(t *testing.T) {
 		"❌ hotfix-bot/base  Carries 3 unreleased commits",
 		"git rebase --onto v1.4.2",
 		"this /rollback is 47 minutes old and was not run",
+		"hotfix-bot rejected this deployment of `release/1.5`",
+		"is not in `",
+		"✅ hotfix-bot/release  Contains every release production shipped",
+		"approved the deployment",
 		"Every expected outcome happened.",
 	} {
 		if !strings.Contains(out, want) {

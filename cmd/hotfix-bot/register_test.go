@@ -97,9 +97,18 @@ func TestRegisterThenServeCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	confirmed, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if code := <-registered; code != 0 {
-		t.Fatalf("register exited %d: %s", code, complaints.String())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GitHub refused the manifest (%d): %s", resp.StatusCode, confirmed)
+	}
+	select {
+	case code := <-registered:
+		if code != 0 {
+			t.Fatalf("register exited %d: %s", code, complaints.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("register never finished")
 	}
 	for _, want := range []string{"Registered the GitHub App \"hotfix-bot\"", "Install the app on your repositories: " + sim.WebURL() + "/apps/hotfix-bot/installations/new", "hotfix-bot serve --config " + filepath.Join(out, "server.yml")} {
 		if !strings.Contains(said.String(), want) {

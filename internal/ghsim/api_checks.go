@@ -92,9 +92,9 @@ func (s *Sim) createCheckRun(c *call) (int, any) {
 		return st, body
 	}
 	r.checkRuns = append(r.checkRuns, cr)
-	s.emitTo(c.app, r, "check_run", "created", c.actor(), map[string]any{"check_run": s.checkRunJSON(r, cr)})
+	s.emitCheckRun(r, cr, "created", c.actor())
 	if cr.Status == "completed" {
-		s.emitTo(c.app, r, "check_run", "completed", c.actor(), map[string]any{"check_run": s.checkRunJSON(r, cr)})
+		s.emitCheckRun(r, cr, "completed", c.actor())
 	}
 	return http.StatusCreated, s.checkRunJSON(r, cr)
 }
@@ -135,7 +135,7 @@ func (s *Sim) updateCheckRun(c *call) (int, any) {
 	}
 	cr.Updates++
 	if cr.Status == "completed" && before != "completed" {
-		s.emitTo(c.app, c.repo, "check_run", "completed", c.actor(), map[string]any{"check_run": s.checkRunJSON(c.repo, cr)})
+		s.emitCheckRun(c.repo, cr, "completed", c.actor())
 	}
 	return http.StatusOK, s.checkRunJSON(c.repo, cr)
 }

@@ -48,7 +48,7 @@ var eventPermission = map[string]string{
 	"push": "contents", "create": "contents", "delete": "contents",
 	"pull_request": "pull_requests", "pull_request_review": "pull_requests",
 	"issue_comment": "issues", "issues": "issues", "label": "metadata",
-	"deployment": "deployments", "deployment_status": "deployments",
+	"deployment": "deployments", "deployment_status": "deployments", "deployment_protection_rule": "deployments",
 	"check_run": "checks", "check_suite": "checks", "status": "statuses",
 	"member": "members", "team": "members", "membership": "members",
 }

@@ -222,6 +222,7 @@ func (s *Sim) routes() http.Handler {
 	repo("GET", "/deployments/{deployment_id}", "repos/get-deployment", "deployments:read", s.getDeployment)
 	repo("GET", "/deployments/{deployment_id}/statuses", "repos/list-deployment-statuses", "deployments:read", s.listDeploymentStatuses)
 	repo("POST", "/deployments/{deployment_id}/statuses", "repos/create-deployment-status", "deployments:write", s.createDeploymentStatus)
+	repo("POST", "/actions/runs/{run_id}/deployment_protection_rule", "actions/review-custom-gates-for-run", "deployments:write", s.reviewCustomGates)
 
 	add("GET /orgs/{org}/teams/{team_slug}/memberships/{username}", "teams/get-membership-for-user-in-org", "members:read", authOrg, s.getTeamMembership)
 

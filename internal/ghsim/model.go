@@ -47,7 +47,8 @@ type Repo struct {
 	// checkSuites are the check suites of every app on every commit.
 	checkSuites []*CheckSuite
 	// ci reports checks on every commit pushed to a branch (nil: none).
-	ci *CI
+	ci      *CI
+	actions repoActions
 }
 
 // SetDefaultBranch makes branch the repository's default branch (a

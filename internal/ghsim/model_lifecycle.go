@@ -163,3 +163,50 @@ func (r *Repo) ForgeRef(ref, message string, who Identity) (string, error) {
 	}
 	return sha, r.git.updateRef(ref, sha)
 }
+
+// mergeableState is a pull request's mergeable_state as GitHub computes
+// it: dirty (conflicts), draft, blocked (the base's protection wants a
+// review, or a required check that is not successful), unstable (another
+// check or status failing or still running: merging is allowed), or
+// clean.
+func (r *Repo) mergeableState(pr *PullRequest, conflicts bool) string {
+	switch {
+	case conflicts:
+		return "dirty"
+	case pr.Draft:
+		return "draft"
+	}
+	latest := map[string]string{} // check name or status context → state
+	for _, cr := range r.checkRuns {
+		if cr.HeadSHA == pr.HeadSHA {
+			state := cr.Conclusion
+			if cr.Status != "completed" {
+				state = "pending"
+			}
+			latest[cr.Name] = state
+		}
+	}
+	for _, st := range r.statuses {
+		if st.SHA == pr.HeadSHA {
+			latest[st.Context] = st.State
+		}
+	}
+	if p, ok := r.lifecycle.protected[pr.BaseRef]; ok {
+		if p.RequiredReviews > 0 {
+			return "blocked"
+		}
+		for _, name := range p.RequiredChecks {
+			if latest[name] != "success" {
+				return "blocked"
+			}
+		}
+	}
+	for _, state := range latest {
+		switch state {
+		case "success", "neutral", "skipped":
+		default:
+			return "unstable"
+		}
+	}
+	return "clean"
+}

@@ -56,20 +56,21 @@ func (d Delivery) Succeeded() bool {
 // templates: event[.action] → example payload file, from GitHub's own
 // examples (internal/fixtures/webhooks).
 var templateFiles = map[string]string{
-	"push":                     "push.json",
-	"pull_request":             "pull_request.opened.json",
-	"pull_request.synchronize": "pull_request.synchronize.json",
-	"pull_request.labeled":     "pull_request.labeled.json",
-	"pull_request.unlabeled":   "pull_request.unlabeled.json",
-	"pull_request.reopened":    "pull_request.reopened.json",
-	"pull_request.closed":      "pull_request.closed.json",
-	"issue_comment":            "issue_comment.created.json",
-	"issue_comment.edited":     "issue_comment.edited.json",
-	"check_run":                "check_run.created.json",
-	"deployment_status":        "deployment_status.created.json",
-	"issues":                   "issues.labeled.json",
-	"installation":             "installation.created.json",
-	"ping":                     "ping.json",
+	"push":                       "push.json",
+	"pull_request":               "pull_request.opened.json",
+	"pull_request.synchronize":   "pull_request.synchronize.json",
+	"pull_request.labeled":       "pull_request.labeled.json",
+	"pull_request.unlabeled":     "pull_request.unlabeled.json",
+	"pull_request.reopened":      "pull_request.reopened.json",
+	"pull_request.closed":        "pull_request.closed.json",
+	"issue_comment":              "issue_comment.created.json",
+	"issue_comment.edited":       "issue_comment.edited.json",
+	"check_run":                  "check_run.created.json",
+	"deployment_status":          "deployment_status.created.json",
+	"deployment_protection_rule": "deployment_protection_rule.requested.json",
+	"issues":                     "issues.labeled.json",
+	"installation":               "installation.created.json",
+	"ping":                       "ping.json",
 }
 
 var (
