@@ -28,6 +28,8 @@ type Config struct {
 	Promote    Promote    `yaml:"promote"`
 	Rollback   Rollback   `yaml:"rollback"`
 	Sync       Sync       `yaml:"sync"`
+	// Freeze lists the windows when production is frozen (freeze.go).
+	Freeze []FreezeWindow `yaml:"freeze"`
 }
 
 // Branches names the git-flow branches. Hotfix and Release are doublestar
@@ -153,5 +155,6 @@ func Default() Config {
 			Labels:        []string{"sync-back"},
 			ConflictLabel: "sync-conflict",
 		},
+		Freeze: []FreezeWindow{},
 	}
 }

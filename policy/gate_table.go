@@ -57,6 +57,8 @@ type GateFacts struct {
 	Schema     SchemaFacts
 	// Approval is nil for a branch without a pull request.
 	Approval *ApprovalFacts
+	// Hold is the pull request's hold (zero without one).
+	Hold Hold
 }
 
 // GateTable is the decision on every gate of one head: what the check
@@ -70,6 +72,8 @@ type GateTable struct {
 	SchemaFlagged bool
 	// Approval is the verdict on every required label (nil without a PR).
 	Approval ApprovalVerdict
+	// Hold is the pull request's hold: the approval check shows it.
+	Hold Hold
 }
 
 // Decide evaluates the named gates (every gate when names is empty) on
@@ -78,7 +82,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 	if len(names) == 0 {
 		names = Gates
 	}
-	t := GateTable{Head: f.Head}
+	t := GateTable{Head: f.Head, Hold: f.Hold}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
@@ -105,7 +109,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 			t.Results = append(t.Results, c.EvaluateSchema(f.Schema, verdict, t.Approval))
 		case CheckApproval:
 			if f.Approval != nil {
-				t.Results = append(t.Results, c.EvaluateApproval(t.Approval))
+				t.Results = append(t.Results, f.Hold.WithHold(c.EvaluateApproval(t.Approval)))
 			}
 		}
 	}

@@ -140,12 +140,13 @@ func validate(cfg Config, lines map[string]int) Errors {
 	if l := cfg.Sync.ConflictLabel; len(l) > maxLabelLength {
 		c.fail("sync.conflict_label", "%q is longer than GitHub's %d-character label limit", l, maxLabelLength)
 	}
+	c.freezeWindows(cfg.Freeze)
 	return c.errs
 }
 
 // botLabels are the labels the bot applies on its own.
 func (cfg Config) botLabels() []string {
-	own := []string{LabelHotfix, LabelSchemaChange, cfg.Sync.ConflictLabel}
+	own := []string{LabelHotfix, LabelSchemaChange, LabelHold, cfg.Sync.ConflictLabel}
 	return append(own, cfg.Sync.Labels...)
 }
 
