@@ -385,6 +385,9 @@ type DeploymentPayload struct {
 	// Emergency and AuditIssue record a `/promote --emergency`.
 	Emergency  bool `json:"emergency,omitempty"`
 	AuditIssue int  `json:"audit_issue,omitempty"`
+	// EmergencyMaintainer: the emergency's actor had maintain permission
+	// (a hold placed during a staged chain is passed only then).
+	EmergencyMaintainer bool `json:"emergency_maintainer,omitempty"`
 	// Rollbacks: the tag rolled back to, and the deployment whose failure
 	// caused an automatic one.
 	Target           string `json:"target,omitempty"`
