@@ -36,6 +36,10 @@ func TestHold(t *testing.T) {
 		t.Errorf("labels %v, want %s", r.Labels(n), policy.LabelHold)
 	}
 	w.expect(head, policy.CheckApproval, policy.Failure, "On hold by @dora: the migration needs a DBA", "added by @rob")
+	if code, page := get(t, w.check(head, policy.CheckBase).DetailsURL); code != 200 || !strings.Contains(page, `<dd class="hold">on hold by @dora since`) ||
+		!strings.Contains(page, "not frozen; the policy has no") {
+		t.Errorf("the details page does not show the hold and the freeze (%d):\n%s", code, page)
+	}
 
 	t.Run("re-delivered, nothing twice", func(t *testing.T) {
 		w.redeliverComment(id)

@@ -226,6 +226,9 @@ type detailsView struct {
 	Timeline             []eventView
 	Missing              []string
 	Generated            time.Time
+
+	// Freeze is the freeze now or the next one; Hold the pull request's.
+	Freeze, Hold string
 }
 
 type prView struct {
@@ -330,6 +333,7 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 	} else {
 		cfg := pol.Config
 		conflictLabel = cfg.Sync.ConflictLabel
+		v.Freeze = cfg.FreezeText(s.g.clock.Now())
 		if prod, err := r.Production(ctx, cfg); err != nil {
 			missing("production", err)
 		} else if prod.Known {
@@ -384,6 +388,13 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		} else {
 			v.PR = viewPR(pr)
 			v.Branch = pr.GetHead().GetRef()
+			if pr.GetState() == "open" {
+				if h, err := r.Hold(ctx, prNumber, pr.Labels); err != nil {
+					missing("whether it is on hold", err)
+				} else {
+					v.Hold = h.Describe()
+				}
+			}
 			v.Timeline = append(v.Timeline, eventView{At: pr.GetCreatedAt().Time, What: fmt.Sprintf("#%d opened by @%s", pr.GetNumber(), pr.GetUser().GetLogin()), Link: pr.GetHTMLURL()})
 			if pr.GetMerged() {
 				v.Timeline = append(v.Timeline, eventView{At: pr.GetMergedAt().Time, What: fmt.Sprintf("#%d merged into %s", pr.GetNumber(), pr.GetBase().GetRef()), Link: pr.GetHTMLURL()})
