@@ -57,6 +57,9 @@ type Options struct {
 	// Pages builds the read-only web pages served under /details/ (the
 	// details page check runs link to); nil serves none.
 	Pages func(Deps) http.Handler
+	// Reports builds the read-only report pages served under /report/;
+	// nil serves none.
+	Reports func(Deps) http.Handler
 }
 
 // Server is one hotfix-bot replica.
@@ -144,6 +147,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.mux.HandleFunc("/readyz", s.serveReady)
 	if opts.Pages != nil {
 		s.mux.Handle("/details/", s.withLogger(opts.Pages(s.deps)))
+	}
+	if opts.Reports != nil {
+		s.mux.Handle("/report/", s.withLogger(opts.Reports(s.deps)))
 	}
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return s, nil

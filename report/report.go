@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -275,6 +277,9 @@ type Report struct {
 	// Incomplete says what the report leaves out: listings cut short by
 	// the bot's bounds, facts GitHub would not give. Empty: complete.
 	Incomplete []string `json:"incomplete"`
+	// Missing are the facts GitHub would not give (a report with some
+	// is worth reading again soon; one cut short by a bound is not).
+	Missing []string `json:"missing"`
 }
 
 // Complete reports whether nothing was left out.
@@ -308,10 +313,42 @@ func outcome(d Deployment) run {
 
 func month(t time.Time) string { return t.UTC().Format("2006-01") }
 
+// MaxWindow bounds how far back a report looks.
+const MaxWindow = 366 * 24 * time.Hour
+
+// ParseWindow reads how far back a report looks: days ("90d"), weeks
+// ("12w") or a Go duration ("2160h"), at least an hour and at most
+// MaxWindow.
+func ParseWindow(s string) (time.Duration, error) {
+	var d time.Duration
+	var err error
+	switch n, unit := strings.TrimRight(s, "dw"), strings.TrimLeft(s, "0123456789"); {
+	case s == "":
+		return 0, fmt.Errorf("say how far back to look, like 90d")
+	case unit == "d" || unit == "w":
+		days, perr := strconv.Atoi(n)
+		if perr != nil {
+			return 0, fmt.Errorf("%q is not a window; write it like 90d, 12w or 2160h", s)
+		}
+		if unit == "w" {
+			days *= 7
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	default:
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is not a window; write it like 90d, 12w or 2160h", s)
+		}
+	}
+	if d < time.Hour || d > MaxWindow {
+		return 0, fmt.Errorf("%s is out of range; look back between 1h and 366d", s)
+	}
+	return d, nil
+}
+
 // Build computes the report.
 func Build(f Facts) Report {
 	rep := Report{Repo: f.Repo, Environment: f.Environment, Since: f.Since, Until: f.Now, Reads: f.Reads,
-		Incomplete: append([]string{}, f.Missing...), Hotfixes: []Hotfix{}, Failures: []Failure{}, Timeline: []Event{}, Incidents: []Incident{}}
+		Incomplete: append([]string{}, f.Missing...), Missing: append([]string{}, f.Missing...), Hotfixes: []Hotfix{}, Failures: []Failure{}, Timeline: []Event{}, Incidents: []Incident{}}
 	for _, r := range f.Reads {
 		if !r.Complete {
 			rep.Incomplete = append(rep.Incomplete, r.What+": cut short at the bot's bound")

@@ -258,3 +258,16 @@ func TestSVG(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestParseWindow(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90d": 90 * 24 * time.Hour, "12w": 84 * 24 * time.Hour, "36h": 36 * time.Hour, "366d": MaxWindow} {
+		if got, err := ParseWindow(in); err != nil || got != want {
+			t.Errorf("%s: %s %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "d", "90", "-3d", "367d", "30m", "ninety days", "1.5d"} {
+		if _, err := ParseWindow(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -139,7 +139,7 @@ func (h *Harness) Restart() error {
 	h.cfg.Server.PublicURL = "http://" + listeners[0].Addr().String()
 	for i := 0; i < h.opts.Replicas; i++ {
 		logger := zerolog.New(h.opts.Log).With().Timestamp().Int("replica", i).Logger()
-		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Clock: h.Sim.Clock()})
+		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Reports: handlers.Reports, Clock: h.Sim.Clock()})
 		if err != nil {
 			return err
 		}
