@@ -156,7 +156,7 @@ func TestUnlockFreesOnlyALockTakenBeforeItsComment(t *testing.T) {
 				Object: &github.GitObject{SHA: github.String("lock1")}}),
 			mock.WithRequestMatch(mock.GetReposGitCommitsByOwnerByRepoByCommitSha, github.Commit{SHA: github.String("lock1"),
 				Message: github.String("hotfix-bot production lock: held by @dana\n\n" + string(record) + "\n"),
-				Author: botAuthor, Committer: botAuthor}),
+				Author:  botAuthor, Committer: botAuthor}),
 			mock.WithRequestMatch(mock.PostReposGitCommitsByOwnerByRepo, github.Commit{SHA: github.String("lock2")}),
 			mock.WithRequestMatch(mock.PatchReposGitRefsByOwnerByRepoByRef, github.Reference{Ref: github.String("refs/hotfix-bot/production-lock")}),
 		}
