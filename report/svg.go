@@ -66,7 +66,10 @@ func (r Report) TimelineSVG() string {
 	}
 	// Month starts on the axis.
 	for m := time.Date(r.Since.Year(), r.Since.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, 1, 0); m.Before(r.Until); m = m.AddDate(0, 1, 0) {
-		fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="10" x2="%.1f" y2="80"/><text x="%.1f" y="94">%s</text>`, x(m), x(m), x(m)-8, m.Format("Jan"))
+		fmt.Fprintf(&b, `<line class="axis" x1="%.1f" y1="10" x2="%.1f" y2="80"/>`, x(m), x(m))
+		if x(m) > left+40 && x(m) < svgWidth-right-45 { // clear of the window's own dates
+			fmt.Fprintf(&b, `<text x="%.1f" y="94">%s</text>`, x(m)-8, m.Format("Jan"))
+		}
 	}
 	fmt.Fprintf(&b, `<text x="%.0f" y="94">%s</text>`, left, r.Since.UTC().Format("2 Jan"))
 	fmt.Fprintf(&b, `<text x="%.0f" y="94" text-anchor="end">%s</text>`, svgWidth-right, r.Until.UTC().Format("2 Jan"))
