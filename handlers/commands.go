@@ -282,6 +282,9 @@ func (c *commandRun) help(ctx context.Context) outcome {
 	if !c.pol.Broken() {
 		b.WriteString("\n\n**Freeze:** " + cfg.FreezeText(c.g.clock.Now()) + ". During a freeze `/promote` needs `--emergency`; `/rollback` is never frozen.")
 	}
+	if link := c.g.reportLink(c.r.Owner, c.r.Name); link != "" {
+		b.WriteString("\n\n**This repository's numbers** (hotfixes shipped, lead time, change failure rate, recovery and propagation time): [the report](" + link + ").")
+	}
 	if c.ev.onPR() && !c.pol.Broken() {
 		pr, err := c.r.PullRequest(ctx, c.ev.Issue.Number)
 		if err == nil && cfg.IsHotfixBranch(pr.GetHead().GetRef()) && pr.GetBase().GetRef() == cfg.Branches.Production && pr.GetState() == "open" {

@@ -227,8 +227,9 @@ type detailsView struct {
 	Missing              []string
 	Generated            time.Time
 
-	// Freeze is the freeze now or the next one; Hold the pull request's.
-	Freeze, Hold string
+	// Freeze is the freeze now or the next one; Hold the pull request's;
+	// Report the repository's report page.
+	Freeze, Hold, Report string
 }
 
 type prView struct {
@@ -297,7 +298,7 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		return nil, false, errNotFound // not a commit the bot checked
 	}
 	v := detailsView{Repo: owner + "/" + repo, RepoURL: gh.GetHTMLURL(), SHA: sha, Short: policy.Short(sha),
-		CommitURL: gh.GetHTMLURL() + "/commit/" + sha, Generated: s.g.clock.Now()}
+		CommitURL: gh.GetHTMLURL() + "/commit/" + sha, Generated: s.g.clock.Now(), Report: s.g.reportLink(owner, repo)}
 	missing := func(what string, err error) { v.Missing = append(v.Missing, what+": "+facts.Explain(err)) }
 
 	prNumber := 0

@@ -365,6 +365,23 @@ func Build(f Facts) Report {
 	for i, d := range deps {
 		runs[i] = outcome(d)
 	}
+	// A failure reported after a newer deployment had succeeded is late
+	// (a re-run CD job, a slow delivery): it says nothing about what
+	// production ran, as the bot itself decided when it arrived.
+	for i := range deps {
+		var superseded time.Time
+		for j := i + 1; j < len(deps); j++ {
+			if s := runs[j].succeededAt; !s.IsZero() && (superseded.IsZero() || s.Before(superseded)) {
+				superseded = s
+			}
+		}
+		if !superseded.IsZero() && runs[i].failedAt.After(superseded) {
+			runs[i].failedAt, runs[i].final = time.Time{}, ""
+			if !runs[i].succeededAt.IsZero() {
+				runs[i].final = "success"
+			}
+		}
+	}
 	inWindow := func(t time.Time) bool { return !t.Before(f.Since) && !t.After(f.Now) }
 
 	// Production's lineage, in the order deployments succeeded: a

@@ -271,3 +271,22 @@ func TestParseWindow(t *testing.T) {
 		}
 	}
 }
+
+// A failure reported after a newer deployment succeeded (a CD job re-run
+// an hour later on an old deployment) is late: it fails nothing.
+func TestLateFailureCountsForNothing(t *testing.T) {
+	f := quarter()
+	late := f.Deployments[1] // v1.4.1, shipped 2026-09-10
+	late.Statuses = append(append([]policy.DeploymentStatus{}, late.Statuses...), policy.DeploymentStatus{State: "failure", At: at("2026-11-04 10:00")})
+	f.Deployments[1] = late
+	r := Build(f)
+	if r.Overall.Failed != 2 || len(r.Failures) != 2 || r.Hotfixes[0].Outcome != "shipped" {
+		t.Errorf("failed %d, failures %+v, hotfix %+v", r.Overall.Failed, r.Failures, r.Hotfixes[0])
+	}
+	// Reported while it was what production ran, it is a failure.
+	late.Statuses[len(late.Statuses)-1].At = at("2026-09-12 10:00")
+	f.Deployments[1] = late
+	if r := Build(f); r.Overall.Failed != 3 || r.Failures[0].Kind != "failed after success" {
+		t.Errorf("failed %d, failures %+v", r.Overall.Failed, r.Failures)
+	}
+}

@@ -19,6 +19,10 @@ func TestDemo(t *testing.T) {
 		"❌ hotfix-bot/base  Carries 3 unreleased commits",
 		"git rebase --onto v1.4.2",
 		"this /rollback is 47 minutes old and was not run",
+		"/promote refused: not on hold.",
+		"/promote refused: not frozen.",
+		"hotfix-bot report: acme/payments (environment production)",
+		"33% (1 of 3)",
 		"Every expected outcome happened.",
 	} {
 		if !strings.Contains(out, want) {
