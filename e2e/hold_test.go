@@ -48,6 +48,9 @@ func TestHold(t *testing.T) {
 			t.Errorf("%d hold records, want 1", len(got))
 		}
 	})
+	// The hold lives in GitHub: new processes, with nothing remembered,
+	// see it.
+	noErr(t, w.h.Restart())
 	t.Run("promote refused, naming who and why", func(t *testing.T) {
 		id := w.comment(in.Rob, n, "/promote")
 		w.reply(n, id, "/promote refused: not on hold.", "On hold by @dora since", "the migration needs a DBA", "`/hold cancel`")
