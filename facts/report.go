@@ -199,6 +199,11 @@ func (r *Repo) hotfixFacts(ctx context.Context, cfg policy.Config, d report.Depl
 	if p.PreviousRef != "" {
 		if cmp, err := r.Compare(ctx, p.PreviousRef, d.SHA); err != nil {
 			missing(fmt.Sprintf("the commits of #%d (its lead time is left out)", p.PR), err)
+		} else if cmp.GetTotalCommits() > len(cmp.Commits) {
+			// GitHub lists 250 commits at most: the first may be unlisted.
+			mu.Lock()
+			f.Missing = append(f.Missing, fmt.Sprintf("the first commit of #%d: it brought %d commits, more than GitHub lists (its lead time is left out)", p.PR, cmp.GetTotalCommits()))
+			mu.Unlock()
 		} else {
 			for _, c := range cmp.Commits {
 				if at := c.GetCommit().GetAuthor().GetDate().Time; !at.IsZero() && (pr.FirstCommitAt.IsZero() || at.Before(pr.FirstCommitAt)) {
