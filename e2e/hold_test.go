@@ -63,6 +63,7 @@ func TestHold(t *testing.T) {
 	t.Run("the label removed by hand does not lift it", func(t *testing.T) {
 		noErr(t, r.RemoveLabel(in.Rob, n, policy.LabelHold))
 		w.settle()
+		w.expect(head, policy.CheckApproval, policy.Failure, "label was removed, but only `/hold cancel` lifts a hold")
 		id := w.comment(in.Rob, n, "/promote")
 		w.reply(n, id, "/promote refused: not on hold.", "label was removed, but only `/hold cancel` lifts a hold")
 	})
@@ -124,12 +125,20 @@ func TestHoldRefusals(t *testing.T) {
 	usage := w.comment(in.Rob, n, "/hold")
 	w.reply(n, usage, "Usage: `/hold REASON | /hold cancel`", "a hold needs a reason")
 
-	hot, _ := w.approvedHotfix("hotfix/late")
+	hot, head := w.approvedHotfix("hotfix/late")
 	late, guid := w.commentLater(in.Dora, hot, "/hold the migration needs a DBA")
 	w.deliverLate(guid, 47*time.Minute)
 	w.reply(hot, late, "this /hold is 47 minutes old and was not run")
 	if w.hasLabel(hot, policy.LabelHold) || len(w.botComments(hot, "hotfix-bot:hold:")) != 0 {
 		t.Error("a too old /hold held the pull request")
 	}
+
+	// The label put on by hand holds too; anyone allowed commands lifts it.
+	noErr(t, r.AddLabel(in.Rob, hot, policy.LabelHold))
+	w.settle()
+	w.expect(head, policy.CheckApproval, policy.Failure, "On hold: the `hotfix-hold` label is on it")
+	lift := w.comment(in.Dana, hot, "/hold cancel")
+	w.reply(hot, lift, "is lifted", "Lifted the `hotfix-hold` label")
+	w.expect(head, policy.CheckApproval, policy.Success)
 	w.noHandlerErrors()
 }

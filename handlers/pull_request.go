@@ -47,6 +47,9 @@ func (h *PullRequest) Handle(ctx context.Context, eventType, deliveryID string, 
 	full := repo.GetFullName()
 	isApprovalLabel := func(cfg policy.Config) bool {
 		name := ev.GetLabel().GetName()
+		if strings.EqualFold(name, policy.LabelHold) {
+			return true // a hold label put on or taken off by hand: the approval check shows the hold
+		}
 		for _, l := range cfg.ApprovalLabels() {
 			if strings.EqualFold(l, name) {
 				return true
