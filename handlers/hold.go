@@ -33,7 +33,15 @@ func (c *commandRun) hold(ctx context.Context) outcome {
 	if err != nil {
 		return c.failed("read the pull request", err)
 	}
-	if r := c.notAHotfix(pr); r != nil {
+	fork := ""
+	if full := pr.GetHead().GetRepo().GetFullName(); full != c.r.FullName() {
+		fork = full
+		if fork == "" {
+			fork = "a deleted fork"
+		}
+	}
+	if r := cfg.Holdable(policy.PullRequestState{Number: pr.GetNumber(), Open: pr.GetState() == "open", Fork: fork,
+		HeadRef: pr.GetHead().GetRef(), BaseRef: pr.GetBase().GetRef()}); r != nil {
 		return refuse(cmd, []policy.Refusal{*r}, "")
 	}
 	h, err := c.r.Hold(ctx, pr.GetNumber(), pr.Labels)
@@ -100,21 +108,6 @@ func (c *commandRun) cancelHold(ctx context.Context, pr *github.PullRequest, h p
 	}
 	out.err = c.recheckApproval(ctx, pr)
 	return out
-}
-
-// notAHotfix refuses a pull request that is not an open hotfix pull
-// request of this repository.
-func (c *commandRun) notAHotfix(pr *github.PullRequest) *policy.Refusal {
-	cfg := c.cfg
-	switch {
-	case pr.GetState() != "open":
-		return &policy.Refusal{Rule: "an open hotfix pull request", Why: "it is closed: nothing can be promoted from it", Next: "hold the pull request that replaced it"}
-	case pr.GetHead().GetRepo().GetFullName() != c.r.FullName() || !cfg.IsHotfixBranch(pr.GetHead().GetRef()) || pr.GetBase().GetRef() != cfg.Branches.Production:
-		return &policy.Refusal{Rule: "an open hotfix pull request",
-			Why:  fmt.Sprintf("`/hold` holds hotfix pull requests (from a `%s` branch of this repository into `%s`), and this one is `%s` → `%s`", cfg.Branches.Hotfix, cfg.Branches.Production, pr.GetHead().GetRef(), pr.GetBase().GetRef()),
-			Next: "comment it on the hotfix pull request"}
-	}
-	return nil
 }
 
 // recheckApproval evaluates the approval check again with fresh facts

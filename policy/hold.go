@@ -131,6 +131,22 @@ func capitalise(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
+// Holdable refuses a pull request `/hold` cannot hold: a closed one, one
+// from a fork, or one that is not a hotfix pull request (from a
+// branches.hotfix branch into branches.production).
+func (c Config) Holdable(pr PullRequestState) *Refusal {
+	const rule = "an open hotfix pull request"
+	switch {
+	case !pr.Open:
+		return &Refusal{Rule: rule, Why: "it is closed: nothing can be promoted from it", Next: "hold the pull request that replaced it"}
+	case pr.Fork != "" || !c.IsHotfixBranch(pr.HeadRef) || pr.BaseRef != c.Branches.Production:
+		return &Refusal{Rule: rule,
+			Why:  fmt.Sprintf("`/hold` holds hotfix pull requests (from a `%s` branch of this repository into `%s`), and this one is `%s` → `%s`", c.Branches.Hotfix, c.Branches.Production, pr.HeadRef, pr.BaseRef),
+			Next: "comment it on the hotfix pull request"}
+	}
+	return nil
+}
+
 // holdRow is `/promote`'s "not on hold" row. An emergency passes a hold
 // only when its actor has maintain permission, and then says so (the
 // audit issue lists it).

@@ -242,3 +242,22 @@ func TestHoldLabelIsTheBots(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+func TestHoldable(t *testing.T) {
+	c := Default()
+	for _, tt := range []struct {
+		pr   PullRequestState
+		want string
+	}{
+		{PullRequestState{Open: true, HeadRef: "hotfix/x", BaseRef: "main"}, ""},
+		{PullRequestState{Open: false, HeadRef: "hotfix/x", BaseRef: "main"}, "it is closed"},
+		{PullRequestState{Open: true, HeadRef: "feature/x", BaseRef: "main"}, "`feature/x` → `main`"},
+		{PullRequestState{Open: true, HeadRef: "hotfix/x", BaseRef: "develop"}, "`hotfix/x` → `develop`"},
+		{PullRequestState{Open: true, HeadRef: "hotfix/x", BaseRef: "main", Fork: "m/r"}, "from a `hotfix/**` branch of this repository"},
+	} {
+		r := c.Holdable(tt.pr)
+		if (r == nil) != (tt.want == "") || (r != nil && (!strings.Contains(r.Why, tt.want) || r.Next == "")) {
+			t.Errorf("%+v: %+v, want %q", tt.pr, r, tt.want)
+		}
+	}
+}
