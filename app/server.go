@@ -62,6 +62,9 @@ type Options struct {
 	// transient GitHub error is handled again (nil: DefaultRetryDelays;
 	// empty: never again).
 	RetryDelays []time.Duration
+	// Reports builds the read-only report pages served under /report/;
+	// nil serves none.
+	Reports func(Deps) http.Handler
 }
 
 // Server is one hotfix-bot replica.
@@ -152,6 +155,9 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.mux.HandleFunc("/readyz", s.serveReady)
 	if opts.Pages != nil {
 		s.mux.Handle("/details/", s.withLogger(opts.Pages(s.deps)))
+	}
+	if opts.Reports != nil {
+		s.mux.Handle("/report/", s.withLogger(opts.Reports(s.deps)))
 	}
 	s.mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return s, nil

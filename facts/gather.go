@@ -125,6 +125,24 @@ func (r *Repo) GatherGates(ctx context.Context, cfg policy.Config, req GateReque
 			g.Facts.Schema = sf
 		})
 	}
+	if req.PR != nil && want[policy.CheckApproval] {
+		run(func() {
+			pr := req.PR
+			if req.RefreshPR {
+				fresh, err := r.PullRequest(ctx, req.PR.GetNumber())
+				if err != nil { // the approval's read reports it
+					g.Facts.Hold = policy.Hold{Unknown: Explain(err)}
+					return
+				}
+				pr = fresh
+			}
+			h, err := r.Hold(ctx, pr.GetNumber(), pr.Labels)
+			if err != nil {
+				fail(err)
+			}
+			g.Facts.Hold = h
+		})
+	}
 	var af policy.ApprovalFacts
 	if needApproval {
 		run(func() {

@@ -315,10 +315,18 @@ func (c *commandRun) help(ctx context.Context) outcome {
 	fmt.Fprintf(&b, "| `/rollback [TAG] [--force]` | any issue or PR | %s | deploys TAG (it must have run in production), or what ran before; `--force` crosses schema changes (%s or more, or the emergency list) |\n", perm, cfg.Commands.ForcePermission)
 	fmt.Fprintf(&b, "| `/hotfix start NAME` | any issue or PR | %s | creates `%sNAME` at the production commit |\n", perm, policy.GlobPrefix(cfg.Branches.Hotfix))
 	fmt.Fprintf(&b, "| `/unlock` | any issue or PR | maintain or more | releases a stuck production lock |\n")
+	fmt.Fprintf(&b, "| `/hold REASON` | hotfix PR | %s | puts it on hold: `/promote` is refused until `/hold cancel` |\n", perm)
+	fmt.Fprintf(&b, "| `/hold cancel` | hotfix PR | the holder, or maintain or more | lifts the hold |\n")
 	fmt.Fprintf(&b, "| `/help` | anywhere | anyone | this |\n")
 	b.WriteString("\nA command is a line of its own starting with `/`; several lines run in order.")
 	fmt.Fprintf(&b, "\n\n**Never lose a hotfix.** Where hotfix-bot is a deployment protection rule of `%s` (*Settings → Environments → %s → Deployment protection rules → hotfix-bot*), GitHub holds every workflow job deploying there until the bot approves it: it rejects a commit that lacks a hotfix production shipped (naming each, and the sync-back pull request that brings it), and any deployment while another promotion holds the production lock. `%s` says the same on release branches and their pull requests into `%s`.",
 		cfg.Production.Environment, cfg.Production.Environment, policy.CheckRelease, cfg.Branches.Production)
+	if !c.pol.Broken() {
+		b.WriteString("\n\n**Freeze:** " + cfg.FreezeText(c.g.clock.Now()) + ". During a freeze `/promote` needs `--emergency`; `/rollback` is never frozen.")
+	}
+	if link := c.g.reportLink(c.r.Owner, c.r.Name); link != "" {
+		b.WriteString("\n\n**This repository's numbers** (hotfixes shipped, lead time, change failure rate, recovery and propagation time): [the report](" + link + ").")
+	}
 	if c.ev.onPR() && !c.pol.Broken() {
 		pr, err := c.r.PullRequest(ctx, c.ev.Issue.Number)
 		if err == nil && cfg.IsHotfixBranch(pr.GetHead().GetRef()) && pr.GetBase().GetRef() == cfg.Branches.Production && pr.GetState() == "open" {
@@ -329,6 +337,7 @@ func (c *commandRun) help(ctx context.Context) outcome {
 			got := c.r.GatherGates(ctx, cfg, facts.GateRequest{Branch: pr.GetHead().GetRef(), Head: pr.GetHead().GetSHA(), PR: pr, Fork: fork})
 			table := cfg.Decide(got.Facts)
 			b.WriteString("\n\n**This pull request's gates now:**\n\n" + table.Markdown())
+			b.WriteString("\nHold: " + table.Hold.Describe() + ".\n")
 			if lock, err := c.r.ReadLock(ctx); err == nil {
 				view := lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
 				if view.Held {

@@ -197,7 +197,9 @@ func (g *Bot) protectionFacts(ctx context.Context, r *facts.Repo, env, sha, ref 
 			return out, nil
 		}
 	}
-	out.Freeze = policy.ActiveFreeze(cfg, now)
+	if fr, frozen := cfg.FreezeAt(now); frozen {
+		out.Freeze = &fr
+	}
 	if (out.Lock.Held && !out.Lock.Stale) || out.Freeze != nil {
 		return out, nil // decided without what production shipped
 	}

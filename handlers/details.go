@@ -374,6 +374,7 @@ func (s *detailsServer) render(ctx context.Context, owner, repo, sha string) (pa
 		return nil, false, err
 	}
 	v := detailsPage(f)
+	v.Report = s.g.reportLink(owner, repo)
 	var b bytes.Buffer
 	if err := detailsTmpl.Execute(&b, v); err != nil {
 		return nil, false, err

@@ -39,6 +39,9 @@ type detailsFacts struct {
 	PRNumber int
 	PR       *github.PullRequest
 	PRErr    error
+	// Hold is the open pull request's hold (read only while it is open).
+	Hold    *policy.Hold
+	HoldErr error
 
 	// Tag is the release tag a hotfix deployment of the commit named, and
 	// TagCommit where that tag is now ("" when it does not exist yet).
@@ -123,7 +126,15 @@ func gatherDetails(ctx context.Context, r *facts.Repo, policies *facts.PolicyCac
 		}
 		var then sync.WaitGroup
 		if f.PRNumber != 0 {
-			then.Go(func() { f.PR, f.PRErr = r.PullRequest(ctx, f.PRNumber) })
+			then.Go(func() {
+				f.PR, f.PRErr = r.PullRequest(ctx, f.PRNumber)
+				if f.PRErr == nil && f.PR.GetState() == "open" {
+					h, err := r.Hold(ctx, f.PRNumber, f.PR.Labels)
+					if f.HoldErr = err; err == nil {
+						f.Hold = &h
+					}
+				}
+			})
 		}
 		if f.Tag != "" {
 			then.Go(func() {

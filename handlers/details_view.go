@@ -32,6 +32,10 @@ type detailsView struct {
 	// Ledger is the hotfix ledger of the release branch the commit is the
 	// tip of (a hotfix-bot/release page), nil otherwise.
 	Ledger *ledgerView
+
+	// Freeze is the freeze now or the next one; Hold the pull request's;
+	// Report the repository's report page.
+	Freeze, Hold, Report string
 }
 
 // ledgerView is a release branch's hotfix ledger: each hotfix since the
@@ -113,6 +117,7 @@ func detailsPage(f detailsFacts) detailsView {
 	default:
 		cfg := f.Policy.Config
 		conflictLabel = cfg.Sync.ConflictLabel
+		v.Freeze = cfg.FreezeText(f.Now)
 		switch prod := f.Production; {
 		case f.ProductionErr != nil:
 			missing("production", f.ProductionErr)
@@ -171,6 +176,12 @@ func detailsPage(f detailsFacts) detailsView {
 		if pr.GetMerged() {
 			v.Timeline = append(v.Timeline, eventView{At: pr.GetMergedAt().Time, What: fmt.Sprintf("#%d merged into %s", pr.GetNumber(), pr.GetBase().GetRef()), Link: pr.GetHTMLURL()})
 		}
+	}
+	switch {
+	case f.HoldErr != nil:
+		missing("whether it is on hold", f.HoldErr)
+	case f.Hold != nil:
+		v.Hold = f.Hold.Describe()
 	}
 
 	switch {

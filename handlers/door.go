@@ -186,8 +186,11 @@ func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) app.Ad
 }
 
 // isApprovalLabel reports whether a label is one of the policy's approval
-// labels.
+// labels, or the hold label (the approval check shows a hold).
 func isApprovalLabel(cfg policy.Config, name string) bool {
+	if strings.EqualFold(name, policy.LabelHold) {
+		return true // a hold label put on or taken off by hand: the approval check shows the hold
+	}
 	for _, l := range cfg.ApprovalLabels() {
 		if strings.EqualFold(l, name) {
 			return true

@@ -16,7 +16,7 @@ import (
 )
 
 // IssueComment runs the commands reviewers give in issue and pull request
-// comments: /promote, /rollback, /hotfix start, /unlock, /help.
+// comments: /promote, /rollback, /hotfix start, /unlock, /hold, /help.
 type IssueComment struct{ g *Bot }
 
 var _ githubapp.EventHandler = (*IssueComment)(nil)
@@ -154,7 +154,7 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	for i, cmd := range cmds {
 		run := &commandRun{g: h.g, r: r, pol: pol.p, cfg: pol.p.Config, ev: &ev, cmd: cmd, claim: claim, installation: installation,
 			writtenAt: ev.Comment.CreatedAt}
-		marker := facts.Marker(fmt.Sprintf("reply:%d:%d", ev.Comment.ID, cmd.Line))
+		marker := run.replyMarker()
 		if limited[i] != "" {
 			if _, _, err := r.PostCommentUnsettled(ctx, ev.Issue.Number, marker, limited[i]+"\n"+marker, ev.Comment.CreatedAt); err != nil {
 				return err
@@ -192,13 +192,17 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		if out.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cmd.Name, out.err))
 		}
+		if cmd.Acts() {
+			r = r.Fresh() // the next command reads GitHub as this one left it
+		}
 		if out.silent {
 			logger.Info().Str("command", cmd.Name).Msg("Another replica is running this command; it answers")
 			continue
 		}
-		text := out.render(cmd) + "\n" + marker + "\n" + outcomeMarker(out.ok)
-		if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, text, ev.Comment.CreatedAt); err != nil {
-			return err
+		if !out.posted {
+			if _, _, err := r.PostComment(ctx, ev.Issue.Number, marker, replyText(out, cmd, marker), ev.Comment.CreatedAt); err != nil {
+				return err
+			}
 		}
 		anyDone = anyDone || out.ok
 		anyRefused = anyRefused || !out.ok
@@ -299,6 +303,29 @@ func allSet(xs []string) bool {
 	return len(xs) > 0
 }
 
+// replyText is a command's answer as posted: the outcome, the marker
+// that names the command, and whether it was done or refused.
+func replyText(out outcome, cmd policy.Command, marker string) string {
+	return out.render(cmd) + "\n" + marker + "\n" + outcomeMarker(out.ok)
+}
+
+// replyMarker names this command's answer.
+func (c *commandRun) replyMarker() string {
+	return facts.Marker(fmt.Sprintf("reply:%d:%d", c.ev.Comment.ID, c.cmd.Line))
+}
+
+// answerNow posts the command's answer before the command finishes (the
+// answer is itself a record, as a hold's is); the outcome is then not
+// posted again.
+func (c *commandRun) answerNow(ctx context.Context, out *outcome) error {
+	marker := c.replyMarker()
+	if _, _, err := c.r.PostComment(ctx, c.ev.Issue.Number, marker, replyText(*out, c.cmd, marker), c.ev.Comment.CreatedAt); err != nil {
+		return err
+	}
+	out.posted = true
+	return nil
+}
+
 func outcomeMarker(ok bool) string {
 	if ok {
 		return facts.Marker("outcome:done")
@@ -320,6 +347,8 @@ type commandRun struct {
 	// GitHub gave it when read again (the event's, for commands that
 	// change nothing).
 	writtenAt time.Time
+	// perm is the commenter's permission, once authorize read it.
+	perm facts.Permission
 }
 
 // outcome is what a command did, for its reply.
@@ -327,7 +356,9 @@ type outcome struct {
 	// ok: done (🚀); otherwise refused (👎).
 	ok bool
 	// silent: another replica is running the same command; no reply.
-	silent   bool
+	silent bool
+	// posted: the command posted its answer itself (answerNow).
+	posted   bool
 	headline string
 	body     string
 	// err is a failure worth counting (the reply still says what to do).
@@ -421,6 +452,8 @@ func (c *commandRun) run(ctx context.Context) outcome {
 		return c.hotfixStart(ctx)
 	case policy.CmdUnlock:
 		return c.unlock(ctx)
+	case policy.CmdHold:
+		return c.hold(ctx)
 	}
 	return outcome{headline: "unknown command"}
 }
@@ -430,6 +463,7 @@ func (c *commandRun) run(ctx context.Context) outcome {
 func (c *commandRun) authorize(ctx context.Context, need policy.Permission) (facts.Permission, *outcome) {
 	who := c.ev.Comment.User.Login
 	perm, err := c.r.Permission(ctx, who)
+	c.perm = perm
 	if err != nil {
 		o := refuse(c.cmd, []policy.Refusal{{Rule: "permission", Why: "the bot could not read your permission on this repository: " + facts.Explain(err),
 			Next: "comment again in a minute"}}, "")

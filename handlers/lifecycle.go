@@ -118,6 +118,7 @@ func (l *lifecycle) advance(ctx context.Context) error {
 	}
 	f, got, _ := l.g.promotionFacts(ctx, l.r, l.cfg, pr, l.p.Emergency)
 	f.Recheck, f.PreviousRef = true, l.p.PreviousRef
+	f.Now, f.EmergencyMaintainer = l.g.clock.Now(), l.p.EmergencyMaintainer
 	f.Production = got.Facts.Production
 	if err := got.Err(); err != nil && !got.Facts.Production.Known {
 		return l.unclaim(ctx, err) // GitHub failed: try again, do not stop

@@ -133,6 +133,8 @@ func (c *commandRun) evaluatePromotion(ctx context.Context) (*promotion, error) 
 	} else if !c.ownOrOrphaned(ctx, p.lock) {
 		f.Lock = p.lock.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout))
 	}
+	f.Now = c.g.clock.Now()
+	f.EmergencyMaintainer = c.cmd.Emergency && c.perm.Level.AtLeast(policy.PermissionMaintain)
 	p.decision = cfg.DecidePromotion(f)
 	if prod := p.got.Facts.Production; prod.Known {
 		if prod.Tag == "" {
@@ -253,7 +255,8 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 
 	payload := policy.DeploymentPayload{HotfixBot: 1, Kind: "hotfix", PR: p.pr.GetNumber(), CommentID: c.ev.Comment.ID,
 		RequestedBy: c.ev.Comment.User.Login, Author: p.pr.GetUser().GetLogin(), PreviousRef: prod.SHA, PreviousTag: prod.Tag,
-		NextTag: p.nextTag, Chain: cfg.Promote.Environments, ChainIndex: 0, Emergency: cmd.Emergency}
+		NextTag: p.nextTag, Chain: cfg.Promote.Environments, ChainIndex: 0, Emergency: cmd.Emergency,
+		EmergencyMaintainer: cmd.Emergency && c.perm.Level.AtLeast(policy.PermissionMaintain)}
 	if cmd.Emergency {
 		audit, err := c.auditIssue(ctx, p, payload)
 		if err != nil {
@@ -408,6 +411,14 @@ func (c *commandRun) auditIssue(ctx context.Context, p *promotion, payload polic
 	if len(skipped) == 0 {
 		skipped = append(skipped, "- nothing: every gate and required check passed")
 	}
+	overridden := ""
+	if h := p.table.Hold; h.Blocks() {
+		overridden = "\n⚠️ **A hold was overridden:** #" + fmt.Sprint(p.pr.GetNumber()) + " was " + policy.UserText(h.Describe(), 800) +
+			". An emergency passes a hold only when the person promoting has maintain permission, as @" + c.ev.Comment.User.Login + " has.\n"
+	}
+	if f, frozen := c.cfg.FreezeAt(c.g.clock.Now()); frozen {
+		overridden += "\n⚠️ **A freeze was overridden:** " + policy.UserText(f.Describe(), 800) + ".\n"
+	}
 	marker := facts.Marker(fmt.Sprintf("audit:%d", c.ev.Comment.ID))
 	body := fmt.Sprintf(`An emergency promotion skipped hotfix-bot's approval rules.
 
@@ -422,12 +433,12 @@ func (c *commandRun) auditIssue(ctx context.Context, p *promotion, payload polic
 
 **Skipped:**
 %s
-
+%s
 **Never skipped:** the base check (the hotfix starts at production and carries nothing unreleased), the pull request's state, the production lock.
 
 **What to do now:** review the change after the fact (the approvals it did not get), confirm it was needed, and close this issue with what you found.
 %s`, p.pr.GetNumber(), "`"+p.pr.GetHead().GetSHA()+"`", c.ev.Comment.User.Login, c.ev.Comment.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		c.ev.Comment.HTMLURL, cell(policy.UserText(c.cmd.Reason, policy.MaxReason)), strings.Join(skipped, "\n"), marker)
+		c.ev.Comment.HTMLURL, cell(policy.UserText(c.cmd.Reason, policy.MaxReason)), strings.Join(skipped, "\n"), overridden, marker)
 	is, _, err := c.r.EnsureIssue(ctx, marker, fmt.Sprintf("Emergency promotion of #%d by @%s", p.pr.GetNumber(), c.ev.Comment.User.Login),
 		body, nil, c.ev.Comment.CreatedAt)
 	return is, err

@@ -15,6 +15,7 @@ const (
 	CmdHotfixStart = "hotfix start"
 	CmdUnlock      = "unlock"
 	CmdHelp        = "help"
+	CmdHold        = "hold"
 )
 
 // Command is one command line of a comment.
@@ -26,7 +27,7 @@ type Command struct {
 	// Text is the line as written, trimmed.
 	Text string
 
-	// /promote
+	// /promote; Reason is also /hold's
 	DryRun    bool
 	Emergency bool
 	Reason    string
@@ -35,6 +36,8 @@ type Command struct {
 	Force bool
 	// /hotfix start
 	BranchName string
+	// /hold REASON (Reason) or /hold cancel
+	Cancel bool
 
 	// Usage, when set, says what is wrong with the command's arguments:
 	// the command is not run, and the reply shows its usage.
@@ -52,7 +55,7 @@ func (c Command) Acts() bool {
 	switch c.Name {
 	case CmdPromote:
 		return !c.DryRun
-	case CmdRollback, CmdHotfixStart, CmdUnlock:
+	case CmdRollback, CmdHotfixStart, CmdUnlock, CmdHold:
 		return true
 	}
 	return false
@@ -137,6 +140,7 @@ var Usage = map[string]string{
 	CmdHotfixStart: "/hotfix start NAME",
 	CmdUnlock:      "/unlock",
 	CmdHelp:        "/help",
+	CmdHold:        "/hold REASON | /hold cancel",
 }
 
 // ParseCommands finds the bot's commands in a comment: every line that
@@ -240,6 +244,9 @@ func parseLine(line string) (Command, bool) {
 		}
 	case "help":
 		c.Name = CmdHelp
+	case "hold":
+		c.Name = CmdHold
+		parseHold(&c, line, args)
 	default:
 		return Command{}, false
 	}
@@ -279,6 +286,36 @@ func parsePromote(c *Command, line string, args []string) {
 }
 
 func isControl(r rune) bool { return unicode.IsControl(r) }
+
+// parseHold reads `/hold REASON` (everything after the word, as
+// written) and `/hold cancel` (that word alone).
+func parseHold(c *Command, line string, args []string) {
+	if len(args) > 0 && strings.EqualFold(args[0], "cancel") {
+		c.Cancel = true
+		if len(args) > 1 {
+			c.Usage = "`/hold cancel` takes nothing after it; to hold with a reason that starts with \"cancel\", say it another way"
+		}
+		return
+	}
+	_, rest, _ := strings.Cut(line, fields0(line))
+	c.Reason = strings.TrimSpace(rest)
+	switch {
+	case c.Reason == "":
+		c.Usage = "a hold needs a reason, written after the command: `/hold the migration needs a DBA`"
+	case len(c.Reason) > MaxReason:
+		c.Usage = fmt.Sprintf("the reason is longer than %d characters; say it in one sentence", MaxReason)
+	case strings.ContainsFunc(c.Reason, isControl):
+		c.Usage = "the reason contains control characters"
+	}
+}
+
+// fields0 is a line's first word.
+func fields0(line string) string {
+	if f := strings.Fields(line); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
 
 func parseRollback(c *Command, args []string) {
 	for _, a := range args {

@@ -30,6 +30,8 @@ type Config struct {
 	Promote    Promote    `yaml:"promote"`
 	Rollback   Rollback   `yaml:"rollback"`
 	Sync       Sync       `yaml:"sync"`
+	// Freeze lists the windows when production is frozen (freeze.go).
+	Freeze []FreezeWindow `yaml:"freeze"`
 }
 
 // Branches names the git-flow branches. Hotfix and Release are doublestar
@@ -177,5 +179,6 @@ func Default() Config {
 			ConflictLabel: "sync-conflict",
 			RemindAfter:   Duration(24 * time.Hour),
 		},
+		Freeze: []FreezeWindow{},
 	}
 }

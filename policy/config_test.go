@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 		{"sync.enabled", d.Sync.Enabled, true},
 		{"sync.labels", d.Sync.Labels, []string{"sync-back"}},
 		{"sync.conflict_label", d.Sync.ConflictLabel, "sync-conflict"},
+		{"freeze", d.Freeze, []FreezeWindow{}},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.got, c.want) {
@@ -116,6 +117,7 @@ func TestParseStaged(t *testing.T) {
 	want.Promote.MergeMethod = "squash"
 	want.Promote.LockTimeout = Duration(30 * time.Minute)
 	want.Promote.Environments = []string{"staging", "production"}
+	want.Freeze = []FreezeWindow{{From: "Fri 16:00", To: "Mon 08:00", Zone: "Europe/Berlin", Reason: "the weekend: nobody watches production"}}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", cfg, want)
 	}

@@ -57,6 +57,8 @@ type GateFacts struct {
 	Schema     SchemaFacts
 	// Approval is nil for a branch without a pull request.
 	Approval *ApprovalFacts
+	// Hold is the pull request's hold (zero without one).
+	Hold Hold
 }
 
 // GateTable is the decision on every gate of one head: what the check
@@ -68,8 +70,12 @@ type GateTable struct {
 	// SchemaFlagged: the hotfix changes the schema (or its changed files
 	// could not all be seen).
 	SchemaFlagged bool
-	// Approval is the verdict on every required label (nil without a PR).
-	Approval ApprovalVerdict
+	// Approval is the verdict on every required label (nil without a PR),
+	// and ApprovalFacts what it was decided from.
+	Approval      ApprovalVerdict
+	ApprovalFacts ApprovalFacts
+	// Hold is the pull request's hold: the approval check shows it.
+	Hold Hold
 }
 
 // Decide evaluates the named gates (every gate when names is empty) on
@@ -78,7 +84,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 	if len(names) == 0 {
 		names = Gates
 	}
-	t := GateTable{Head: f.Head}
+	t := GateTable{Head: f.Head, Hold: f.Hold}
 	want := map[string]bool{}
 	for _, n := range names {
 		want[n] = true
@@ -93,6 +99,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 	t.SchemaFlagged = verdict.Flagged && f.Production.Known
 	if f.Approval != nil {
 		t.Approval = c.Approve(*f.Approval, c.RequiredLabels(t.SchemaFlagged))
+		t.ApprovalFacts = *f.Approval
 	}
 	for _, name := range Gates {
 		if !want[name] {
@@ -105,7 +112,7 @@ func (c Config) Decide(f GateFacts, names ...string) GateTable {
 			t.Results = append(t.Results, c.EvaluateSchema(f.Schema, verdict, t.Approval))
 		case CheckApproval:
 			if f.Approval != nil {
-				t.Results = append(t.Results, c.EvaluateApproval(t.Approval, *f.Approval))
+				t.Results = append(t.Results, f.Hold.WithHold(c.EvaluateApproval(t.Approval, *f.Approval)))
 			}
 		}
 	}

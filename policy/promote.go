@@ -148,6 +148,11 @@ type PromotionFacts struct {
 	HeadPushedAt time.Time
 	CommentAt    time.Time
 	Emergency    bool
+	// EmergencyMaintainer: the emergency's actor has maintain permission
+	// or more, the only emergency that passes a hold (Gates.Hold).
+	EmergencyMaintainer bool
+	// Now is when the bot decides: freeze windows are judged at it.
+	Now time.Time
 	// Recheck is the promotion decided again before the next step of a
 	// staged chain: the lock is the chain's own and nobody commented, so
 	// those rows are left out; instead production must still run
@@ -184,10 +189,11 @@ func (d PromotionDecision) Allowed() bool { return len(d.Refusals) == 0 }
 
 // DecidePromotion decides whether a hotfix pull request may be deployed
 // now: the pull request's own state, every gate on its current head,
-// promote.required_checks, the production lock, and that the head is what
-// the commenter saw. An emergency skips the approval labels (and the
-// schema approval, which is one) and the required checks; never anything
-// else.
+// promote.required_checks, no hold, no freeze window, the production
+// lock, and that the head is what the commenter saw. An emergency skips
+// the approval labels (and the schema approval, which is one), the
+// required checks and a freeze window, and a hold only when its actor
+// has maintain permission; never anything else.
 func (c Config) DecidePromotion(f PromotionFacts) PromotionDecision {
 	var d PromotionDecision
 	add := func(rule, verdict, details string, refusal *Refusal) {
@@ -229,6 +235,9 @@ func (c Config) DecidePromotion(f PromotionFacts) PromotionDecision {
 	}
 
 	for _, g := range f.Gates.Results {
+		if g.Name == CheckApproval && f.Gates.Hold.Blocks() {
+			g = c.EvaluateApproval(f.Gates.Approval, f.Gates.ApprovalFacts) // the hold has a row of its own
+		}
 		skippable := g.Name == CheckApproval || (g.Name == CheckSchema && g.Conclusion == ActionRequired)
 		switch {
 		case g.Passed():
@@ -252,6 +261,11 @@ func (c Config) DecidePromotion(f PromotionFacts) PromotionDecision {
 	default:
 		add("required checks", checks.Verdict, checks.Details, &Refusal{Why: checks.Details, Next: checks.Next})
 	}
+
+	hold, refusal := holdRow(f.Gates.Hold, f.Emergency, f.EmergencyMaintainer)
+	add(hold.Rule, hold.Verdict, hold.Details, refusal)
+	freeze, refusal := c.freezeRow(f.Now, f.Emergency)
+	add(freeze.Rule, freeze.Verdict, freeze.Details, refusal)
 
 	if f.Recheck {
 		switch prod := f.Production; {
@@ -470,6 +484,9 @@ type DeploymentPayload struct {
 	// Emergency and AuditIssue record a `/promote --emergency`.
 	Emergency  bool `json:"emergency,omitempty"`
 	AuditIssue int  `json:"audit_issue,omitempty"`
+	// EmergencyMaintainer: the emergency's actor had maintain permission
+	// (a hold placed during a staged chain is passed only then).
+	EmergencyMaintainer bool `json:"emergency_maintainer,omitempty"`
 	// Rollbacks: the tag rolled back to, and the deployment whose failure
 	// caused an automatic one.
 	Target           string `json:"target,omitempty"`

@@ -3,32 +3,12 @@ package policy
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // The deployment protection rule: hotfix-bot as a custom deployment
 // protection rule of the production environment. GitHub holds every
 // workflow job that deploys to the environment until the bot approves or
 // rejects it; DecideProtection says which, from GitHub as it is now.
-
-// FreezeWindow is a freeze window in force: only emergencies deploy.
-type FreezeWindow struct {
-	Name   string
-	Reason string
-	Until  time.Time
-}
-
-// ActiveFreeze returns the freeze window in force at now under the
-// policy, or nil when there is none.
-//
-// SEAM (freeze windows): the policy's `freeze:` windows are built
-// separately; this is the one place the deployment protection rule asks
-// for them. Until it is wired to them it returns nil: no freeze is ever in
-// force here, and the rule's freeze refusal is exercised through
-// ProtectionFacts.Freeze in the tests.
-func ActiveFreeze(c Config, now time.Time) *FreezeWindow {
-	return nil
-}
 
 // ProtectionFacts is what GitHub says now about a deployment waiting for
 // the bot's protection rule. The event names the environment and the
@@ -52,8 +32,8 @@ type ProtectionFacts struct {
 	// deployment the lock names could not be read.
 	Bot        *DeploymentPayload
 	BotUnknown string
-	// Freeze is the freeze window in force (ActiveFreeze), nil for none.
-	Freeze *FreezeWindow
+	// Freeze is the freeze in force (Config.FreezeAt), nil for none.
+	Freeze *Freeze
 	// Release says whether SHA contains every release production shipped.
 	Release ReleaseFacts
 }
@@ -126,7 +106,7 @@ func (c Config) DecideProtection(f ProtectionFacts) ProtectionDecision {
 	}
 	if p := f.Bot; p != nil {
 		if f.Freeze != nil && p.Kind == "hotfix" && !p.Emergency {
-			return reject("freeze", fmt.Sprintf("production is frozen (%s), and the promotion of #%d is not an emergency.", f.Freeze.describe(), p.PR),
+			return reject("freeze", fmt.Sprintf("production is frozen (%s), and the promotion of #%d is not an emergency.", freezeText(f.Freeze), p.PR),
 				"**Next:** wait for the freeze to end, or, if it cannot wait, someone allowed to comments `/promote --emergency REASON` on the pull request.")
 		}
 		if p.Kind == "rollback" {
@@ -141,7 +121,7 @@ func (c Config) DecideProtection(f ProtectionFacts) ProtectionDecision {
 			"**Next:** deploy again once that promotion is over (its pull request says when); if the lock is stuck, someone with maintain permission comments `/unlock`.")
 	}
 	if f.Freeze != nil {
-		return reject("freeze", fmt.Sprintf("production is frozen (%s); only emergencies deploy during a freeze.", f.Freeze.describe()),
+		return reject("freeze", fmt.Sprintf("production is frozen (%s); only emergencies deploy during a freeze.", freezeText(f.Freeze)),
 			"**Next:** deploy after the freeze. A hotfix that cannot wait goes through `/promote --emergency REASON` on its pull request.")
 	}
 	if f.Release.Unknown != "" {
@@ -167,13 +147,7 @@ func (c Config) DecideProtection(f ProtectionFacts) ProtectionDecision {
 		Comment: fmt.Sprintf("✅ hotfix-bot: %s contains every release production shipped (production runs %s).", what, productionName(f.Release.Production))}
 }
 
-func (w *FreezeWindow) describe() string {
-	s := w.Name
-	if w.Reason != "" {
-		s += ": " + w.Reason
-	}
-	if !w.Until.IsZero() {
-		s += ", until " + w.Until.UTC().Format("2006-01-02 15:04 UTC")
-	}
-	return s
+// freezeText says which freeze holds production, and until when.
+func freezeText(f *Freeze) string {
+	return f.Describe() + "; production opens again " + f.UntilText()
 }

@@ -110,7 +110,12 @@ func TestDecideProtection(t *testing.T) {
 	emergency.Emergency = true
 	rollback := &DeploymentPayload{HotfixBot: 1, Kind: "rollback", PR: 12, RequestedBy: "rob", Chain: []string{"production"}}
 	other := LockState{Held: true, Kind: "promote", RequestedBy: "sam", PR: 9, SHA: fixSHA}
-	freeze := &FreezeWindow{Name: "black-friday", Reason: "peak traffic", Until: time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)}
+	blackFriday := Config{Freeze: []FreezeWindow{{From: "2026-11-27 00:00", To: "2026-11-30 00:00", Zone: "UTC", Reason: "peak traffic"}}}
+	fr, frozen := blackFriday.FreezeAt(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	if !frozen {
+		t.Fatal("no freeze on 2026-11-28")
+	}
+	freeze := &fr
 	complete := ReleaseFacts{SHA: relHead, Target: "release/1.5", Production: onV143}
 	missing := ReleaseFacts{SHA: relHead, Target: "release/1.5", Production: onV143, Missing: []ShippedRelease{v143}}
 	base := ProtectionFacts{Environment: "production", SHA: relHead, Ref: "release/1.5", Release: complete}
@@ -142,7 +147,7 @@ func TestDecideProtection(t *testing.T) {
 		{"the bot's own rollback holding the lock: approved though it goes back", with(func(f *ProtectionFacts) { f.Lock = other; f.Bot = rollback; f.Release = missing }), true, "bot-deployment",
 			[]string{"its own rollback (asked by @rob)"}},
 		{"a freeze rejects other deployments", with(func(f *ProtectionFacts) { f.Freeze = freeze }), false, "freeze",
-			[]string{"production is frozen (black-friday: peak traffic, until 2026-11-30 00:00 UTC)", "`/promote --emergency REASON`"}},
+			[]string{"production is frozen (peak traffic", "production opens again Mon 2026-11-30 00:00 UTC", "`/promote --emergency REASON`"}},
 		{"a freeze rejects the bot's hotfix that is no emergency", with(func(f *ProtectionFacts) { f.Freeze = freeze; f.Bot = hotfix }), false, "freeze",
 			[]string{"promotion of #12 is not an emergency"}},
 		{"a freeze lets an emergency hotfix through", with(func(f *ProtectionFacts) { f.Freeze = freeze; f.Bot = &emergency }), true, "bot-deployment", nil},
@@ -190,10 +195,23 @@ func TestDecideProtectionListsTen(t *testing.T) {
 	}
 }
 
-// The freeze seam answers none until freeze windows are wired to it.
-func TestActiveFreezeSeam(t *testing.T) {
-	if w := ActiveFreeze(Default(), time.Now()); w != nil {
-		t.Errorf("ActiveFreeze = %+v, want none", w)
+// The protection rule asks the policy's freeze windows: a window in
+// force at the moment is the freeze it rejects by.
+func TestProtectionRuleFreezeIsThePolicys(t *testing.T) {
+	cfg := Default()
+	cfg.Freeze = []FreezeWindow{{From: "Fri 16:00", To: "Mon 08:00", Zone: "Europe/Berlin", Reason: "the weekend"}}
+	saturday := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	fr, frozen := cfg.FreezeAt(saturday)
+	if !frozen {
+		t.Fatal("not frozen on a Saturday")
+	}
+	d := cfg.DecideProtection(ProtectionFacts{Environment: "production", SHA: relHead, Freeze: &fr,
+		Release: ReleaseFacts{SHA: relHead, Production: onV143}})
+	if d.Approve || !strings.Contains(d.Comment, "the weekend") || !strings.Contains(d.Comment, "Mon 2026-11-30 08:00 CET") {
+		t.Errorf("frozen: %+v", d)
+	}
+	if _, frozen := cfg.FreezeAt(saturday.Add(3 * 24 * time.Hour)); frozen {
+		t.Error("frozen on a Tuesday")
 	}
 }
 

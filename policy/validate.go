@@ -181,12 +181,13 @@ func validate(cfg Config, lines map[string]int) Errors {
 	if d := time.Duration(cfg.Sync.RemindAfter); d != 0 && (d < time.Hour || d > 30*24*time.Hour) {
 		c.fail("sync.remind_after", "%s is out of range; use between 1h and 720h, or 0 to send no reminders", d)
 	}
+	c.freezeWindows(cfg.Freeze)
 	return c.errs
 }
 
 // botLabels are the labels the bot applies on its own.
 func (cfg Config) botLabels() []string {
-	own := []string{LabelHotfix, LabelSchemaChange, cfg.Sync.ConflictLabel}
+	own := []string{LabelHotfix, LabelSchemaChange, LabelHold, cfg.Sync.ConflictLabel}
 	return append(own, cfg.Sync.Labels...)
 }
 

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotfix-bot/hotfix-bot/handlers"
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -206,7 +207,13 @@ func (d *demoRun) play() error {
 	if err := d.twoPersonAct(); err != nil {
 		return err
 	}
-	return d.peopleFirstAct()
+	if err := d.peopleFirstAct(); err != nil {
+		return err
+	}
+	if err := d.holdAndFreezeAct(); err != nil {
+		return err
+	}
+	return d.reportAct()
 }
 
 // comment posts a comment as who, lets the bot answer, and prints the
@@ -757,6 +764,110 @@ func (d *demoRun) neverLoseAct(first int) error {
 	}
 	d.expect(len(run.Reviews) == 1 && run.Reviews[0].State == "approved" && run.Status == "in_progress",
 		"deploying release/1.5 again is approved: nothing production has is lost")
+	return nil
+}
+
+// holdAndFreezeAct: a third hotfix, approved, is held by the DBA (the
+// approval check shows it, /promote is refused naming her), released by
+// her; then a Thanksgiving freeze in the policy refuses /promote with
+// the window and the way past.
+func (d *demoRun) holdAndFreezeAct() error {
+	r, in := d.in.Repo, d.in
+	fmt.Fprintln(d.out, "\n— A hold, and a freeze —")
+	if _, err := r.CreateBranch(in.Dana, "hotfix/receipt-email", "v1.4.5"); err != nil {
+		return err
+	}
+	head, err := r.Push(in.Dana, "hotfix/receipt-email", "Send the receipt email once", ghsim.Files{"payments/receipt.go": "package payments\n\nconst ReceiptEmails = 1\n"})
+	if err != nil {
+		return err
+	}
+	n, err := r.OpenPR(in.Dana, "hotfix/receipt-email", "main", "Send the receipt email once")
+	if err != nil {
+		return err
+	}
+	if err := d.settle(); err != nil {
+		return err
+	}
+	if err := r.AddLabel(in.Rob, n, "hotfix-approved"); err != nil {
+		return err
+	}
+	d.say("dana", "pushes hotfix/receipt-email (%s) and opens #%d; rob approves", policy.Short(head), n)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	_, replies, err := d.comment(in.Dora, n, "/hold the receipts table migration runs tonight")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "is on hold: the receipts table migration runs tonight") &&
+		strings.Contains(strings.Join(r.Labels(n), ","), policy.LabelHold), "dora's /hold is recorded, and the pull request labelled "+policy.LabelHold)
+	d.expect(d.showCheck(head, policy.CheckApproval) == policy.Failure, "the approval check shows the hold")
+	_, replies, err = d.comment(in.Rob, n, "/promote")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "refused: not on hold") && strings.Contains(replies[0].Body, "On hold by @dora"),
+		"rob's /promote is refused, naming who held it and why")
+	_, replies, err = d.comment(in.Dora, n, "/hold cancel")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "is lifted") && d.showCheck(head, policy.CheckApproval) == policy.Success,
+		"dora lifts her hold; the approval check is green again")
+
+	if _, err := r.Push(in.Rob, "main", "Freeze production over Thanksgiving", ghsim.Files{".github/hotfix-bot.yml": "freeze:\n" +
+		"  - {from: 2026-11-20, to: 2026-11-30, zone: America/New_York, reason: \"Thanksgiving week: production changes only in an emergency\"}\n"}); err != nil {
+		return err
+	}
+	d.say("rob", "adds a Thanksgiving freeze to .github/hotfix-bot.yml")
+	if err := d.settle(); err != nil {
+		return err
+	}
+	before := len(d.botDeployments())
+	_, replies, err = d.comment(in.Rob, n, "/promote")
+	if err != nil {
+		return err
+	}
+	d.expect(len(replies) == 1 && strings.Contains(replies[0].Body, "refused: not frozen") && strings.Contains(replies[0].Body, "Thanksgiving week") &&
+		strings.Contains(replies[0].Body, "it opens again Mon 2026-11-30 00:00 EST") && strings.Contains(replies[0].Body, "/promote --emergency REASON") &&
+		len(d.botDeployments()) == before, "during the freeze /promote is refused with the window, its reason, when it ends and the way past")
+	return nil
+}
+
+// reportAct: the report of the night, as the signed page and `hotfix-bot
+// report` show it, read from GitHub alone.
+func (d *demoRun) reportAct() error {
+	fmt.Fprintln(d.out, "\n— The report —")
+	bot := d.h.Bots[0]
+	rep, err := handlers.NewBot(bot.Deps()).Report(d.ctx, "acme", "payments", handlers.DefaultReportWindow)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteText(d.out); err != nil {
+		return err
+	}
+	o := rep.Overall
+	d.expect(o.Hotfixes == 3 && o.CFR() == "33% (2 of 6)" && o.Recovery.N == 2 && o.Incidents == 1,
+		"the report counts v1.4.3, v1.4.4 and v1.4.5 shipped, two failed deployments in six (#4's, and release/1.5's that GitHub marked failed when the bot rejected it; the late failure an hour later counts for nothing), their recoveries and the incident")
+	d.expect(len(rep.Hotfixes) > 0 && len(rep.Hotfixes[0].Pending()) == 2 && rep.Complete(),
+		"v1.4.5, not yet merged into develop and release/1.5, is listed first; every listing was read whole")
+	link := handlers.ReportLink(d.h.Config(), "acme", "payments", d.h.Sim.Clock().Now())
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	page, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	d.say("hotfix-bot", "serves the report page (%d, %d bytes): %s", resp.StatusCode, len(page), link)
+	d.expect(resp.StatusCode == http.StatusOK && strings.Contains(string(page), `<svg class="timeline"`) && strings.Contains(string(page), o.CFR()),
+		"the signed report page draws the same numbers, as SVG")
 	return nil
 }
 

@@ -25,6 +25,10 @@ func TestDemo(t *testing.T) {
 		"is not in `",
 		"✅ hotfix-bot/release  Contains every release production shipped",
 		"approved the deployment",
+		"/promote refused: not on hold.",
+		"/promote refused: not frozen.",
+		"hotfix-bot report: acme/payments (environment production)",
+		"33% (2 of 6)",
 		"Every expected outcome happened.",
 	} {
 		if !strings.Contains(out, want) {

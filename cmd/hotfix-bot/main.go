@@ -1,8 +1,8 @@
 // Command hotfix-bot is the GitHub App that makes production hotfixes in
 // git-flow repositories safe: `register` creates the app on GitHub,
-// `serve` runs it, `validate` checks policy files offline, `demo` plays a
-// whole hotfix against the embedded GitHub simulator, `version` prints
-// the build.
+// `serve` runs it, `validate` checks policy files offline, `report`
+// prints a repository's hotfix numbers, `demo` plays a whole hotfix
+// against the embedded GitHub simulator, `version` prints the build.
 package main
 
 import (
@@ -29,6 +29,8 @@ Usage:
                                      create the GitHub App from its manifest and write its credentials
   hotfix-bot serve [--config FILE]   run the GitHub App (configuration: README.md)
   hotfix-bot validate FILE...        check .github/hotfix-bot.yml files offline
+  hotfix-bot report OWNER/REPO [--since 90d] [--json] [--config FILE]
+                                     the numbers a repository's hotfixes are judged by, read from GitHub as the app
   hotfix-bot demo                    play a hotfix against the embedded GitHub simulator
   hotfix-bot version                 print the version
 
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return registerCmd(args[1:], stdout, stderr)
 	case "validate":
 		return validate(args[1:], stdout, stderr)
+	case "report":
+		return reportCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
@@ -89,7 +93,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		Str("service", "hotfix-bot").Str("version", app.Version).Logger()
 	logger.Info().Fields(cfg.Summary()).Msg("Starting")
 
-	srv, err := app.New(cfg, app.Options{Logger: logger, Handlers: newHandlers, Pages: handlers.Pages})
+	srv, err := app.New(cfg, app.Options{Logger: logger, Handlers: newHandlers, Pages: handlers.Pages, Reports: handlers.Reports})
 	if err != nil {
 		fmt.Fprintf(stderr, "hotfix-bot: %v\n", err)
 		return 1

@@ -38,6 +38,9 @@ type Options struct {
 	// RedeliveryMax bounds the redeliveries one sweep asks for (default
 	// the server's).
 	RedeliveryMax int
+	// Start is the simulated time at creation (default the simulator's:
+	// 2026-11-23 03:00 UTC).
+	Start time.Time
 	// GHES lays the simulator out as GitHub Enterprise Server does (the
 	// API under /api/v3, the web pages at the root) and configures the
 	// bots with both URLs; writes are recorded whole, to be searched.
@@ -77,7 +80,7 @@ func New(opts Options) (*Harness, error) {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	simOpts := ghsim.Options{Latency: opts.Latency}
+	simOpts := ghsim.Options{Latency: opts.Latency, Start: opts.Start}
 	if opts.RealTime {
 		simOpts.Start = time.Now()
 	}
@@ -149,7 +152,7 @@ func (h *Harness) Restart() error {
 		if h.opts.RealTime {
 			clock = hclock.Real()
 		}
-		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Clock: clock})
+		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Reports: handlers.Reports, Clock: clock})
 		if err != nil {
 			return err
 		}

@@ -42,6 +42,16 @@ type Incident struct {
 // simulator of its own, and copied (git objects and GitHub's records):
 // the bot never saw it happen, as if it was installed afterwards.
 func (h *Harness) SetupIncident() (*Incident, error) {
+	if !h.opts.Start.IsZero() && !h.opts.RealTime {
+		// A story that starts at a moment of its own (a freeze's
+		// weekend) has its history made then, in its own simulator: the
+		// copy's records carry the template's times.
+		in, err := buildIncident(h.Sim)
+		if err != nil {
+			return nil, err
+		}
+		return h.installIncident(in)
+	}
 	tpl, err := incidentTemplate()
 	if err != nil {
 		return nil, err
@@ -53,6 +63,13 @@ func (h *Harness) SetupIncident() (*Incident, error) {
 	}
 	in := &Incident{Repo: repo, Dana: s.User("dana"), Rob: s.User("rob"), Dora: s.User("dora"), Ivan: s.User("ivan"), CD: s.User("deploy-bot"),
 		V141: tpl.V141, V142: tpl.V142, Unreleased: slices.Clone(tpl.Unreleased)}
+	return h.installIncident(in)
+}
+
+// installIncident installs the app and CI on the incident repository and
+// forgets the deliveries of its history.
+func (h *Harness) installIncident(in *Incident) (*Incident, error) {
+	s, repo := h.Sim, in.Repo
 	in.Inst = s.Install(h.App, repo)
 	ci, err := s.RegisterApp(ghsim.AppOptions{Slug: "github-actions", Permissions: map[string]string{"checks": "write", "statuses": "write", "metadata": "read"}})
 	if err != nil {
