@@ -726,7 +726,12 @@ func BenchmarkIncident(b *testing.B) {
 					heads = append(heads, head)
 				}
 				for j := 0; j < dryRuns; j++ {
-					id, err := r.Comment(in.Rob, review, "/promote --dry-run")
+					// A different reader each time: the cost guard answers a
+					// second dry run by one person within a minute with a
+					// short reply and no 👀.
+					reader := h.Sim.User(fmt.Sprintf("reader-%d-%d", i, j))
+					r.SetRole(reader.Login, "read")
+					id, err := r.Comment(reader, review, "/promote --dry-run")
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -817,6 +822,8 @@ func BenchmarkManyInstallations(b *testing.B) {
 			b.Fatal(err)
 		}
 		var heads []string
+		var repos []*ghsim.Repo
+		var devs []*ghsim.User
 		for o := 0; o < orgs; o++ {
 			owner := fmt.Sprintf("org-%02d", o)
 			r, err := h.Sim.CreateRepo(owner, "svc")
@@ -835,13 +842,20 @@ func BenchmarkManyInstallations(b *testing.B) {
 				b.Fatal(err)
 			}
 			h.Sim.Install(h.App, r)
-			h.Sim.DiscardPending()
+			repos = append(repos, r)
+			devs = append(devs, dev)
+		}
+		// The history before the installations is not news; the pushes
+		// are made once every organisation has installed the app (a
+		// DiscardPending per organisation dropped the others' pushes).
+		h.Sim.DiscardPending()
+		for o, r := range repos {
 			for p := 0; p < pushes; p++ {
 				branch := fmt.Sprintf("hotfix/fix-%d", p)
-				if _, err := r.CreateBranch(dev, branch, "v1.0.0"); err != nil {
+				if _, err := r.CreateBranch(devs[o], branch, "v1.0.0"); err != nil {
 					b.Fatal(err)
 				}
-				head, err := r.Push(dev, branch, "Fix", ghsim.Files{fmt.Sprintf("fix%d.go", p): "package svc\n"})
+				head, err := r.Push(devs[o], branch, "Fix", ghsim.Files{fmt.Sprintf("fix%d.go", p): "package svc\n"})
 				if err != nil {
 					b.Fatal(err)
 				}

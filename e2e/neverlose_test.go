@@ -320,3 +320,24 @@ func TestSyncRemindersOncePerDay(t *testing.T) {
 	}
 	w.noHandlerErrors()
 }
+
+// During a freeze window of the policy the protection rule rejects
+// another pipeline's production deployment, naming the window, its reason
+// and when production opens again; once the window has passed, the same
+// deployment is approved.
+func TestProtectionRuleDuringAFreeze(t *testing.T) {
+	w := start(t, harness.Options{Start: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}) // a Friday
+	w.usePolicy(`freeze:
+  - {from: "Fri 16:00", to: "Mon 08:00", zone: Europe/Berlin, reason: "the weekend: nobody watches production"}
+`)
+	w.guarded()
+	w.answered(w.deployJob("release/1.5"), "approved", "contains every release production shipped")
+
+	w.advanceTo(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)) // Saturday
+	w.answered(w.deployJob("release/1.5"), "rejected", "production is frozen", "the weekend: nobody watches production",
+		"production opens again Mon 2026-11-30 08:00 CET", "`/promote --emergency REASON`")
+
+	w.advanceTo(time.Date(2026, 11, 30, 7, 30, 0, 0, time.UTC)) // Monday 08:30 CET
+	w.answered(w.deployJob("release/1.5"), "approved", "contains every release production shipped")
+	w.noHandlerErrors()
+}
