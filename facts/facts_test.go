@@ -3,6 +3,7 @@ package facts
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -864,5 +865,27 @@ func TestPostCommentSettlesADuplicatePostedAtTheSameMoment(t *testing.T) {
 	}
 	if len(deleted) != 1 || !strings.HasSuffix(deleted[0], "/comments/9") {
 		t.Errorf("deleted %v, want the newer comment 9", deleted)
+	}
+}
+
+// A read that ended because its own context was cancelled (a sibling read
+// failed and the group gave up) is not remembered: another caller asks
+// GitHub itself and gets GitHub's answer.
+func TestRememberForgetsACancelledRead(t *testing.T) {
+	var m memo
+	calls := 0
+	cancelled := func() (int, error) { calls++; return 0, fmt.Errorf("compare: %w", context.Canceled) }
+	answered := func() (int, error) { calls++; return 0, errors.New("502") }
+	if _, err := remember(&m, "k", cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first: %v", err)
+	}
+	if _, err := remember(&m, "k", answered); err == nil || err.Error() != "502" {
+		t.Errorf("second caller got %v, want GitHub's 502", err)
+	}
+	if _, err := remember(&m, "k", cancelled); err == nil || err.Error() != "502" {
+		t.Errorf("third caller got %v, want the remembered 502", err)
+	}
+	if calls != 3 {
+		t.Errorf("%d fetches, want 3 (the cancelled one tried again once, then the answer kept)", calls)
 	}
 }

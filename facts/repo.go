@@ -11,6 +11,7 @@ package facts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -122,22 +123,39 @@ type memo struct {
 
 // remember returns the fact under key, fetching it once however many
 // goroutines ask at the same time. A failure is remembered too: within one
-// event every question gets the same answer.
+// event every question gets the same answer. Except one: a fetch whose
+// own context ended (a sibling read failed and its group gave up) says
+// nothing about GitHub, so it is not remembered, and a caller that shared
+// it fetches again under its own context, to get GitHub's answer (the
+// 502 a fail-closed check must name, not "context canceled").
 func remember[T any](m *memo, key string, fetch func() (T, error)) (T, error) {
-	got, ok := m.get(key)
-	if !ok {
-		got, _, _ = m.sf.Do(key, func() (any, error) {
-			if v, ok := m.get(key); ok {
-				return v, nil
-			}
-			v, err := fetch()
-			res := result[T]{v, err}
-			m.put(key, res)
-			return res, nil
-		})
+	for attempt := 0; ; attempt++ {
+		got, ok := m.get(key)
+		if !ok {
+			got, _, _ = m.sf.Do(key, func() (any, error) {
+				if v, ok := m.get(key); ok {
+					return v, nil
+				}
+				v, err := fetch()
+				res := result[T]{v, err}
+				if !contextEnded(err) {
+					m.put(key, res)
+				}
+				return res, nil
+			})
+		}
+		res := got.(result[T])
+		if attempt == 0 && contextEnded(res.err) {
+			continue
+		}
+		return res.v, res.err
 	}
-	res := got.(result[T])
-	return res.v, res.err
+}
+
+// contextEnded reports whether err is a cancelled context rather than an
+// answer (a timeout is an answer: GitHub did not give one in time).
+func contextEnded(err error) bool {
+	return errors.Is(err, context.Canceled)
 }
 
 type result[T any] struct {
