@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -111,18 +112,23 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		p   facts.Policy
 		err error
 	}
+	// Neither read outlives the event: a return before their answers
+	// (the comment deleted, the 👀 refused) cancels them and waits.
+	readCtx, cancelReads := context.WithCancel(ctx)
+	var reads sync.WaitGroup
+	defer func() { cancelReads(); reads.Wait() }()
 	polc := make(chan policyResult, 1)
-	go func() {
-		p, err := h.g.commandPolicy(ctx, r, ev.Issue.Number, ev.onPR())
+	reads.Go(func() {
+		p, err := h.g.commandPolicy(readCtx, r, ev.Issue.Number, ev.onPR())
 		polc <- policyResult{p, err}
-	}()
+	})
 	var nowc chan commentNow
 	if anyActs(cmds) {
 		nowc = make(chan commentNow, 1)
-		go func() {
-			c, err := r.CommentNow(ctx, ev.Comment.ID)
+		reads.Go(func() {
+			c, err := r.CommentNow(readCtx, ev.Comment.ID)
 			nowc <- commentNow{c, err}
-		}()
+		})
 	}
 	gone := func() error {
 		// Deleted before the bot got to it: nothing runs, nothing answers.
