@@ -84,6 +84,9 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if cr.Name == policy.CheckRelease {
 		return h.rerunRelease(ctx, r, pol, &ev)
 	}
+	if cr.Name == policy.CheckSync {
+		return h.rerunSync(ctx, r, pol, &ev)
+	}
 	for _, ref := range cr.PullRequests {
 		pr, err := r.PullRequestNow(ctx, ref.Number)
 		if err != nil {
@@ -104,6 +107,29 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		installation: installation, repo: r, policy: pol, branch: branch, head: cr.HeadSHA,
 		checks: []string{policy.CheckBase, policy.CheckSchema},
 	})
+}
+
+// rerunSync runs hotfix-bot/sync again on the commit it was asked for, if
+// that is still the tip of its sync-back branch (a person's later push has
+// its own check).
+func (h *CheckRun) rerunSync(ctx context.Context, r *facts.Repo, pol facts.Policy, ev *checkRunEvent) error {
+	branches := []string{ev.CheckRun.CheckSuite.HeadBranch}
+	for _, ref := range ev.CheckRun.PullRequests {
+		branches = append(branches, ref.Head.Ref)
+	}
+	for _, b := range branches {
+		if b == "" || !policy.IsSyncBranch(b) {
+			continue
+		}
+		tip, err := r.BranchSHA(ctx, b)
+		if err != nil {
+			return err
+		}
+		if tip == ev.CheckRun.HeadSHA {
+			return h.g.checkSyncBranch(ctx, r, hotfixConfig(pol), b, tip)
+		}
+	}
+	return nil
 }
 
 // rerunRelease runs hotfix-bot/release again on the commit it was asked

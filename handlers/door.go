@@ -233,7 +233,7 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admis
 		return skip
 	}
 	switch ev.CheckRun.Name {
-	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval, policy.CheckRelease:
+	case policy.CheckBase, policy.CheckSchema, policy.CheckApproval, policy.CheckRelease, policy.CheckSync:
 		return interactive
 	}
 	return skip

@@ -439,3 +439,27 @@ func TestDetailsFactsAreGathered(t *testing.T) {
 		t.Errorf("page with the deployments failing: missing %v, chain read %v", v.Missing, v.ChainRead)
 	}
 }
+
+// "Re-run" on hotfix-bot/sync evaluates the sync-back branch again: after
+// its target moved on, the check says the branch lacks the new commits.
+func TestReRunOfTheSyncCheck(t *testing.T) {
+	s := newSimBot(t)
+	s.released("fix")
+	sync := s.pullsInto("release/1.1", "hotfix-bot/sync/")
+	if len(sync) != 1 {
+		t.Fatalf("sync PRs into release/1.1: %+v", sync)
+	}
+	branch := sync[0].PR.HeadRef
+	s.must(s.gh.MergeBranchesResolving(s.dana, branch, "release/1.1", "Merge release/1.1", map[string]string{"pay/timeout.go": "package pay\n\nconst Timeout = 60\n"}))
+	s.settle()
+	head := s.gh.Branch(branch)
+	s.expectCheck(head, policy.CheckSync, policy.Success, "Conflicts resolved")
+	s.must(s.gh.Push(s.dana, "release/1.1", "Bump the version", map[string]string{"VERSION": "1.1.1\n"}))
+	s.settle()
+	cr, _ := s.gh.CheckRun(head, policy.CheckSync)
+	if err := s.gh.RerequestCheckRun(s.rob, cr.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.settle()
+	s.expectCheck(head, policy.CheckSync, policy.Failure, "Does not contain")
+}

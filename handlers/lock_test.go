@@ -1,8 +1,12 @@
 package handlers
 
 import (
+	"net/http"
 	"runtime"
 	"testing"
+	"time"
+
+	"github.com/migueleliasweb/go-github-mock/src/mock"
 )
 
 func TestHeadLocksSerialiseAndAreDropped(t *testing.T) {
@@ -36,5 +40,36 @@ func TestHeadLocksSerialiseAndAreDropped(t *testing.T) {
 	defer g.mu.Unlock()
 	if len(g.locks) != 0 {
 		t.Errorf("%d head locks left after every evaluation ended", len(g.locks))
+	}
+}
+
+// The look over the sync-back pull requests runs at most once an hour per
+// repository; one that failed (GitHub did not answer) is due again at
+// once, not an hour later.
+func TestAFailedSyncRoundIsDueAgain(t *testing.T) {
+	g, _ := newBot(mock.WithRequestMatchHandler(mock.GetReposContentsByOwnerByRepoByPath, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mock.WriteError(w, http.StatusBadGateway, "Bad Gateway")
+	})))
+	at := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	g.clock = fixedClock{at}
+	if due, _ := g.roundDue("acme/pay"); due {
+		t.Fatal("the first event of a repository only starts the hour")
+	}
+	g.clock = fixedClock{at.Add(time.Hour)}
+	due, undo := g.roundDue("acme/pay")
+	if !due || g.roundWanted("acme/pay") {
+		t.Fatalf("after an hour: due %v, wanted again at once %v", due, g.roundWanted("acme/pay"))
+	}
+	undo()
+	if !g.roundWanted("acme/pay") {
+		t.Error("a round taken back is not due again")
+	}
+	// Through the handlers' entry: the policy cannot be read, the round
+	// fails and stays due.
+	if err := g.syncRoundIfDue(ctx, 1, "acme", "pay", "main"); err == nil {
+		t.Fatal("a round whose policy GitHub would not give did not fail")
+	}
+	if !g.roundWanted("acme/pay") {
+		t.Error("a failed round is not due again")
 	}
 }

@@ -36,20 +36,30 @@ const syncRoundEvery = time.Hour
 // sync-back pull requests now, and if so notes that it does. The first
 // event of a repository only starts the hour: an event the bot skips
 // costs no API call, however many repositories a fresh replica hears of.
-func (g *Bot) roundDue(full string) bool {
+//
+// It also returns a function that takes the noting back: a round that
+// failed (GitHub did not answer) is due again at once, so the event's
+// retry, or the next event, runs it instead of an hour later.
+func (g *Bot) roundDue(full string) (bool, func()) {
 	now := g.clock.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	last, ok := g.rounds[full]
 	if !ok {
 		g.rounds[full] = now
-		return false
+		return false, func() {}
 	}
 	if now.Sub(last) < syncRoundEvery {
-		return false
+		return false, func() {}
 	}
 	g.rounds[full] = now
-	return true
+	return true, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.rounds[full].Equal(now) {
+			g.rounds[full] = last
+		}
+	}
 }
 
 // roundWanted is roundDue for the door: whether a round is due, without
@@ -69,10 +79,16 @@ func (g *Bot) roundWanted(full string) bool {
 
 // syncRoundIfDue looks over the repository's sync-back pull requests if
 // it is time; it costs no API call otherwise.
-func (g *Bot) syncRoundIfDue(ctx context.Context, installation int64, owner, name, defaultBranch string) error {
-	if !g.roundDue(owner + "/" + name) {
+func (g *Bot) syncRoundIfDue(ctx context.Context, installation int64, owner, name, defaultBranch string) (err error) {
+	due, undo := g.roundDue(owner + "/" + name)
+	if !due {
 		return nil
 	}
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
 	r, err := g.repo(installation, owner, name, defaultBranch)
 	if err != nil {
 		return err
@@ -87,10 +103,15 @@ func (g *Bot) syncRoundIfDue(ctx context.Context, installation int64, owner, nam
 // syncRoundIfDueOn is syncRoundIfDue for an event that opened the
 // repository and read its policy already.
 func (g *Bot) syncRoundIfDueOn(ctx context.Context, r *facts.Repo, pol facts.Policy) error {
-	if !g.roundDue(r.FullName()) {
+	due, undo := g.roundDue(r.FullName())
+	if !due {
 		return nil
 	}
-	return g.syncRound(ctx, r.Fresh(), pol)
+	err := g.syncRound(ctx, r.Fresh(), pol)
+	if err != nil {
+		undo()
+	}
+	return err
 }
 
 // syncRound looks over the open sync-back pull requests: metrics, merges,
