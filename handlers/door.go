@@ -111,6 +111,18 @@ func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission
 		return interactive // Handle reports it
 	}
 	branch, isBranch := strings.CutPrefix(ev.Ref, "refs/heads/")
+	// A push that changes a policy file is forgotten here, whoever pushed
+	// it: the bot's own merge of a hotfix or a sync-back that carries the
+	// file is skipped below, and the old policy must not outlive it. (The
+	// cache is this process's memory: no GitHub call.)
+	if isBranch && ev.Repository.Name != "" {
+		if ev.touches(policy.ConfigPath) {
+			h.g.policies.Forget(ev.fullName())
+		}
+		if ev.Repository.Name == ".github" && ev.touches(facts.OwnerPolicyPaths...) {
+			h.g.policies.ForgetOwner(ev.Repository.Owner.Login)
+		}
+	}
 	switch {
 	case ev.Deleted || !isBranch || ev.Installation.ID == 0 || ev.Repository.Name == "" || ev.After == "":
 		return skip

@@ -113,3 +113,24 @@ func TestDoorChoosesTheLane(t *testing.T) {
 		})
 	}
 }
+
+// The bot's own push (its merge of a hotfix that changes the policy file)
+// is skipped at the door, but the cached policy is forgotten first: the
+// next event reads the new file.
+func TestTheBotsOwnPolicyChangeIsForgotten(t *testing.T) {
+	g, _ := newBot(noPolicy...)
+	warm(t, g)
+	if _, ok := g.policies.Cached("Codertocat/Hello-World"); !ok {
+		t.Fatal("the policy was not cached")
+	}
+	payload := []byte(`{"ref":"refs/heads/master","after":"` + detailsSHA + `","before":"` + detailsSHA + `",
+		"sender":{"login":"hotfix-bot[bot]","type":"Bot"},"installation":{"id":1},
+		"repository":{"name":"Hello-World","default_branch":"master","owner":{"login":"Codertocat"}},
+		"commits":[{"modified":[".github/hotfix-bot.yml"]}]}`)
+	if adm := (&Push{g}).AtDoor(ctx, "push", payload); !adm.Skip {
+		t.Errorf("the bot's own push was not skipped: %+v", adm)
+	}
+	if _, ok := g.policies.Cached("Codertocat/Hello-World"); ok {
+		t.Error("the policy the bot's own push changed is still cached")
+	}
+}
