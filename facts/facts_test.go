@@ -889,3 +889,48 @@ func TestRememberForgetsACancelledRead(t *testing.T) {
 		t.Errorf("%d fetches, want 3 (the cancelled one tried again once, then the answer kept)", calls)
 	}
 }
+
+// An upsert that meets a same-moment duplicate keeps the older comment and
+// writes its own text on it: the newest text is the one that stays.
+func TestUpsertCommentWritesOnTheDuplicateThatStayed(t *testing.T) {
+	const marker = "<!-- hotfix-bot:summary:5 -->"
+	app := map[string]any{"id": 42}
+	theirs := map[string]any{"id": 7, "body": "older text " + marker, "performed_via_github_app": app, "user": map[string]any{"login": "hotfix-bot[bot]"}}
+	ours := map[string]any{"id": 9, "body": "newer text " + marker, "performed_via_github_app": app, "user": map[string]any{"login": "hotfix-bot[bot]"}}
+	var mu sync.Mutex
+	lists := 0
+	var edited []string
+	r, _ := mockedRepo(
+		mock.WithRequestMatchHandler(mock.GetReposIssuesCommentsByOwnerByRepoByIssueNumber, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			mu.Lock()
+			lists++
+			first := lists <= 2 // the upsert's look, then the post's own look
+			mu.Unlock()
+			if first {
+				writeJSON(w, []any{})
+				return
+			}
+			writeJSON(w, []any{theirs, ours})
+		})),
+		mock.WithRequestMatchHandler(mock.PostReposIssuesCommentsByOwnerByRepoByIssueNumber, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusCreated)
+			writeJSON(w, ours)
+		})),
+		mock.WithRequestMatchHandler(mock.DeleteReposIssuesCommentsByOwnerByRepoByCommentId, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		})),
+		mock.WithRequestMatchHandler(mock.PatchReposIssuesCommentsByOwnerByRepoByCommentId, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			mu.Lock()
+			edited = append(edited, req.URL.Path)
+			mu.Unlock()
+			writeJSON(w, theirs)
+		})),
+	)
+	c, _, err := r.UpsertComment(context.Background(), 5, marker, "newer text "+marker, time.Time{})
+	if err != nil || c == nil || c.ID != 7 || c.Body != "newer text "+marker {
+		t.Errorf("UpsertComment = %+v, %v; want comment 7 with the newer text", c, err)
+	}
+	if len(edited) != 1 || !strings.HasSuffix(edited[0], "/comments/7") {
+		t.Errorf("edited %v, want comment 7", edited)
+	}
+}

@@ -270,7 +270,12 @@ func (r *Repo) UpsertComment(ctx context.Context, number int, marker, body strin
 		return nil, false, err
 	}
 	if c == nil {
-		return r.PostComment(ctx, number, marker, body, since)
+		c, created, err = r.PostComment(ctx, number, marker, body, since)
+		if err != nil || c == nil || c.Body == body {
+			return c, created, err
+		}
+		// Another process posted the same comment at the same moment and
+		// its older one stayed: it gets this call's text.
 	}
 	if c.Body == body {
 		return c, false, nil
