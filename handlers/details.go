@@ -181,7 +181,7 @@ func (c fixedClock) Sleep(ctx context.Context, _ time.Duration) error { return c
 
 // Pages serves the details pages (app.Options.Pages).
 func Pages(d app.Deps) http.Handler {
-	return &detailsServer{g: NewBot(d), slots: make(chan struct{}, detailsRenders), pages: map[string]cachedPage{}, budgets: map[string]*readBudget{}}
+	return &detailsServer{g: NewBot(d), slots: make(chan struct{}, detailsRenders), pages: newPageCache(detailsKept), budgets: map[string]*readBudget{}}
 }
 
 type detailsServer struct {
@@ -189,8 +189,8 @@ type detailsServer struct {
 	slots  chan struct{}
 	flight singleflight.Group
 
+	pages   *pageCache
 	mu      sync.Mutex
-	pages   map[string]cachedPage
 	budgets map[string]*readBudget
 }
 
@@ -257,9 +257,7 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := strings.ToLower(owner + "/" + repo + "/" + sha)
-	s.mu.Lock()
-	cached, ok := s.pages[key]
-	s.mu.Unlock()
+	cached, ok := s.pages.get(key)
 	if !ok || now.Sub(cached.at) > cached.ttl() {
 		v, err, _ := s.flight.Do(key, func() (any, error) {
 			if !s.renderBudget(strings.ToLower(owner+"/"+repo), s.g.clock.Now()) {
@@ -280,10 +278,10 @@ func (s *detailsServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			case err != nil:
 				// GitHub failing is kept briefly too: a reload storm
 				// must not become a request storm.
-				s.keep(key, cachedPage{failed: true, at: s.g.clock.Now()})
+				s.pages.keep(key, cachedPage{failed: true, at: s.g.clock.Now()})
 				return nil, err
 			}
-			s.keep(key, cachedPage{html: page, at: s.g.clock.Now(), gaps: !complete})
+			s.pages.keep(key, cachedPage{html: page, at: s.g.clock.Now(), gaps: !complete})
 			return page, nil
 		})
 		switch {
@@ -336,21 +334,40 @@ func (s *detailsServer) renderBudget(repo string, now time.Time) bool {
 	return true
 }
 
-// keep stores a page, dropping the oldest beyond detailsKept.
-func (s *detailsServer) keep(key string, p cachedPage) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pages[key] = p
-	if len(s.pages) <= detailsKept {
+// pageCache keeps rendered pages in memory, at most max of them (the
+// oldest goes first). The details and report pages share it.
+type pageCache struct {
+	max   int
+	mu    sync.Mutex
+	pages map[string]cachedPage
+}
+
+func newPageCache(max int) *pageCache {
+	return &pageCache{max: max, pages: map[string]cachedPage{}}
+}
+
+func (c *pageCache) get(key string) (cachedPage, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pages[key]
+	return p, ok
+}
+
+// keep stores a page, dropping the oldest beyond max.
+func (c *pageCache) keep(key string, p cachedPage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pages[key] = p
+	if len(c.pages) <= c.max {
 		return
 	}
 	oldest, at := "", time.Time{}
-	for k, v := range s.pages {
+	for k, v := range c.pages {
 		if oldest == "" || v.at.Before(at) {
 			oldest, at = k, v.at
 		}
 	}
-	delete(s.pages, oldest)
+	delete(c.pages, oldest)
 }
 
 // render reads the commit's story from GitHub and renders the page, and

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
@@ -119,7 +118,7 @@ func (g *Bot) Report(ctx context.Context, owner, repo string, window time.Durati
 
 // Reports serves the report pages (app.Options.Reports).
 func Reports(d app.Deps) http.Handler {
-	return &reportServer{g: NewBot(d), slots: make(chan struct{}, reportRenders), pages: map[string]cachedPage{}}
+	return &reportServer{g: NewBot(d), slots: make(chan struct{}, reportRenders), pages: newPageCache(reportsKept)}
 }
 
 type reportServer struct {
@@ -127,8 +126,7 @@ type reportServer struct {
 	slots  chan struct{}
 	flight singleflight.Group
 
-	mu    sync.Mutex
-	pages map[string]cachedPage
+	pages *pageCache
 }
 
 func (s *reportServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -171,9 +169,7 @@ func (s *reportServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	owner, repo := parts[0], parts[1]
 	key := strings.ToLower(owner+"/"+repo) + "@" + window.String()
-	s.mu.Lock()
-	cached, ok := s.pages[key]
-	s.mu.Unlock()
+	cached, ok := s.pages.get(key)
 	if !ok || s.g.clock.Now().Sub(cached.at) > ReportTTL {
 		v, err, _ := s.flight.Do(key, func() (any, error) {
 			select {
@@ -193,7 +189,7 @@ func (s *reportServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return nil, err
 			}
 			if len(rep.Missing) == 0 { // a report GitHub left gaps in is read again next time
-				s.keep(key, cachedPage{html: page, at: s.g.clock.Now()})
+				s.pages.keep(key, cachedPage{html: page, at: s.g.clock.Now()})
 			}
 			return page, nil
 		})
@@ -217,23 +213,6 @@ func (s *reportServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(ReportTTL/time.Second)))
 	_, _ = w.Write(cached.html)
-}
-
-// keep stores a page, dropping the oldest beyond reportsKept.
-func (s *reportServer) keep(key string, p cachedPage) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pages[key] = p
-	if len(s.pages) <= reportsKept {
-		return
-	}
-	oldest, at := "", time.Time{}
-	for k, v := range s.pages {
-		if oldest == "" || v.at.Before(at) {
-			oldest, at = k, v.at
-		}
-	}
-	delete(s.pages, oldest)
 }
 
 // reportView is what the template shows.

@@ -92,7 +92,7 @@ func TestReportBeforeTheIdentityIsKnown(t *testing.T) {
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "reload in a minute") {
 		t.Errorf("%d %q, want 503 saying to reload", w.Code, w.Body.String())
 	}
-	if len(rec.reqs) != 0 || len(s.pages) != 0 {
-		t.Errorf("calls %v, pages kept %d", rec.reqs, len(s.pages))
+	if len(rec.reqs) != 0 || len(s.pages.pages) != 0 {
+		t.Errorf("calls %v, pages kept %d", rec.reqs, len(s.pages.pages))
 	}
 }
