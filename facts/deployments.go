@@ -229,7 +229,19 @@ func (r *Repo) ProductionHistory(ctx context.Context, cfg policy.Config) (deps [
 		}
 		opts.Page = resp.NextPage
 	}
-	deps = make([]policy.ProductionDeployment, len(list))
+	deps, err = r.withStatuses(ctx, cfg, list, tags)
+	if err != nil {
+		return nil, false, err
+	}
+	return deps, complete, nil
+}
+
+// withStatuses reads each deployment's statuses (oldest first), names it
+// by the newest release tag on its commit, and decodes the app's own
+// payload: what both the rollback lineage and the report are built from.
+// A read that fails fails the whole.
+func (r *Repo) withStatuses(ctx context.Context, cfg policy.Config, list []*github.Deployment, tags []Tag) ([]policy.ProductionDeployment, error) {
+	deps := make([]policy.ProductionDeployment, len(list))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(ReadsInFlight)
 	for i, d := range list {
@@ -259,7 +271,7 @@ func (r *Repo) ProductionHistory(ctx context.Context, cfg policy.Config) (deps [
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return deps, complete, nil
+	return deps, nil
 }

@@ -88,37 +88,13 @@ func (r *Repo) ReportFacts(ctx context.Context, cfg policy.Config, since, now ti
 	}
 	f.Reads = append(f.Reads, report.Read{Complete: complete,
 		What: fmt.Sprintf("production deployments to `%s` back to %s: %d, each with its statuses (at most %d)", env, day, len(list), ReportDeploymentPages*perPage)})
-	f.Deployments = make([]report.Deployment, len(list))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(ReadsInFlight)
-	for i, d := range list {
-		g.Go(func() error {
-			statuses, err := all(gctx, fmt.Sprintf("read the statuses of deployment %d", d.GetID()), func(o github.ListOptions) ([]*github.DeploymentStatus, *github.Response, error) {
-				return r.client.Repositories.ListDeploymentStatuses(gctx, r.Owner, r.Name, d.GetID(), &o)
-			})
-			if err != nil {
-				return err
-			}
-			rd := report.Deployment{ID: d.GetID(), SHA: d.GetSHA(), CreatedAt: d.GetCreatedAt().Time}
-			var names []string
-			for _, t := range tags {
-				if t.Commit == rd.SHA {
-					names = append(names, t.Name)
-				}
-			}
-			rd.Tag = cfg.NewestTag(names)
-			for j := len(statuses) - 1; j >= 0; j-- { // GitHub lists the newest first
-				rd.Statuses = append(rd.Statuses, policy.DeploymentStatus{State: statuses[j].GetState(), At: statuses[j].GetCreatedAt().Time})
-			}
-			if p, ok := DecodePayload(d.Payload); ok && r.ByApp(d) {
-				rd.Bot = &p
-			}
-			f.Deployments[i] = rd
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	deps, err := r.withStatuses(ctx, cfg, list, tags)
+	if err != nil {
 		return f, err
+	}
+	f.Deployments = make([]report.Deployment, len(list))
+	for i, d := range deps {
+		f.Deployments[i] = report.Deployment{ID: d.ID, SHA: d.SHA, Tag: d.Tag, CreatedAt: list[i].GetCreatedAt().Time, Statuses: d.Statuses, Bot: d.Bot}
 	}
 
 	// Each hotfix of the window, in detail.
@@ -136,7 +112,7 @@ func (r *Repo) ReportFacts(ctx context.Context, cfg policy.Config, since, now ti
 	}
 	f.Reads = append(f.Reads, report.Read{Complete: true,
 		What: fmt.Sprintf("per hotfix (%d): its pull request, the commits it brought (a comparison), its event log (the approval labels) and its tag", len(hotfixes))})
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(ReadsInFlight)
 	for _, d := range hotfixes {
 		g.Go(func() error {
