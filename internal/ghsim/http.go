@@ -287,18 +287,15 @@ func (s *Sim) serve(rt *route) http.HandlerFunc {
 		for k, v := range c.header {
 			w.Header()[k] = v
 		}
-		if status == http.StatusNotModified {
+		// Recorded before the answer goes out: a client that has its
+		// answer finds its call among Calls (a test that resets the calls
+		// next never sees a late one).
+		s.record(rec, status, fault)
+		if status == http.StatusNotModified || status == http.StatusNoContent {
 			w.WriteHeader(status)
-			s.record(rec, status, fault)
-			return
-		}
-		if status == http.StatusNoContent {
-			w.WriteHeader(status)
-			s.record(rec, status, fault)
 			return
 		}
 		writeJSON(w, status, resp)
-		s.record(rec, status, fault)
 	}
 }
 
