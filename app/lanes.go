@@ -39,6 +39,13 @@ type Admission struct {
 	Skip bool
 	// Lane is the lane the event's work runs in.
 	Lane Lane
+	// First puts interactive work ahead of the installation's other
+	// interactive work that waits (not ahead of runs that stood aside):
+	// a command, whose author waits for its 👀, goes before the gate
+	// evaluations of a burst of pushes, and a failed deployment's
+	// rollback before everything. First work keeps its order among
+	// itself, and keeps its precedence until it calls Acknowledged.
+	First bool
 }
 
 // Door is implemented by event handlers that can judge a delivery at the
@@ -97,3 +104,17 @@ func Later(ctx context.Context, what string, fn func(context.Context) error) err
 // ErrQueueStopped is returned by Yield when the server stopped while the
 // work waited to continue.
 var ErrQueueStopped = errors.New("the event queue stopped")
+
+// Acknowledged is called by first work (Admission.First: a command) once
+// its person has been answered that the bot is on it (the 👀): for the
+// rest of its run it takes its turn by arrival, behind the installation's
+// interactive work that came before it (the gate evaluations of pushes
+// delivered just before the command), standing aside meanwhile. Work that
+// is not first, and work outside the queue, never waits here. It returns
+// ctx's error if ctx ended meanwhile.
+func Acknowledged(ctx context.Context) error {
+	if e := runOf(ctx); e != nil && e.first {
+		return e.q.acknowledged(ctx, e)
+	}
+	return ctx.Err()
+}

@@ -18,6 +18,7 @@ import (
 type laned struct {
 	lane    Lane
 	skip    bool
+	first   bool
 	started chan string
 	release chan struct{}
 	body    func(ctx context.Context, name string) error
@@ -26,7 +27,7 @@ type laned struct {
 func (h *laned) Handles() []string { return []string{"push"} }
 
 func (h *laned) AtDoor(context.Context, string, []byte) Admission {
-	return Admission{Skip: h.skip, Lane: h.lane}
+	return Admission{Skip: h.skip, Lane: h.lane, First: h.first}
 }
 
 func (h *laned) Handle(ctx context.Context, _, delivery string, _ []byte) error {
@@ -133,6 +134,90 @@ func TestInteractiveWorkGoesFirst(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[push comment sync-back]" {
 		t.Errorf("ran %v, want the interactive events before the background one", got)
+	}
+}
+
+// First work (a command: its author waits for the 👀) goes ahead of the
+// interactive work already waiting, in the order it came, and background
+// work still comes last.
+func TestCommandsGoAheadOfWaitingEvaluations(t *testing.T) {
+	q, _ := testQueue(100, 1, 1)
+	defer q.Close()
+	hold := newLaned(Interactive)
+	order := make(chan string, 10)
+	rec := func(adm Admission) *laned {
+		h := newLaned(adm.Lane)
+		h.first = adm.First
+		h.body = func(_ context.Context, name string) error { order <- name; return nil }
+		return h
+	}
+	bg, push, cmd := rec(Admission{Lane: Background}), rec(Admission{Lane: Interactive}), rec(Admission{Lane: Interactive, First: true})
+	if err := q.Schedule(context.Background(), delivery(1, "holder", hold)); err != nil {
+		t.Fatal(err)
+	}
+	expectStart(t, hold.started, "holder")
+	for _, d := range []githubapp.Dispatch{delivery(1, "sync-back", bg), delivery(1, "push-1", push), delivery(1, "push-2", push),
+		delivery(1, "promote", cmd), delivery(1, "push-3", push), delivery(1, "rollback", cmd)} {
+		if err := q.Schedule(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(hold.release)
+	<-q.Idle()
+	close(order)
+	var got []string
+	for name := range order {
+		got = append(got, name)
+	}
+	if fmt.Sprint(got) != "[promote rollback push-1 push-2 push-3 sync-back]" {
+		t.Errorf("ran %v, want the commands first in their order, then the pushes in theirs, then the background work", got)
+	}
+}
+
+// A command that has been acknowledged (its 👀 written) takes its turn by
+// arrival for the rest of its run: the pushes delivered before it go
+// first, then it continues; a command that came first does not wait.
+func TestAnAcknowledgedCommandTakesItsTurnByArrival(t *testing.T) {
+	q, _ := testQueue(100, 1, 1)
+	defer q.Close()
+	hold := newLaned(Interactive)
+	order := make(chan string, 10)
+	push := newLaned(Interactive)
+	push.body = func(_ context.Context, name string) error { order <- name; return nil }
+	cmd := newLaned(Interactive)
+	cmd.first = true
+	cmd.body = func(ctx context.Context, name string) error {
+		order <- name + " 👀"
+		if err := Acknowledged(ctx); err != nil {
+			return err
+		}
+		order <- name + " answered"
+		return nil
+	}
+	if err := q.Schedule(context.Background(), delivery(1, "holder", hold)); err != nil {
+		t.Fatal(err)
+	}
+	expectStart(t, hold.started, "holder")
+	for _, d := range []githubapp.Dispatch{delivery(1, "push-1", push), delivery(1, "push-2", push), delivery(1, "promote", cmd), delivery(1, "push-3", push)} {
+		if err := q.Schedule(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(hold.release)
+	<-q.Idle()
+	// Alone, a command never stands aside.
+	if err := q.Schedule(context.Background(), delivery(1, "rollback", cmd)); err != nil {
+		t.Fatal(err)
+	}
+	<-q.Idle()
+	close(order)
+	var got []string
+	for name := range order {
+		got = append(got, name)
+	}
+	want := "[promote 👀 push-1 push-2 promote answered push-3 rollback 👀 rollback answered]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("ran %v, want %s", got, want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -166,6 +167,8 @@ type event struct {
 	ctx          context.Context
 	installation int64
 	lane         Lane
+	// first: queued ahead of the lane's other waiting work (Admission.First).
+	first bool
 	// delivery: a webhook delivery; false for work spun off with Later.
 	delivery bool
 	// counted: waiting, and counted against `size`.
@@ -234,9 +237,9 @@ func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 	}
 	// The handler outlives the HTTP request that delivered the event.
 	q.refused.accepted(d.DeliveryID)
-	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, delivery: true, arrived: time.Now()}
+	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, first: adm.First && adm.Lane == Interactive, delivery: true, arrived: time.Now()}
 	q.accept()
-	q.enqueue(e, false)
+	q.enqueue(e, atBack)
 	q.dispatch()
 	return nil
 }
@@ -259,7 +262,7 @@ func (q *queue) later(parent *event, what string, fn func(context.Context) error
 	e := &event{q: q, ctx: parent.ctx, installation: parent.installation, lane: Background, arrived: time.Now(),
 		d: githubapp.Dispatch{Handler: laterHandler(fn), EventType: parent.d.EventType + "/" + what, DeliveryID: parent.d.DeliveryID}}
 	q.accept()
-	q.enqueue(e, false)
+	q.enqueue(e, atBack)
 	q.dispatch()
 	return nil
 }
@@ -272,9 +275,22 @@ func (f laterHandler) Handle(ctx context.Context, _, _ string, _ []byte) error {
 	return f(ctx)
 }
 
-// enqueue adds waiting work (lock held): at the back of its lane, or at
-// the front (a run that yielded keeps its turn).
-func (q *queue) enqueue(e *event, front bool) {
+// place is where waiting work goes in its lane.
+type place int
+
+const (
+	atBack place = iota
+	// atFront: a run that yielded keeps its turn.
+	atFront
+	// byArrival: behind the runs waiting to continue, the first work, and
+	// the work that came before it (an acknowledged command).
+	byArrival
+)
+
+// enqueue adds waiting work (lock held): at the back of its lane, at the
+// front, or by arrival; first work goes behind the runs waiting to
+// continue and the first work already waiting.
+func (q *queue) enqueue(e *event, where place) {
 	b := q.waiting[e.installation]
 	if b == nil {
 		b = &backlog{}
@@ -282,9 +298,23 @@ func (q *queue) enqueue(e *event, front bool) {
 		q.order = append(q.order, e.installation)
 	}
 	lane := &b.lanes[e.lane]
-	if front {
+	ahead := func(x *event) bool { return x.resume != nil || x.first }
+	switch {
+	case where == atFront:
 		*lane = append([]*event{e}, *lane...)
-	} else {
+	case where == byArrival:
+		i := 0
+		for i < len(*lane) && (ahead((*lane)[i]) || !(*lane)[i].arrived.After(e.arrived)) {
+			i++
+		}
+		*lane = slices.Insert(*lane, i, e)
+	case e.first:
+		i := 0
+		for i < len(*lane) && ahead((*lane)[i]) {
+			i++
+		}
+		*lane = slices.Insert(*lane, i, e)
+	default:
 		*lane = append(*lane, e)
 	}
 	if e.delivery && e.resume == nil {
@@ -435,7 +465,7 @@ func (q *queue) maybeFetchBack() {
 			return nil
 		})}}
 	q.accept()
-	q.enqueue(e, false)
+	q.enqueue(e, atBack)
 }
 
 // room is how many deliveries the queue can take now.
@@ -560,10 +590,41 @@ func (q *queue) holds(e *event) bool {
 // awaitTurn queues a run that stood aside at the front of its lane and
 // waits until it holds a place again.
 func (q *queue) awaitTurn(ctx context.Context, e *event) error {
+	return q.awaitTurnAt(ctx, e, atFront)
+}
+
+// acknowledged ends a first run's precedence once its person has been
+// answered (the 👀): for the rest of its run it takes its turn by arrival,
+// behind the interactive work of its installation that came before it,
+// which it stands aside for if any waits.
+func (q *queue) acknowledged(ctx context.Context, e *event) error {
+	q.mu.Lock()
+	e.first = false
+	wait := false
+	if b := q.waiting[e.installation]; b != nil && !q.stopped {
+		for _, x := range b.lanes[e.lane] {
+			if x.resume == nil && !x.first && x.arrived.Before(e.arrived) {
+				wait = true
+				break
+			}
+		}
+	}
+	q.mu.Unlock()
+	if !wait {
+		return ctx.Err()
+	}
+	q.metrics.Yields.Inc()
+	q.standAside(e)
+	return q.awaitTurnAt(ctx, e, byArrival)
+}
+
+// awaitTurnAt queues a run that stood aside and waits until it holds a
+// place again.
+func (q *queue) awaitTurnAt(ctx context.Context, e *event, where place) error {
 	q.mu.Lock()
 	turn := make(chan struct{})
 	e.resume = turn
-	q.enqueue(e, true)
+	q.enqueue(e, where)
 	q.dispatch()
 	q.mu.Unlock()
 	var err error
@@ -670,7 +731,7 @@ func (q *queue) putBack(e *event, at time.Time) {
 			q.finish()
 			return
 		}
-		q.enqueue(e, false)
+		q.enqueue(e, atBack)
 		q.dispatch()
 	}()
 }

@@ -165,17 +165,7 @@ func newLoadWorld(b *testing.B, installations int) *loadWorld {
 		lw.installs = append(lw.installs, loadInstall{id: in.ID, repo: r, issue: issue, dev: dev})
 	}
 	sim.DiscardPending()
-	for _, name := range []string{"push-with-commits", "pull_request.labeled", "pull_request.opened", "issue_comment.created", "issues.labeled", "ping"} {
-		raw, err := os.ReadFile(filepath.Join("..", "internal", "fixtures", "webhooks", name+".json"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(raw, &m); err != nil {
-			b.Fatal(err)
-		}
-		lw.templates[name] = m
-	}
+	lw.readTemplates(b)
 	sim.SetLatency(30 * time.Millisecond)
 	lw.start(b)
 	// One push per installation: each repository's policy is read (there
@@ -189,6 +179,21 @@ func newLoadWorld(b *testing.B, installations int) *loadWorld {
 	time.Sleep(2 * time.Second)
 	lw.idleRSS = lw.rss(b, "VmRSS")
 	return lw
+}
+
+// readTemplates reads the real payloads deliveries are made from.
+func (lw *loadWorld) readTemplates(b *testing.B) {
+	for _, name := range []string{"push-with-commits", "pull_request.labeled", "pull_request.opened", "issue_comment.created", "issues.labeled", "ping"} {
+		raw, err := os.ReadFile(filepath.Join("..", "internal", "fixtures", "webhooks", name+".json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			b.Fatal(err)
+		}
+		lw.templates[name] = m
+	}
 }
 
 // start builds the binary and runs `hotfix-bot serve` against the
@@ -301,8 +306,8 @@ func (lw *loadWorld) payload(b *testing.B, name string, in loadInstall) map[stri
 	}
 	owner := in.repo.Owner.Login
 	set(m, "installation", map[string]any{"id": in.id})
-	set(m, "repository.name", "svc")
-	set(m, "repository.full_name", owner+"/svc")
+	set(m, "repository.name", in.repo.Name)
+	set(m, "repository.full_name", owner+"/"+in.repo.Name)
 	set(m, "repository.default_branch", "main")
 	set(m, "repository.owner.login", owner)
 	sender := map[string]any{"login": in.dev.Login, "id": in.dev.ID, "type": "User"}

@@ -24,6 +24,10 @@ var (
 	skip        = app.Admission{Skip: true}
 	interactive = app.Admission{Lane: app.Interactive}
 	background  = app.Admission{Lane: app.Background}
+	// command: its author waits for the 👀 (or production for its
+	// rollback), so it goes ahead of the gate evaluations waiting in the
+	// installation's interactive lane.
+	command = app.Admission{Lane: app.Interactive, First: true}
 )
 
 // doorSender is the part of a payload that says who acted.
@@ -252,7 +256,8 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admis
 }
 
 // AtDoor skips all but new comments by people that give a command; a
-// command is interactive (its 👀 is the first thing the bot writes).
+// command is interactive and goes first (its 👀 is the first thing the
+// bot writes, and its author is watching for it).
 func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev commentEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
@@ -269,14 +274,14 @@ func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.A
 	if cmds, _ := policy.ParseCommands(body); len(cmds) == 0 {
 		return skip
 	}
-	return interactive
+	return command
 }
 
 // AtDoor skips deployment states that are not final and, once the policy
 // is cached, other environments' successes of deployments the bot did not
-// create. A failure is interactive (production may need its rollback
-// now), and so is the success of a staged step (the next environment's
-// deployment is what people wait for); the success of production (tag,
+// create. A failure is interactive and goes first (production may need
+// its rollback now); the success of a staged step is interactive (the
+// next environment's deployment is what people wait for); the success of production (tag,
 // merge, sync-back, re-checks) and of deployments the bot did not create
 // (re-checks) is background work.
 func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
@@ -304,7 +309,7 @@ func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) a
 		if known && (!ours || !valid) {
 			return skip
 		}
-		return interactive
+		return command // a failed deployment: its rollback goes ahead of gate evaluations
 	case known && ours && valid && !p.Final():
 		return interactive
 	case known && (!ours || !valid):

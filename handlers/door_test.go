@@ -72,7 +72,8 @@ func TestDoorSkipsOnlyWhatNeedsNoWork(t *testing.T) {
 }
 
 // Who waits decides the lane: a push's gates and a command are
-// interactive; a failed production deployment (its rollback) too; the
+// interactive, and a command goes first (its author waits for the 👀); so
+// does a failed production deployment (its rollback); the
 // success of production (tag, merge, sync-back, re-checks) is background.
 func TestDoorChoosesTheLane(t *testing.T) {
 	g, _ := newBot(noPolicy...)
@@ -92,23 +93,24 @@ func TestDoorChoosesTheLane(t *testing.T) {
 		event   string
 		payload []byte
 		want    app.Lane
+		first   bool
 	}{
-		{"a hotfix push", &Push{g}, "push", hotfixPush(t), app.Interactive},
+		{"a hotfix push", &Push{g}, "push", hotfixPush(t), app.Interactive, false},
 		{"a command", &IssueComment{g}, "issue_comment", payload(t, "issue_comment.created.json", func(m map[string]any) {
 			set(m, "comment.body", "/promote --dry-run")
-		}), app.Interactive},
-		{"production failed", &DeploymentStatus{g}, "deployment_status", ours("failure", []string{"production"}, 0), app.Interactive},
-		{"staging succeeded: production is next", &DeploymentStatus{g}, "deployment_status", ours("success", []string{"staging", "production"}, 0), app.Interactive},
-		{"production succeeded", &DeploymentStatus{g}, "deployment_status", ours("success", []string{"production"}, 0), app.Background},
+		}), app.Interactive, true},
+		{"production failed", &DeploymentStatus{g}, "deployment_status", ours("failure", []string{"production"}, 0), app.Interactive, true},
+		{"staging succeeded: production is next", &DeploymentStatus{g}, "deployment_status", ours("success", []string{"staging", "production"}, 0), app.Interactive, false},
+		{"production succeeded", &DeploymentStatus{g}, "deployment_status", ours("success", []string{"production"}, 0), app.Background, false},
 		{"someone else's deployment succeeded", &DeploymentStatus{g}, "deployment_status", payload(t, "deployment_status.created.json", func(m map[string]any) {
 			set(m, "deployment_status.state", "success")
-		}), app.Background},
+		}), app.Background, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			adm := tt.handler.(app.Door).AtDoor(ctx, tt.event, tt.payload)
-			if adm.Skip || adm.Lane != tt.want {
-				t.Errorf("admission %+v, want the %s lane", adm, tt.want)
+			if adm.Skip || adm.Lane != tt.want || adm.First != tt.first {
+				t.Errorf("admission %+v, want the %s lane (first: %v)", adm, tt.want, tt.first)
 			}
 		})
 	}

@@ -144,6 +144,12 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		}
 		return err
 	}
+	// The command went ahead of the gate evaluations waiting for their
+	// turn so that its 👀 came at once; the rest of it takes its turn
+	// behind those that came before it.
+	if err := app.Acknowledged(ctx); err != nil {
+		return err
+	}
 	pol := <-polc
 	if pol.err != nil {
 		return pol.err
