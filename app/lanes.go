@@ -37,6 +37,10 @@ type Admission struct {
 	// Skip: the delivery needs no work. It is answered 200 at once and
 	// never queued, however full the queue is.
 	Skip bool
+	// Malformed: the body is not JSON (a door that decodes a payload
+	// says so, sparing the queue a second reading of every delivery). It
+	// is answered 400 and never queued.
+	Malformed bool
 	// Lane is the lane the event's work runs in.
 	Lane Lane
 	// First puts interactive work ahead of the installation's other

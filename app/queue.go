@@ -197,21 +197,30 @@ func newQueue(size, workers, perInstallation int, timeout time.Duration, retryDe
 	return q
 }
 
+// looksLikeObject reports whether a payload starts as a JSON object
+// does; whether it is valid JSON is the door's to say (a Door decodes it
+// anyway), or validObject's.
+func looksLikeObject(payload []byte) bool {
+	p := bytes.TrimSpace(payload)
+	return len(p) > 0 && p[0] == '{'
+}
+
 // validObject reports whether a payload is a JSON object.
 func validObject(payload []byte) bool {
-	p := bytes.TrimSpace(payload)
-	return len(p) > 0 && p[0] == '{' && json.Valid(p)
+	return looksLikeObject(payload) && json.Valid(payload)
 }
 
 // Schedule implements githubapp.Scheduler: it answers at once what needs
 // no work, accepts the rest, or refuses it when full or shutting down.
 func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
-	if !validObject(d.Payload) {
+	adm := Admission{Lane: Interactive}
+	if door, ok := d.Handler.(Door); ok && looksLikeObject(d.Payload) {
+		adm = door.AtDoor(ctx, d.EventType, d.Payload)
+	} else if !validObject(d.Payload) {
 		return ErrInvalidPayload
 	}
-	adm := Admission{Lane: Interactive}
-	if door, ok := d.Handler.(Door); ok {
-		adm = door.AtDoor(ctx, d.EventType, d.Payload)
+	if adm.Malformed {
+		return ErrInvalidPayload
 	}
 	if adm.Skip {
 		q.refused.accepted(d.DeliveryID)

@@ -30,6 +30,21 @@ var (
 	command = app.Admission{Lane: app.Interactive, First: true}
 )
 
+// decodeAtDoor decodes what a door reads of a payload. When it cannot,
+// the admission says what happens: a body that is not JSON is refused as
+// malformed; JSON the door cannot read is queued (Handle reports it).
+// (The JSON is checked for validity only then: a delivery that needs no
+// work is read once, not twice.)
+func decodeAtDoor(payload []byte, v any) (app.Admission, bool) {
+	if err := json.Unmarshal(payload, v); err != nil {
+		if !json.Valid(payload) {
+			return app.Admission{Malformed: true}, false
+		}
+		return interactive, false
+	}
+	return app.Admission{}, true
+}
+
 // doorSender is the part of a payload that says who acted.
 type doorSender struct {
 	Sender struct {
@@ -111,8 +126,8 @@ func (p *pushAtDoor) touches(paths ...string) bool {
 // is interactive: its author waits for the checks.
 func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev pushAtDoor
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return interactive // Handle reports it
+	if adm, ok := decodeAtDoor(payload, &ev); !ok {
+		return adm
 	}
 	branch, isBranch := strings.CutPrefix(ev.Ref, "refs/heads/")
 	// A push that changes a policy file is forgotten here, whoever pushed
@@ -174,8 +189,8 @@ type prAtDoor struct {
 // branch into the production branch.
 func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev prAtDoor
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return interactive
+	if adm, ok := decodeAtDoor(payload, &ev); !ok {
+		return adm
 	}
 	if ev.Installation.ID == 0 || ev.Repository.Name == "" || ev.PullRequest.Head.SHA == "" {
 		return skip
@@ -222,8 +237,8 @@ func isApprovalLabel(cfg policy.Config, name string) bool {
 // over the sync-back pull requests is due (background work).
 func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev checkRunEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return interactive
+	if adm, ok := decodeAtDoor(payload, &ev); !ok {
+		return adm
 	}
 	if ev.Installation.ID == 0 {
 		return skip
@@ -260,8 +275,8 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admis
 // bot writes, and its author is watching for it).
 func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev commentEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return interactive
+	if adm, ok := decodeAtDoor(payload, &ev); !ok {
+		return adm
 	}
 	if ev.Action != "created" || ev.Comment.ID == 0 || ev.Issue.Number == 0 || ev.Installation.ID == 0 ||
 		ev.Sender.Type == "Bot" || ev.Comment.User.Type == "Bot" || ev.Comment.App != nil {
@@ -286,8 +301,8 @@ func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.A
 // (re-checks) is background work.
 func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
 	var ev deploymentStatusEvent
-	if err := json.Unmarshal(payload, &ev); err != nil {
-		return interactive
+	if adm, ok := decodeAtDoor(payload, &ev); !ok {
+		return adm
 	}
 	state := ev.DeploymentStatus.State
 	switch state {
