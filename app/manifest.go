@@ -15,5 +15,5 @@ var (
 		"statuses":      "read",
 		"actions":       "read",
 	}
-	Events = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run", "deployment_protection_rule"}
+	Events = []string{"push", "pull_request", "issue_comment", "deployment_status", "check_run", "check_suite", "deployment_protection_rule"}
 )

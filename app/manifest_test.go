@@ -41,7 +41,7 @@ func TestAppManifest(t *testing.T) {
 		t.Errorf("app.Permissions = %v, want %v", Permissions, wantPerms)
 	}
 	sort.Strings(m.Events)
-	wantEvents := []string{"check_run", "deployment_protection_rule", "deployment_status", "issue_comment", "pull_request", "push"}
+	wantEvents := []string{"check_run", "check_suite", "deployment_protection_rule", "deployment_status", "issue_comment", "pull_request", "push"}
 	if !reflect.DeepEqual(m.Events, wantEvents) {
 		t.Errorf("app.yml events = %v, want %v", m.Events, wantEvents)
 	}

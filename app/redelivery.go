@@ -30,7 +30,7 @@ import (
 
 // sweptEvents are the events the bot handles; deliveries of others are
 // never redelivered.
-var sweptEvents = map[string]bool{"push": true, "pull_request": true, "issue_comment": true, "deployment_status": true, "check_run": true,
+var sweptEvents = map[string]bool{"push": true, "pull_request": true, "issue_comment": true, "deployment_status": true, "check_run": true, "check_suite": true,
 	"deployment_protection_rule": true}
 
 const (

@@ -267,6 +267,35 @@ func TestTransientFailureFailsClosedThenRerunCompletes(t *testing.T) {
 	w.onePerName(head)
 }
 
+// "Re-run all checks" on the bot's checks of a hotfix pull request
+// (check_suite rerequested) evaluates every gate of its head again, once:
+// the way to complete all the checks a GitHub failure left failed.
+func TestRerunAllChecksEvaluatesTheGatesAgain(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	fault := &ghsim.Fault{Op: "repos/compare-commits-with-basehead", Status: http.StatusBadGateway}
+	w.h.Sim.Inject(fault)
+	head := w.hotfixFromProduction("hotfix/rerun-all")
+	n := must[int](t)(r.OpenPR(in.Dana, "hotfix/rerun-all", "main", "Fix"))
+	w.settle()
+	w.expect(head, policy.CheckBase, policy.Failure, "Cannot check where the hotfix starts", "502")
+	w.expect(head, policy.CheckSchema, policy.Failure, "502")
+	w.h.Sim.ClearFaults()
+	noErr(t, r.AddLabel(in.Rob, n, "hotfix-approved"))
+	w.settle()
+	failed, _ := w.h.HandlerErrors() // the evaluations the fault failed
+	suite := w.check(head, policy.CheckBase).SuiteID
+	noErr(t, r.RerequestCheckSuite(in.Dana, suite))
+	w.settle()
+	w.expect(head, policy.CheckBase, policy.Success)
+	w.expect(head, policy.CheckSchema, policy.Success)
+	w.expect(head, policy.CheckApproval, policy.Success)
+	w.onePerName(head)
+	if n, err := w.h.HandlerErrors(); n != failed {
+		t.Errorf("the re-run failed: %v", err)
+	}
+}
+
 func TestSecondaryRateLimitIsWaitedOut(t *testing.T) {
 	// 429 with Retry-After, GitHub's other way of saying it (403 with
 	// Retry-After is every fault-matrix step's "secondary rate limit").

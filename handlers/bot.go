@@ -31,7 +31,7 @@ const PolicyTTL = time.Minute
 // Bot.
 func New(d app.Deps) []githubapp.EventHandler {
 	g := NewBot(d)
-	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}, &IssueComment{g}, &DeploymentStatus{g}, &DeploymentProtectionRule{g}}
+	return []githubapp.EventHandler{&Push{g}, &PullRequest{g}, &CheckRun{g}, &CheckSuite{g}, &IssueComment{g}, &DeploymentStatus{g}, &DeploymentProtectionRule{g}}
 }
 
 // Bot is the base of every handler: it runs the hotfix gates (hotfix-bot/base, /schema, /approval)

@@ -66,6 +66,15 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if ev.Action != "rerequested" {
 		return nil
 	}
+	return h.rerun(ctx, &ev, false)
+}
+
+// rerun evaluates again what a "Re-run" asked for: the check named, or,
+// for a whole suite ("Re-run all checks"), the checks the commit's
+// branches have (hotfix-bot/sync on a sync-back branch,
+// hotfix-bot/release on a release branch, the gates otherwise).
+func (h *CheckRun) rerun(ctx context.Context, ev *checkRunEvent, suite bool) error {
+	cr := ev.CheckRun
 	installation := ev.Installation.ID
 	ctx, _ = githubapp.PrepareRepoContext(ctx, installation, &github.Repository{
 		Owner: &github.User{Login: github.String(ev.Repository.Owner.Login)}, Name: github.String(ev.Repository.Name)})
@@ -81,11 +90,15 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	if err != nil {
 		return err
 	}
+	if suite {
+		cr.Name = suiteCheck(hotfixConfig(pol), ev)
+		ev.CheckRun.Name = cr.Name
+	}
 	if cr.Name == policy.CheckRelease {
-		return h.rerunRelease(ctx, r, pol, &ev)
+		return h.rerunRelease(ctx, r, pol, ev)
 	}
 	if cr.Name == policy.CheckSync {
-		return h.rerunSync(ctx, r, pol, &ev)
+		return h.rerunSync(ctx, r, pol, ev)
 	}
 	for _, ref := range cr.PullRequests {
 		pr, err := r.PullRequestNow(ctx, ref.Number)
@@ -107,6 +120,26 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		installation: installation, repo: r, policy: pol, branch: branch, head: cr.HeadSHA,
 		checks: []string{policy.CheckBase, policy.CheckSchema},
 	})
+}
+
+// suiteCheck is the check a whole suite's re-run stands for: the
+// sync-back check on a sync-back branch, the release check on a release
+// branch, the gates otherwise.
+func suiteCheck(cfg policy.Config, ev *checkRunEvent) string {
+	branches := []string{ev.CheckRun.CheckSuite.HeadBranch}
+	for _, ref := range ev.CheckRun.PullRequests {
+		branches = append(branches, ref.Head.Ref)
+	}
+	for _, b := range branches {
+		switch {
+		case b == "":
+		case policy.IsSyncBranch(b):
+			return policy.CheckSync
+		case cfg.IsReleaseBranch(b):
+			return policy.CheckRelease
+		}
+	}
+	return policy.CheckBase
 }
 
 // rerunSync runs hotfix-bot/sync again on the commit it was asked for, if

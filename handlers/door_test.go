@@ -136,3 +136,33 @@ func TestTheBotsOwnPolicyChangeIsForgotten(t *testing.T) {
 		t.Error("the policy the bot's own push changed is still cached")
 	}
 }
+
+// "Re-run all checks" is interactive only on this app's own suite: other
+// apps' suites, and the requested and completed deliveries, are answered
+// at the door.
+func TestDoorOnCheckSuites(t *testing.T) {
+	g, _ := newBot(noPolicy...)
+	suite := func(action string, app int64) []byte {
+		return payload(t, "check_suite.rerequested.json", func(m map[string]any) {
+			set(m, "action", action)
+			set(m, "check_suite.app.id", app)
+		})
+	}
+	for _, tt := range []struct {
+		name    string
+		payload []byte
+		skip    bool
+	}{
+		{"ours, re-run", suite("rerequested", appID), false},
+		{"another app's, re-run", suite("rerequested", appID+1), true},
+		{"ours, requested", suite("requested", appID), true},
+		{"ours, completed", suite("completed", appID), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			adm := (&CheckSuite{g}).AtDoor(ctx, "check_suite", tt.payload)
+			if adm.Skip != tt.skip || (!adm.Skip && (adm.Lane != app.Interactive || adm.First)) {
+				t.Errorf("admission %+v, want skip %v (else interactive)", adm, tt.skip)
+			}
+		})
+	}
+}

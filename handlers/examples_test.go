@@ -149,7 +149,7 @@ func TestEveryRecordedWebhookIsHandledOrIgnored(t *testing.T) {
 	// that need no work are most of them.
 	for _, ev := range events {
 		switch ev.Name {
-		case "push", "pull_request", "issue_comment", "deployment_status", "check_run":
+		case "push", "pull_request", "issue_comment", "deployment_status", "check_run", "check_suite":
 		default:
 			continue
 		}

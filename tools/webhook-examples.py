@@ -28,6 +28,7 @@ PICKS = [
     ("issues", 9, "issues.labeled.json"),
     ("issue_comment", 7, "issue_comment.edited.json"),
     ("check_run", 0, "check_run.created.json"),  # the rerequested examples use a 2018 date format go-github cannot read
+    ("check_suite", 7, "check_suite.rerequested.json"),
     ("deployment_status", 3, "deployment_status.created.json"),
     ("installation", 1, "installation.created.json"),
 ]

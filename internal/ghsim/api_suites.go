@@ -163,7 +163,7 @@ func (s *Sim) checkSuiteJSON(r *Repo, cs *CheckSuite) obj {
 	return obj{
 		"id": cs.ID, "node_id": nodeID("CheckSuite", cs.ID), "head_branch": nilIfEmpty(cs.HeadBranch), "head_sha": cs.HeadSHA,
 		"status": status, "conclusion": nilIfEmpty(conclusion), "url": s.api("repos/%s/check-suites/%d", full, cs.ID),
-		"before": nil, "after": cs.HeadSHA, "pull_requests": []any{}, "app": s.appJSON(cs.App), "repository": s.repoJSON(r),
+		"before": nil, "after": cs.HeadSHA, "pull_requests": s.prsAt(r, cs.HeadSHA), "app": s.appJSON(cs.App), "repository": s.repoJSON(r),
 		"created_at": ts(cs.CreatedAt), "updated_at": ts(cs.UpdatedAt), "head_commit": head,
 		"latest_check_runs_count": runs, "check_runs_url": s.api("repos/%s/check-suites/%d/check-runs", full, cs.ID),
 		"rerequestable": true, "runs_rerequestable": true,

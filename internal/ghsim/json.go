@@ -332,11 +332,14 @@ func (s *Sim) appJSON(a *App) obj {
 // simulator's app objects leave them out.
 var unlistedAppEvents = map[string]bool{"deployment_protection_rule": true}
 
-func (s *Sim) checkRunJSON(r *Repo, cr *CheckRun) obj {
+// prsAt is the pull_requests of a check run or suite on sha, as GitHub
+// gives them: the open pull requests of the repository itself (not of
+// forks) whose head is sha, in their minimal form.
+func (s *Sim) prsAt(r *Repo, sha string) []any {
 	full := r.FullName()
 	prs := []any{}
 	for _, is := range r.issues {
-		if is.PR != nil && is.State == "open" && is.PR.HeadSHA == cr.HeadSHA && is.PR.HeadRepo == r {
+		if is.PR != nil && is.State == "open" && is.PR.HeadSHA == sha && is.PR.HeadRepo == r {
 			baseSHA, _ := r.git.revParse(r.branchRef(is.PR.BaseRef))
 			repo := obj{"id": r.ID, "url": s.api("repos/%s", full), "name": r.Name}
 			prs = append(prs, obj{
@@ -346,6 +349,12 @@ func (s *Sim) checkRunJSON(r *Repo, cr *CheckRun) obj {
 			})
 		}
 	}
+	return prs
+}
+
+func (s *Sim) checkRunJSON(r *Repo, cr *CheckRun) obj {
+	full := r.FullName()
+	prs := s.prsAt(r, cr.HeadSHA)
 	// Without a details_url of its own, GitHub links a run's Details to
 	// its app's public page (the webhook schema has it always a string).
 	details := cr.DetailsURL

@@ -968,6 +968,26 @@ func (r *Repo) RerequestCheckRun(actor *User, id int64) error {
 	return s.errorf("no check run %d", id)
 }
 
+// RerequestCheckSuite is a person clicking "Re-run all checks" on an
+// app's checks of a commit: GitHub sends that app check_suite
+// rerequested (its runs are the app's to create again). GitHub also sends
+// a subscribed app check_suite requested (a push) and completed (its
+// suite's runs all completed); the simulator does not: they carry nothing
+// the bot acts on, and its door answers them (the recorded examples
+// prove it).
+func (r *Repo) RerequestCheckSuite(actor *User, id int64) error {
+	s := r.sim
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cs := range r.checkSuites {
+		if cs.ID == id {
+			s.emitTo(cs.App, r, "check_suite", "rerequested", actor, map[string]any{"check_suite": s.checkSuiteJSON(r, cs)})
+			return nil
+		}
+	}
+	return s.errorf("no check suite %d", id)
+}
+
 // SeedDeployment records a deployment with a final status, as history
 // from before the bot was installed: no webhooks.
 func (r *Repo) SeedDeployment(actor *User, rev, environment, state string) (int64, error) {

@@ -66,6 +66,7 @@ var templateFiles = map[string]string{
 	"issue_comment":              "issue_comment.created.json",
 	"issue_comment.edited":       "issue_comment.edited.json",
 	"check_run":                  "check_run.created.json",
+	"check_suite":                "check_suite.rerequested.json",
 	"deployment_status":          "deployment_status.created.json",
 	"deployment_protection_rule": "deployment_protection_rule.requested.json",
 	"issues":                     "issues.labeled.json",

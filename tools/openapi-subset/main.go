@@ -107,7 +107,7 @@ var Operations = []string{
 
 // WebhookEvents are the events the simulator sends (every action of each
 // is kept).
-var WebhookEvents = []string{"push", "pull_request", "issue_comment", "issues", "deployment", "deployment_status", "check_run", "deployment_protection_rule"}
+var WebhookEvents = []string{"push", "pull_request", "issue_comment", "issues", "deployment", "deployment_status", "check_run", "check_suite", "deployment_protection_rule"}
 
 func main() {
 	in := flag.String("in", "", "GitHub's OpenAPI description (default ../shared/github/api.github.com.json, or webhooks.api.github.com.json with -webhooks)")
