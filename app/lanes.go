@@ -113,12 +113,14 @@ var ErrQueueStopped = errors.New("the event queue stopped")
 // its person has been answered that the bot is on it (the 👀): for the
 // rest of its run it takes its turn by arrival, behind the installation's
 // interactive work that came before it (the gate evaluations of pushes
-// delivered just before the command), standing aside meanwhile. Work that
-// is not first, and work outside the queue, never waits here. It returns
-// ctx's error if ctx ended meanwhile.
-func Acknowledged(ctx context.Context) error {
+// delivered just before the command), standing aside meanwhile, for at
+// most 10 seconds (the handler's deadline runs on). It reports whether
+// the run stood aside: what it read before may have changed since. Work
+// that is not first, and work outside the queue, never waits here. It
+// returns ctx's error if ctx ended meanwhile.
+func Acknowledged(ctx context.Context) (stoodAside bool, err error) {
 	if e := runOf(ctx); e != nil && e.first {
 		return e.q.acknowledged(ctx, e)
 	}
-	return ctx.Err()
+	return false, ctx.Err()
 }

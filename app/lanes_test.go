@@ -188,7 +188,7 @@ func TestAnAcknowledgedCommandTakesItsTurnByArrival(t *testing.T) {
 	cmd.first = true
 	cmd.body = func(ctx context.Context, name string) error {
 		order <- name + " 👀"
-		if err := Acknowledged(ctx); err != nil {
+		if _, err := Acknowledged(ctx); err != nil {
 			return err
 		}
 		order <- name + " answered"
@@ -219,6 +219,49 @@ func TestAnAcknowledgedCommandTakesItsTurnByArrival(t *testing.T) {
 	if fmt.Sprint(got) != want {
 		t.Errorf("ran %v, want %s", got, want)
 	}
+}
+
+// An acknowledged command stands aside for the work that came before it
+// only so long: its handler's deadline runs meanwhile, and its person has
+// seen the 👀. When no place frees up in time it goes on all the same,
+// and says it stood aside (what it read before may have changed).
+func TestAnAcknowledgedCommandWaitsOnlySoLong(t *testing.T) {
+	q, _ := testQueue(100, 2, 2)
+	q.ackHold = 50 * time.Millisecond
+	defer q.Close()
+	slow := newLaned(Interactive) // runs until released
+	done := make(chan string, 1)
+	cmd := newLaned(Interactive)
+	cmd.first = true
+	cmd.body = func(ctx context.Context, name string) error {
+		aside, err := Acknowledged(ctx)
+		done <- fmt.Sprintf("aside %v, %v", aside, err)
+		return err
+	}
+	for _, id := range []string{"push-1", "push-2"} {
+		if err := q.Schedule(context.Background(), delivery(1, id, slow)); err != nil {
+			t.Fatal(err)
+		}
+		expectStart(t, slow.started, id)
+	}
+	for _, d := range []githubapp.Dispatch{delivery(1, "push-3", slow), delivery(1, "promote", cmd)} {
+		if err := q.Schedule(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slow.release <- struct{}{} // push-1 ends: the command goes first
+	expectStart(t, cmd.started, "promote")
+	expectStart(t, slow.started, "push-3") // the command stood aside for it
+	select {
+	case got := <-done:
+		if got != "aside true, <nil>" {
+			t.Errorf("Acknowledged: %s, want it to go on after standing aside", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command waited for push-2 and push-3 to end")
+	}
+	close(slow.release)
+	<-q.Idle()
 }
 
 // Background work that yields between its steps lets interactive work of

@@ -117,6 +117,7 @@ type queue struct {
 	size, workers, perInstallation int
 	timeout                        time.Duration
 	retryDelays                    []time.Duration
+	ackHold                        time.Duration // acknowledgedHold (tests shorten it)
 	clock                          Clock
 	limits                         *limits
 	metrics                        *Metrics
@@ -189,7 +190,7 @@ func newQueue(size, workers, perInstallation int, timeout time.Duration, retryDe
 	if retryDelays == nil {
 		retryDelays = DefaultRetryDelays
 	}
-	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, retryDelays: retryDelays,
+	q := &queue{size: size, workers: workers, perInstallation: perInstallation, timeout: timeout, retryDelays: retryDelays, ackHold: acknowledgedHold,
 		clock: clock, limits: l, metrics: m, onError: onError, waiting: map[int64]*backlog{}, running: map[int64]*[2]int{},
 		idle: make(chan struct{}), stop: make(chan struct{}), draining: make(chan struct{})}
 	q.killed, q.kill = context.WithCancel(context.Background())
@@ -599,14 +600,21 @@ func (q *queue) holds(e *event) bool {
 // awaitTurn queues a run that stood aside at the front of its lane and
 // waits until it holds a place again.
 func (q *queue) awaitTurn(ctx context.Context, e *event) error {
-	return q.awaitTurnAt(ctx, e, atFront)
+	return q.awaitTurnAt(ctx, e, atFront, 0)
 }
+
+// acknowledgedHold bounds, in wall time, how long an acknowledged command
+// stands aside for the work that came before it: its handler's deadline
+// runs meanwhile, and a person who has seen the 👀 waits for the answer.
+// After it the command goes on, beside that work.
+const acknowledgedHold = 10 * time.Second
 
 // acknowledged ends a first run's precedence once its person has been
 // answered (the 👀): for the rest of its run it takes its turn by arrival,
 // behind the interactive work of its installation that came before it,
-// which it stands aside for if any waits.
-func (q *queue) acknowledged(ctx context.Context, e *event) error {
+// which it stands aside for if any waits (at most acknowledgedHold). It
+// reports whether the run stood aside.
+func (q *queue) acknowledged(ctx context.Context, e *event) (bool, error) {
 	q.mu.Lock()
 	e.first = false
 	wait := false
@@ -620,26 +628,34 @@ func (q *queue) acknowledged(ctx context.Context, e *event) error {
 	}
 	q.mu.Unlock()
 	if !wait {
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 	q.metrics.Yields.Inc()
 	q.standAside(e)
-	return q.awaitTurnAt(ctx, e, byArrival)
+	return true, q.awaitTurnAt(ctx, e, byArrival, q.ackHold)
 }
 
 // awaitTurnAt queues a run that stood aside and waits until it holds a
-// place again.
-func (q *queue) awaitTurnAt(ctx context.Context, e *event, where place) error {
+// place again, or, when hold is not zero, at most hold (then it goes on
+// all the same).
+func (q *queue) awaitTurnAt(ctx context.Context, e *event, where place, hold time.Duration) error {
 	q.mu.Lock()
 	turn := make(chan struct{})
 	e.resume = turn
 	q.enqueue(e, where)
 	q.dispatch()
 	q.mu.Unlock()
+	var expired <-chan time.Time
+	if hold > 0 {
+		t := time.NewTimer(hold)
+		defer t.Stop()
+		expired = t.C
+	}
 	var err error
 	select {
 	case <-turn:
 		return ctx.Err()
+	case <-expired:
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-q.stop:
@@ -648,7 +664,8 @@ func (q *queue) awaitTurnAt(ctx context.Context, e *event, where place) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if e.resume == turn {
-		// Still waiting: the run goes on only to return the error.
+		// Still waiting: the run goes on (to return the error, or because
+		// it waited long enough) without its turn.
 		q.take(e)
 		e.resume = nil
 		q.hold(e)

@@ -33,6 +33,26 @@ import (
 var sweptEvents = map[string]bool{"push": true, "pull_request": true, "issue_comment": true, "deployment_status": true, "check_run": true, "check_suite": true,
 	"deployment_protection_rule": true}
 
+// sweptActions narrow the events most of whose deliveries the bot answers
+// at the door to the actions it acts on: after an outage, GitHub's
+// check_suite requested and completed (one for every push) would
+// otherwise take the sweep's room from the pushes and commands that
+// failed. A delivery whose action GitHub does not say is swept.
+var sweptActions = map[string]map[string]bool{
+	"check_suite": {"rerequested": true},
+	"check_run":   {"rerequested": true, "completed": true},
+}
+
+// swept reports whether a failed delivery of event and action is
+// redelivered.
+func swept(event, action string) bool {
+	if !sweptEvents[event] {
+		return false
+	}
+	actions, narrowed := sweptActions[event]
+	return !narrowed || action == "" || actions[action]
+}
+
 const (
 	// sweepPages bounds one sweep's listing (100 deliveries a page).
 	sweepPages = 20
@@ -132,7 +152,7 @@ func sweep(ctx context.Context, cc githubapp.ClientCreator, clock Clock, cfg Red
 	}
 	var failed []*guidState
 	for _, g := range guids {
-		if !g.succeeded && sweptEvents[g.event] {
+		if !g.succeeded && swept(g.event, g.latest.GetAction()) {
 			failed = append(failed, g)
 		}
 	}

@@ -296,6 +296,36 @@ func TestRerunAllChecksEvaluatesTheGatesAgain(t *testing.T) {
 	}
 }
 
+// "Re-run" and "Re-run all checks" on an older commit of a hotfix branch
+// change nothing, not even a check GitHub's failure left failed there:
+// the branch's head has its own checks.
+func TestRerunOnAnOlderCommitChangesNothing(t *testing.T) {
+	w := start(t, harness.Options{})
+	r, in := w.in.Repo, w.in
+	w.h.Sim.Inject(&ghsim.Fault{Op: "repos/compare-commits-with-basehead", Status: http.StatusBadGateway})
+	old := w.hotfixFromProduction("hotfix/moved-on")
+	w.settle()
+	w.expect(old, policy.CheckBase, policy.Failure, "502")
+	w.h.Sim.ClearFaults()
+	failed, _ := w.h.HandlerErrors()
+	head := must[string](t)(r.Push(in.Dana, "hotfix/moved-on", "More", ghsim.Files{"more.go": "package p\n"}))
+	w.settle()
+	w.expect(head, policy.CheckBase, policy.Success)
+	mark := len(w.h.Sim.Calls())
+	cr := w.check(old, policy.CheckBase)
+	noErr(t, r.RerequestCheckRun(in.Dana, cr.ID))
+	noErr(t, r.RerequestCheckSuite(in.Dana, cr.SuiteID))
+	w.settle()
+	for _, c := range w.h.Sim.Calls()[mark:] {
+		if c.Write {
+			t.Errorf("a re-run on an older commit wrote %s %s", c.Method, c.Path)
+		}
+	}
+	if n, err := w.h.HandlerErrors(); n != failed {
+		t.Errorf("a re-run failed: %v", err)
+	}
+}
+
 func TestSecondaryRateLimitIsWaitedOut(t *testing.T) {
 	// 429 with Retry-After, GitHub's other way of saying it (403 with
 	// Retry-After is every fault-matrix step's "secondary rate limit").

@@ -116,6 +116,16 @@ func (h *CheckRun) rerun(ctx context.Context, ev *checkRunEvent, suite bool) err
 	if branch == "" || !hotfixConfig(pol).IsHotfixBranch(branch) || cr.Name == policy.CheckApproval {
 		return nil
 	}
+	// Only the branch's head: an older commit's checks are history (its
+	// new head has its own), and a fork's branch of the same name is not
+	// this repository's.
+	tip, err := r.BranchSHA(ctx, branch)
+	if facts.IsNotFound(err) || (err == nil && tip != cr.HeadSHA) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	return h.g.evaluate(ctx, &evaluation{
 		installation: installation, repo: r, policy: pol, branch: branch, head: cr.HeadSHA,
 		checks: []string{policy.CheckBase, policy.CheckSchema},

@@ -117,19 +117,23 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	readCtx, cancelReads := context.WithCancel(ctx)
 	var reads sync.WaitGroup
 	defer func() { cancelReads(); reads.Wait() }()
-	polc := make(chan policyResult, 1)
-	reads.Go(func() {
-		p, err := h.g.commandPolicy(readCtx, r, ev.Issue.Number, ev.onPR())
-		polc <- policyResult{p, err}
-	})
+	var polc chan policyResult
 	var nowc chan commentNow
-	if anyActs(cmds) {
-		nowc = make(chan commentNow, 1)
+	read := func() {
+		polc = make(chan policyResult, 1)
 		reads.Go(func() {
-			c, err := r.CommentNow(readCtx, ev.Comment.ID)
-			nowc <- commentNow{c, err}
+			p, err := h.g.commandPolicy(readCtx, r, ev.Issue.Number, ev.onPR())
+			polc <- policyResult{p, err}
 		})
+		if anyActs(cmds) {
+			nowc = make(chan commentNow, 1)
+			reads.Go(func() {
+				c, err := r.CommentNow(readCtx, ev.Comment.ID)
+				nowc <- commentNow{c, err}
+			})
+		}
 	}
+	read()
 	gone := func() error {
 		// Deleted before the bot got to it: nothing runs, nothing answers.
 		for _, cmd := range cmds {
@@ -146,9 +150,12 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	}
 	// The command went ahead of the gate evaluations waiting for their
 	// turn so that its 👀 came at once; the rest of it takes its turn
-	// behind those that came before it.
-	if err := app.Acknowledged(ctx); err != nil {
+	// behind those that came before it. If it stood aside, its author may
+	// have deleted or edited the comment meanwhile: the reads begin again.
+	if aside, err := app.Acknowledged(ctx); err != nil {
 		return err
+	} else if aside {
+		read()
 	}
 	pol := <-polc
 	if pol.err != nil {
