@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -789,7 +790,7 @@ type mergedTree struct {
 // --merge-base only in git 2.40). It merges whole files: both sides
 // changing one file is a conflict, which errs on the safe side.
 func (g *gitRepo) cherryPickTree(ours, theirs, base string) (string, []string, error) {
-	idx, err := os.CreateTemp("", "ghsim-index-")
+	idx, err := os.CreateTemp(filepath.Dir(g.dir), "ghsim-index-")
 	if err != nil {
 		return "", nil, err
 	}
