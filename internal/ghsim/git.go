@@ -129,11 +129,20 @@ type File struct {
 }
 
 // writeCommit creates a commit with parent (or none) whose tree is the
-// parent's with files applied, in one git fast-import run however many
-// files there are: the commit is built on a scratch branch that starts
+// parent's with files applied: in Go where the result is certain
+// (gittree.go), otherwise in one git fast-import run however many files
+// there are: the commit is built on a scratch branch that starts
 // empty (reset), its name is printed (get-mark), and the branch is
 // deleted again (a reset to the null sha), so no ref is left behind.
 func (g *gitRepo) writeCommit(parent string, files map[string]File, message string, author, committer Identity) (string, error) {
+	if sha, done, err := g.writeCommitHere(parent, files, message, author, committer); done {
+		return sha, err
+	}
+	return g.fastImport(parent, files, message, author, committer)
+}
+
+// fastImport is writeCommit by git fast-import.
+func (g *gitRepo) fastImport(parent string, files map[string]File, message string, author, committer Identity) (string, error) {
 	var b bytes.Buffer
 	const tmp = "refs/ghsim/tmp"
 	fmt.Fprintf(&b, "reset %s\n\n", tmp)
