@@ -243,6 +243,9 @@ func (g *gitRepo) revParse(rev string) (string, error) {
 	}
 	key := "commit " + rev
 	if isFullSHA(rev) {
+		if g.isType(rev, "commit") {
+			return rev, nil // a commit here is its own
+		}
 		if v, ok := g.answer(key, rev); ok {
 			return v.(string), nil
 		}
@@ -519,7 +522,13 @@ func (g *gitRepo) revList(base, head string) ([]string, error) {
 	return append([]string(nil), shas...), err
 }
 
+// count is how many commits revList(base, head) lists: the same git run
+// answers both (rev-list --count counts what rev-list lists).
 func (g *gitRepo) count(base, head string) (int, error) {
+	if base != "" {
+		shas, err := g.revList(base, head)
+		return len(shas), err
+	}
 	return memo(g, "count", []string{base, head}, func() (int, error) {
 		out, err := g.run(nil, nil, "rev-list", "--count", head, "^"+base)
 		if err != nil {
