@@ -497,7 +497,16 @@ func sign1(body []byte, secret string) string {
 	return "sha1=" + hex.EncodeToString(m.Sum(nil))
 }
 
-var hookClient = &http.Client{Timeout: 30 * time.Second}
+// hookClient delivers webhooks, keeping a connection to each target for
+// every delivery made at once (the default transport keeps two, and
+// httptest.Server.Close closes its idle ones, every test's).
+var hookClient = &http.Client{Timeout: 30 * time.Second, Transport: hookTransport()}
+
+func hookTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
 
 // post delivers one payload with GitHub's headers. A target that cannot
 // be reached is status 0, not an error (GitHub records a failed delivery).
