@@ -463,6 +463,16 @@ func isFullSHA(s string) bool {
 // mergeBase returns the best common ancestor, or errNotFound when the
 // histories are unrelated.
 func (g *gitRepo) mergeBase(a, b string) (string, error) {
+	// A commit that is the other or its parent is the merge base: git
+	// need not walk.
+	if g.isType(a, "commit") && g.isType(b, "commit") {
+		if a == b || g.isParent(a, b) {
+			return a, nil
+		}
+		if g.isParent(b, a) {
+			return b, nil
+		}
+	}
 	return memo(g, "merge-base", []string{a, b}, func() (string, error) {
 		out, err := g.run(nil, nil, "merge-base", a, b)
 		if err != nil {
@@ -477,13 +487,19 @@ func (g *gitRepo) mergeBase(a, b string) (string, error) {
 	})
 }
 
+// isParent reports whether a is known to be one of commit b's parents.
+func (g *gitRepo) isParent(a, b string) bool {
+	v, ok := g.answer("commit-info "+b, b)
+	return ok && slices.Contains(v.(commitInfo).Parents, a)
+}
+
 func (g *gitRepo) isAncestor(a, b string) (bool, error) {
 	// A commit is its own ancestor, and its parents are: git need not walk.
 	if g.isType(a, "commit") && g.isType(b, "commit") {
 		if a == b {
 			return true, nil
 		}
-		if v, ok := g.answer("commit-info "+b, b); ok && slices.Contains(v.(commitInfo).Parents, a) {
+		if g.isParent(a, b) {
 			return true, nil
 		}
 	}
@@ -502,6 +518,16 @@ func (g *gitRepo) isAncestor(a, b string) (bool, error) {
 // revList lists the commits reachable from head and not from base, oldest
 // first (GitHub's compare order).
 func (g *gitRepo) revList(base, head string) ([]string, error) {
+	// Nothing is reachable from a commit and not from itself, and only
+	// the commit from it and not from its only parent: git need not walk.
+	if base != "" && g.isType(base, "commit") && g.isType(head, "commit") {
+		if base == head {
+			return nil, nil
+		}
+		if v, ok := g.answer("commit-info "+head, head); ok && slices.Equal(v.(commitInfo).Parents, []string{base}) {
+			return []string{head}, nil
+		}
+	}
 	shas, err := memo(g, "rev-list", []string{base, head}, func() ([]string, error) {
 		args := []string{"rev-list", "--reverse", "--topo-order", head}
 		if base != "" {
