@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -128,11 +129,20 @@ type File struct {
 }
 
 // writeCommit creates a commit with parent (or none) whose tree is the
-// parent's with files applied, in one git fast-import run however many
-// files there are: the commit is built on a scratch branch that starts
+// parent's with files applied: in Go where the result is certain
+// (gittree.go), otherwise in one git fast-import run however many files
+// there are: the commit is built on a scratch branch that starts
 // empty (reset), its name is printed (get-mark), and the branch is
 // deleted again (a reset to the null sha), so no ref is left behind.
 func (g *gitRepo) writeCommit(parent string, files map[string]File, message string, author, committer Identity) (string, error) {
+	if sha, done, err := g.writeCommitHere(parent, files, message, author, committer); done {
+		return sha, err
+	}
+	return g.fastImport(parent, files, message, author, committer)
+}
+
+// fastImport is writeCommit by git fast-import.
+func (g *gitRepo) fastImport(parent string, files map[string]File, message string, author, committer Identity) (string, error) {
 	var b bytes.Buffer
 	const tmp = "refs/ghsim/tmp"
 	fmt.Fprintf(&b, "reset %s\n\n", tmp)
@@ -233,6 +243,9 @@ func (g *gitRepo) revParse(rev string) (string, error) {
 	}
 	key := "commit " + rev
 	if isFullSHA(rev) {
+		if g.isType(rev, "commit") {
+			return rev, nil // a commit here is its own
+		}
 		if v, ok := g.answer(key, rev); ok {
 			return v.(string), nil
 		}
@@ -450,6 +463,16 @@ func isFullSHA(s string) bool {
 // mergeBase returns the best common ancestor, or errNotFound when the
 // histories are unrelated.
 func (g *gitRepo) mergeBase(a, b string) (string, error) {
+	// A commit that is the other or its parent is the merge base: git
+	// need not walk.
+	if g.isType(a, "commit") && g.isType(b, "commit") {
+		if a == b || g.isParent(a, b) {
+			return a, nil
+		}
+		if g.isParent(b, a) {
+			return b, nil
+		}
+	}
 	return memo(g, "merge-base", []string{a, b}, func() (string, error) {
 		out, err := g.run(nil, nil, "merge-base", a, b)
 		if err != nil {
@@ -464,13 +487,19 @@ func (g *gitRepo) mergeBase(a, b string) (string, error) {
 	})
 }
 
+// isParent reports whether a is known to be one of commit b's parents.
+func (g *gitRepo) isParent(a, b string) bool {
+	v, ok := g.answer("commit-info "+b, b)
+	return ok && slices.Contains(v.(commitInfo).Parents, a)
+}
+
 func (g *gitRepo) isAncestor(a, b string) (bool, error) {
 	// A commit is its own ancestor, and its parents are: git need not walk.
 	if g.isType(a, "commit") && g.isType(b, "commit") {
 		if a == b {
 			return true, nil
 		}
-		if v, ok := g.answer("commit-info "+b, b); ok && slices.Contains(v.(commitInfo).Parents, a) {
+		if g.isParent(a, b) {
 			return true, nil
 		}
 	}
@@ -489,6 +518,16 @@ func (g *gitRepo) isAncestor(a, b string) (bool, error) {
 // revList lists the commits reachable from head and not from base, oldest
 // first (GitHub's compare order).
 func (g *gitRepo) revList(base, head string) ([]string, error) {
+	// Nothing is reachable from a commit and not from itself, and only
+	// the commit from it and not from its only parent: git need not walk.
+	if base != "" && g.isType(base, "commit") && g.isType(head, "commit") {
+		if base == head {
+			return nil, nil
+		}
+		if v, ok := g.answer("commit-info "+head, head); ok && slices.Equal(v.(commitInfo).Parents, []string{base}) {
+			return []string{head}, nil
+		}
+	}
 	shas, err := memo(g, "rev-list", []string{base, head}, func() ([]string, error) {
 		args := []string{"rev-list", "--reverse", "--topo-order", head}
 		if base != "" {
@@ -509,7 +548,13 @@ func (g *gitRepo) revList(base, head string) ([]string, error) {
 	return append([]string(nil), shas...), err
 }
 
+// count is how many commits revList(base, head) lists: the same git run
+// answers both (rev-list --count counts what rev-list lists).
 func (g *gitRepo) count(base, head string) (int, error) {
+	if base != "" {
+		shas, err := g.revList(base, head)
+		return len(shas), err
+	}
 	return memo(g, "count", []string{base, head}, func() (int, error) {
 		out, err := g.run(nil, nil, "rev-list", "--count", head, "^"+base)
 		if err != nil {
@@ -789,7 +834,7 @@ type mergedTree struct {
 // --merge-base only in git 2.40). It merges whole files: both sides
 // changing one file is a conflict, which errs on the safe side.
 func (g *gitRepo) cherryPickTree(ours, theirs, base string) (string, []string, error) {
-	idx, err := os.CreateTemp("", "ghsim-index-")
+	idx, err := os.CreateTemp(filepath.Dir(g.dir), "ghsim-index-")
 	if err != nil {
 		return "", nil, err
 	}

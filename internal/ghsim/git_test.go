@@ -207,3 +207,56 @@ func noErr(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// What is answered from a commit's parents without git is what git says.
+func TestGitAnswersFromParents(t *testing.T) {
+	g, err := newGitRepo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := Identity{Name: "Ada", Email: "ada@example.com", When: time.Unix(1_800_000_000, 0)}
+	root, _ := g.writeCommit("", map[string]File{"a": {Content: "1\n"}}, "root", who, who)
+	left, _ := g.writeCommit(root, map[string]File{"b": {Content: "b\n"}}, "left", who, who)
+	right, _ := g.writeCommit(root, map[string]File{"c": {Content: "c\n"}}, "right", who, who)
+	tree, _, err := g.mergeTree(left, right, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	merge, err := g.commitTree(tree, []string{left, right}, "merge", who, who)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gitSays := func(args ...string) string {
+		out, err := g.run(nil, nil, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(out)
+	}
+	commits := []string{root, left, right, merge}
+	for _, a := range commits {
+		for _, b := range commits {
+			before := g.runs.Load()
+			list, err := g.revList(a, b)
+			if want := gitSays("rev-list", "--reverse", "--topo-order", b, "^"+a); err != nil || strings.Join(list, "\n") != want {
+				t.Errorf("revList(%s, %s) = %v %v, git says %q", a[:7], b[:7], list, err, want)
+			}
+			mb, err := g.mergeBase(a, b)
+			if want := gitSays("merge-base", a, b); err != nil || mb != want {
+				t.Errorf("mergeBase(%s, %s) = %s %v, git says %s", a[:7], b[:7], mb, err, want)
+			}
+			// git's own answers above are two runs; a commit and its
+			// parent need none more (revList: its only parent).
+			want := int64(2)
+			if a != b && !(g.isParent(a, b) && b != merge) {
+				want++ // revList asks git
+			}
+			if a != b && !g.isParent(a, b) && !g.isParent(b, a) {
+				want++ // mergeBase asks git
+			}
+			if ran := g.runs.Load() - before; ran != want {
+				t.Errorf("revList and mergeBase(%s, %s) ran git %d times, want %d", a[:7], b[:7], ran-2, want-2)
+			}
+		}
+	}
+}

@@ -132,3 +132,78 @@ func TestGitWritesAsGitDoes(t *testing.T) {
 		t.Error("a branch at a tag object was written")
 	}
 }
+
+// A commit of files written without git is the one fast-import writes:
+// files added, changed and deleted, at the top and deep down, directories
+// emptied and removed, whole directories deleted, and what fast-import
+// does differently (a file made a directory and back) left to it.
+func TestWriteCommitAsFastImportDoes(t *testing.T) {
+	mine, err := newGitRepo(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, _ := newGitRepo(t.TempDir())
+	who := Identity{Name: "Ada", Email: "ada@example.com", When: time.Unix(1_800_000_000, 0)}
+	steps := []struct {
+		files map[string]File
+		git   string // fast-import is needed: "" never, "after" on the story so far, "always"
+	}{
+		{map[string]File{"README.md": {Content: "hi\n"}, "db/schema.sql": {Content: "create table t(a int);\n"}, "a/b/c/d.txt": {Content: "deep\n"}}, ""},
+		{map[string]File{"README.md": {Content: "hi again\n"}, "a/b/e.txt": {Content: "deep\n"}, "a-b": {Content: "sorts between a and a/\n"}, "a.b": {Content: ""}}, ""},
+		{map[string]File{"a/b/c/d.txt": {Delete: true}}, ""}, // a/b/c goes
+		{map[string]File{"db": {Delete: true}, "missing/file": {Delete: true}, "gone": {Delete: true}}, ""},
+		{map[string]File{"docs/read me.md": {Content: "spaced\n"}, "ünïcode/✅.txt": {Content: "x"}}, ""},
+		{map[string]File{"README.md": {Content: "hi again\n"}}, ""}, // unchanged tree
+		{map[string]File{"a/b/e.txt": {Delete: true}, "a-b": {Delete: true}, "a.b": {Delete: true}, "README.md": {Delete: true}, "docs/read me.md": {Delete: true}, "ünïcode/✅.txt": {Delete: true}}, ""}, // empty
+		{map[string]File{"x": {Content: "file\n"}}, ""},
+		{map[string]File{"x/y": {Content: "a file becomes a directory\n"}}, "after"},
+		{map[string]File{"x": {Content: "and a file again\n"}}, "after"},
+		{map[string]File{"x/y/z": {Delete: true}}, "after"}, // through a file
+		{map[string]File{`quote"d`: {Content: "q\n"}, "back\\slash": {Content: "b\n"}}, "always"},
+		// On what fast-import wrote (its loose objects read here).
+		{map[string]File{"x": {Delete: true}, "y/z": {Content: "z\n"}}, ""},
+	}
+	mineRoot, _ := mine.writeCommit("", nil, "empty root", who, who)
+	theirRoot, err := theirs.fastImport("", nil, "empty root", who, who)
+	if err != nil || mineRoot != theirRoot {
+		t.Fatalf("an empty root: %s, fast-import writes %s (%v)", mineRoot, theirRoot, err)
+	}
+	head := mineRoot
+	for i, st := range steps {
+		for _, parent := range []string{"", head} {
+			msg := fmt.Sprintf("step %d", i)
+			before := mine.runs.Load()
+			got, err := mine.writeCommit(parent, st.files, msg, who, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ran, want := mine.runs.Load() > before, st.git == "always" || st.git == "after" && parent != ""; ran != want {
+				t.Errorf("step %d on %q: git ran: %v, want %v", i, parent, ran, want)
+			}
+			want, err := theirs.fastImport(parent, st.files, msg, who, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatalf("step %d on %q: %s, fast-import writes %s", i, parent, got, want)
+			}
+			if parent != "" {
+				head = got
+			}
+		}
+	}
+	if out, err := mine.run(nil, nil, "fsck", "--strict", "--no-dangling"); err != nil {
+		t.Errorf("git fsck: %v\n%s", err, out)
+	}
+	if left, _ := mine.run(nil, nil, "for-each-ref"); left != "" {
+		t.Errorf("writing commits left refs behind: %q", left)
+	}
+	// A path git would not check out (fsck complains of what fast-import
+	// wrote) is fast-import's to write.
+	odd := map[string]File{"q/../r": {Content: "odd\n"}, ".git/config": {Content: "x"}}
+	before := mine.runs.Load()
+	got, _ := mine.writeCommit(head, odd, "odd", who, who)
+	if want, _ := theirs.fastImport(head, odd, "odd", who, who); got != want || mine.runs.Load() == before {
+		t.Errorf("odd paths: %s, fast-import writes %s, git ran %d times", got, want, mine.runs.Load()-before)
+	}
+}

@@ -116,7 +116,7 @@ func New(opts Options) (*Sim, error) {
 	if opts.Start.IsZero() {
 		opts.Start = time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
 	}
-	dir, err := os.MkdirTemp("", "ghsim-")
+	dir, err := os.MkdirTemp(scratchRoot(), "ghsim-")
 	if err != nil {
 		return nil, err
 	}

@@ -76,26 +76,27 @@ var templateFiles = map[string]string{
 
 var (
 	templateOnce  sync.Once
-	templateCache map[string][]byte // compact JSON, checked once
+	templateCache map[string]map[string]any // parsed once, copied for each use
 	templateErr   error
 )
 
-// template returns a fresh copy of the example payload for an event.
+// template returns a fresh copy of GitHub's example payload for
+// event.action (or for the event), as json.Unmarshal gives it.
 func template(event, action string) (map[string]any, error) {
 	templateOnce.Do(func() {
-		templateCache = map[string][]byte{}
+		templateCache = map[string]map[string]any{}
 		for key, file := range templateFiles {
 			b, err := fixtures.Webhooks.ReadFile("webhooks/" + file)
 			if err != nil {
 				templateErr = err
 				return
 			}
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, b); err != nil {
+			var parsed map[string]any
+			if err := json.Unmarshal(b, &parsed); err != nil {
 				templateErr = fmt.Errorf("%s: %w", file, err)
 				return
 			}
-			templateCache[key] = compact.Bytes()
+			templateCache[key] = parsed
 		}
 	})
 	if templateErr != nil {
@@ -108,11 +109,27 @@ func template(event, action string) (map[string]any, error) {
 	if !ok {
 		return nil, fmt.Errorf("ghsim: no example payload for %s.%s", event, action)
 	}
-	var cp map[string]any
-	if err := json.Unmarshal(t, &cp); err != nil {
-		return nil, err
+	return deepCopy(t).(map[string]any), nil
+}
+
+// deepCopy copies what json.Unmarshal builds: objects and arrays anew,
+// the rest (strings, numbers, booleans, null) as they are.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		cp := make(map[string]any, len(v))
+		for k, e := range v {
+			cp[k] = deepCopy(e)
+		}
+		return cp
+	case []any:
+		cp := make([]any, len(v))
+		for i, e := range v {
+			cp[i] = deepCopy(e)
+		}
+		return cp
 	}
-	return cp, nil
+	return v
 }
 
 // overlay writes src over dst, recursing into objects present in both, so
@@ -498,7 +515,16 @@ func sign1(body []byte, secret string) string {
 	return "sha1=" + hex.EncodeToString(m.Sum(nil))
 }
 
-var hookClient = &http.Client{Timeout: 30 * time.Second}
+// hookClient delivers webhooks, keeping a connection to each target for
+// every delivery made at once (the default transport keeps two, and
+// httptest.Server.Close closes its idle ones, every test's).
+var hookClient = &http.Client{Timeout: 30 * time.Second, Transport: hookTransport()}
+
+func hookTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
 
 // post delivers one payload with GitHub's headers. A target that cannot
 // be reached is status 0, not an error (GitHub records a failed delivery).

@@ -58,10 +58,11 @@ type Harness struct {
 	App  *ghsim.App
 	Bots []*app.Server
 
-	servers []*httptest.Server
-	cancel  context.CancelFunc
-	opts    Options
-	cfg     app.Config
+	servers   []*httptest.Server
+	transport *http.Transport // the replicas' calls to the simulator
+	cancel    context.CancelFunc
+	opts      Options
+	cfg       app.Config
 }
 
 // New starts the simulator, registers the app with the permissions and
@@ -96,7 +97,7 @@ func New(opts Options) (*Harness, error) {
 		sim.Close()
 		return nil, err
 	}
-	h := &Harness{Sim: sim, App: ghApp, opts: opts, cancel: func() {}}
+	h := &Harness{Sim: sim, App: ghApp, opts: opts, cancel: func() {}, transport: simTransport()}
 
 	cfg := app.Defaults()
 	cfg.GitHub.V3APIURL = sim.URL()
@@ -152,7 +153,7 @@ func (h *Harness) Restart() error {
 		if h.opts.RealTime {
 			clock = hclock.Real()
 		}
-		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Reports: handlers.Reports, Clock: clock})
+		srv, err := app.New(h.cfg, app.Options{Logger: logger, Handlers: handlers.New, Pages: handlers.Pages, Reports: handlers.Reports, Clock: clock, Transport: h.transport})
 		if err != nil {
 			return err
 		}
@@ -174,6 +175,17 @@ func (h *Harness) Restart() error {
 	return nil
 }
 
+// simTransport is http.DefaultTransport's, for one harness: connections
+// to the simulator are kept for as many calls as the replicas make at
+// once (the default keeps two per host), and no other test's closing
+// server closes them (httptest.Server.Close closes the default
+// transport's idle connections, every test's).
+func simTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}
+
 // Close stops the bots and the simulator.
 func (h *Harness) Close() {
 	h.cancel()
@@ -184,6 +196,7 @@ func (h *Harness) Close() {
 		b.Close(context.Background())
 	}
 	h.Sim.Close()
+	h.transport.CloseIdleConnections()
 }
 
 // ErrNoQuiet is returned when deliveries keep causing deliveries.

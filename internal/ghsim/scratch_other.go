@@ -1,0 +1,5 @@
+//go:build !linux
+
+package ghsim
+
+func memoryTempDir() (string, bool) { return "", false }
