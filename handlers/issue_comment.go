@@ -120,16 +120,20 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 	var polc chan policyResult
 	var nowc chan commentNow
 	read := func() {
-		polc = make(chan policyResult, 1)
+		// Each read answers on its own channel: reads begun again leave
+		// the first ones' answers unread.
+		pc := make(chan policyResult, 1)
+		polc = pc
 		reads.Go(func() {
 			p, err := h.g.commandPolicy(readCtx, r, ev.Issue.Number, ev.onPR())
-			polc <- policyResult{p, err}
+			pc <- policyResult{p, err}
 		})
 		if anyActs(cmds) {
-			nowc = make(chan commentNow, 1)
+			nc := make(chan commentNow, 1)
+			nowc = nc
 			reads.Go(func() {
 				c, err := r.CommentNow(readCtx, ev.Comment.ID)
-				nowc <- commentNow{c, err}
+				nc <- commentNow{c, err}
 			})
 		}
 	}
