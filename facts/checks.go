@@ -52,7 +52,7 @@ func ParseStamp(s string) Stamp {
 // of a name: see settleDuplicates), with one request (remembered for the
 // event).
 func (r *Repo) CheckRuns(ctx context.Context, sha string) (map[string]*github.CheckRun, error) {
-	return remember(&r.memo, "checkruns:"+sha, func() (map[string]*github.CheckRun, error) {
+	return remember(ctx, &r.memo, "checkruns:"+sha, func() (map[string]*github.CheckRun, error) {
 		runs, err := r.listCheckRuns(ctx, sha, "")
 		if err != nil {
 			return nil, err

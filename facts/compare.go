@@ -14,7 +14,7 @@ import (
 
 // Compare is GET /compare/BASE...HEAD, remembered per pair.
 func (r *Repo) Compare(ctx context.Context, base, head string) (*github.CommitsComparison, error) {
-	return remember(&r.memo, "compare:"+base+"..."+head, func() (*github.CommitsComparison, error) {
+	return remember(ctx, &r.memo, "compare:"+base+"..."+head, func() (*github.CommitsComparison, error) {
 		c, _, err := r.client.Repositories.CompareCommits(ctx, r.Owner, r.Name, base, head, nil)
 		if err != nil {
 			return nil, wrap(fmt.Sprintf("compare %s...%s", shortRef(base), shortRef(head)), err)
@@ -39,7 +39,7 @@ type Branch struct {
 
 // BranchSHA returns the tip of a branch, or "" when it does not exist.
 func (r *Repo) BranchSHA(ctx context.Context, branch string) (string, error) {
-	return remember(&r.memo, "branch:"+branch, func() (string, error) {
+	return remember(ctx, &r.memo, "branch:"+branch, func() (string, error) {
 		return r.refSHA(ctx, "heads/"+branch)
 	})
 }
@@ -65,7 +65,7 @@ func (r *Repo) refSHA(ctx context.Context, ref string) (string, error) {
 // ReleaseBranches lists the branches matching branches.release, asking
 // GitHub only for refs under the glob's literal prefix.
 func (r *Repo) ReleaseBranches(ctx context.Context, cfg policy.Config) ([]Branch, error) {
-	return remember(&r.memo, "release-branches", func() ([]Branch, error) {
+	return remember(ctx, &r.memo, "release-branches", func() ([]Branch, error) {
 		prefix := "heads/" + policy.GlobPrefix(cfg.Branches.Release)
 		refs, err := all(ctx, "list the release branches", func(o github.ListOptions) ([]*github.Reference, *github.Response, error) {
 			return r.client.Git.ListMatchingRefs(ctx, r.Owner, r.Name, &github.ReferenceListOptions{Ref: prefix, ListOptions: o})
@@ -369,7 +369,7 @@ func (r *Repo) comparedCommits(ctx context.Context, base, head string, cmp *gith
 	if cmp.GetTotalCommits() <= len(cmp.Commits) {
 		return cmp.Commits, nil
 	}
-	return remember(&r.memo, "compared-commits:"+base+"..."+head, func() ([]*github.RepositoryCommit, error) {
+	return remember(ctx, &r.memo, "compared-commits:"+base+"..."+head, func() ([]*github.RepositoryCommit, error) {
 		return all(ctx, "list the compared commits", func(o github.ListOptions) ([]*github.RepositoryCommit, *github.Response, error) {
 			c, resp, err := r.client.Repositories.CompareCommits(ctx, r.Owner, r.Name, base, head, &o)
 			if err != nil {

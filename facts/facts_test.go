@@ -869,24 +869,40 @@ func TestPostCommentSettlesADuplicatePostedAtTheSameMoment(t *testing.T) {
 }
 
 // A read that ended because its own context was cancelled (a sibling read
-// failed and the group gave up) is not remembered: another caller asks
-// GitHub itself and gets GitHub's answer.
+// failed and the group gave up) is not remembered: a caller whose context
+// is alive asks GitHub itself, again if it meets other callers' cancelled
+// reads, and gets GitHub's answer; a caller whose own context ended gets
+// its cancellation at once.
 func TestRememberForgetsACancelledRead(t *testing.T) {
 	var m memo
 	calls := 0
 	cancelled := func() (int, error) { calls++; return 0, fmt.Errorf("compare: %w", context.Canceled) }
-	answered := func() (int, error) { calls++; return 0, errors.New("502") }
-	if _, err := remember(&m, "k", cancelled); !errors.Is(err, context.Canceled) {
-		t.Fatalf("first: %v", err)
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := remember(dead, &m, "k", cancelled); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled caller: %v", err)
 	}
-	if _, err := remember(&m, "k", answered); err == nil || err.Error() != "502" {
-		t.Errorf("second caller got %v, want GitHub's 502", err)
+	if calls != 1 {
+		t.Errorf("the cancelled caller fetched %d times, want once", calls)
 	}
-	if _, err := remember(&m, "k", cancelled); err == nil || err.Error() != "502" {
-		t.Errorf("third caller got %v, want the remembered 502", err)
+	// A live caller meets two more cancelled fetches (other callers'),
+	// then GitHub's answer.
+	tries := 0
+	flaky := func() (int, error) {
+		calls++
+		if tries++; tries < 3 {
+			return 0, fmt.Errorf("compare: %w", context.Canceled)
+		}
+		return 0, errors.New("502")
 	}
-	if calls != 3 {
-		t.Errorf("%d fetches, want 3 (the cancelled one tried again once, then the answer kept)", calls)
+	if _, err := remember(context.Background(), &m, "k", flaky); err == nil || err.Error() != "502" {
+		t.Errorf("the live caller got %v, want GitHub's 502", err)
+	}
+	if _, err := remember(context.Background(), &m, "k", cancelled); err == nil || err.Error() != "502" {
+		t.Errorf("the next caller got %v, want the remembered 502", err)
+	}
+	if calls != 4 {
+		t.Errorf("%d fetches, want 4 (one cancelled, then three until the answer, which is kept)", calls)
 	}
 }
 

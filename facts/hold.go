@@ -30,7 +30,7 @@ var holdRecordRe = regexp.MustCompile(`<!-- hotfix-bot:hold:(\{.*?\}) -->`)
 // A listing longer than the bot reads is an Incomplete error: the newest
 // record could be on a page not read.
 func (r *Repo) HoldRecords(ctx context.Context, number int) ([]policy.HoldRecord, error) {
-	return remember(&r.memo, fmt.Sprintf("holds:%d", number), func() ([]policy.HoldRecord, error) {
+	return remember(ctx, &r.memo, fmt.Sprintf("holds:%d", number), func() ([]policy.HoldRecord, error) {
 		comments, err := all(ctx, fmt.Sprintf("list the comments of #%d", number), func(o github.ListOptions) ([]Comment, *github.Response, error) {
 			u, err := addQuery(fmt.Sprintf("repos/%s/%s/issues/%d/comments", r.Owner, r.Name, number), o)
 			if err != nil {

@@ -27,7 +27,7 @@ const autoColor = "ededed"
 // bot added them before they existed (grey, no description); a label
 // someone styled is left as it is.
 func (r *Repo) EnsureLabels(ctx context.Context, specs []LabelSpec) error {
-	known, err := remember(&r.memo, "repo-labels", func() (map[string]*github.Label, error) {
+	known, err := remember(ctx, &r.memo, "repo-labels", func() (map[string]*github.Label, error) {
 		labels, err := all(ctx, "list the repository's labels", func(o github.ListOptions) ([]*github.Label, *github.Response, error) {
 			return r.client.Issues.ListLabels(ctx, r.Owner, r.Name, &o)
 		})

@@ -21,7 +21,7 @@ type Permission struct {
 // has no permission. Never author_association: it says how someone is
 // related to the repository, not what they may do.
 func (r *Repo) Permission(ctx context.Context, login string) (Permission, error) {
-	return remember(&r.memo, "permission:"+login, func() (Permission, error) {
+	return remember(ctx, &r.memo, "permission:"+login, func() (Permission, error) {
 		// go-github v60 does not decode the top-level role_name.
 		req, err := r.client.NewRequest("GET", fmt.Sprintf("repos/%s/%s/collaborators/%s/permission", r.Owner, r.Name, url.PathEscape(login)), nil)
 		if err != nil {
@@ -53,7 +53,7 @@ func (r *Repo) Permission(ctx context.Context, login string) (Permission, error)
 // organisation (GET /orgs/{org}/teams/{team}/memberships/{user}): a 404 is
 // "not a member", a pending invitation is not membership.
 func (r *Repo) TeamMember(ctx context.Context, org, team, login string) (bool, error) {
-	return remember(&r.memo, "team:"+org+"/"+team+":"+login, func() (bool, error) {
+	return remember(ctx, &r.memo, "team:"+org+"/"+team+":"+login, func() (bool, error) {
 		m, _, err := r.client.Teams.GetTeamMembershipBySlug(ctx, org, team, login)
 		if err != nil {
 			if err := wrap(fmt.Sprintf("read @%s's membership of %s/%s", login, org, team), err); IsNotFound(err) {

@@ -20,7 +20,7 @@ type Tag struct {
 // reads is an Incomplete error: the newest release tag could be among the
 // unread ones.
 func (r *Repo) Tags(ctx context.Context) ([]Tag, error) {
-	return remember(&r.memo, "tags", func() ([]Tag, error) {
+	return remember(ctx, &r.memo, "tags", func() ([]Tag, error) {
 		list, err := all(ctx, "list tags", func(o github.ListOptions) ([]*github.RepositoryTag, *github.Response, error) {
 			return r.client.Repositories.ListTags(ctx, r.Owner, r.Name, &o)
 		})
@@ -149,7 +149,7 @@ func (r *Repo) NewestSuccessfulDeployment(ctx context.Context, env string) (d De
 // deployments none of which succeeded (on the day CD keeps failing, an
 // undeployed tag must not become "production").
 func (r *Repo) Production(ctx context.Context, cfg policy.Config) (policy.ProductionState, error) {
-	return remember(&r.memo, "production", func() (policy.ProductionState, error) {
+	return remember(ctx, &r.memo, "production", func() (policy.ProductionState, error) {
 		env := cfg.Production.Environment
 		var (
 			dep          Deployment

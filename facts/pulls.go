@@ -12,7 +12,7 @@ import (
 
 // PullRequest reads a pull request afresh (once per event).
 func (r *Repo) PullRequest(ctx context.Context, number int) (*github.PullRequest, error) {
-	return remember(&r.memo, fmt.Sprintf("pull:%d", number), func() (*github.PullRequest, error) {
+	return remember(ctx, &r.memo, fmt.Sprintf("pull:%d", number), func() (*github.PullRequest, error) {
 		pr, _, err := r.client.PullRequests.Get(ctx, r.Owner, r.Name, number)
 		if err != nil {
 			return nil, wrap(fmt.Sprintf("read pull request #%d", number), err)

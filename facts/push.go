@@ -39,7 +39,7 @@ var historyWaits = []time.Duration{time.Second, 2 * time.Second, 4 * time.Second
 // GitHub without the activity log (older Enterprise Server, 404) gives a
 // history that says so in Unknown; a GitHub failure is an error.
 func (r *Repo) PushHistory(ctx context.Context, branch, head string) (policy.PushHistory, error) {
-	return remember(&r.memo, "history:"+branch+"@"+head, func() (policy.PushHistory, error) {
+	return remember(ctx, &r.memo, "history:"+branch+"@"+head, func() (policy.PushHistory, error) {
 		for i := 0; ; i++ {
 			h, err := r.readHistory(ctx, branch)
 			if err != nil || h.Unknown != "" {

@@ -129,7 +129,7 @@ func (r *Repo) DeleteBranch(ctx context.Context, branch string) error {
 
 // GitCommit reads a commit object (its tree, parents, author, message).
 func (r *Repo) GitCommit(ctx context.Context, sha string) (*github.Commit, error) {
-	return remember(&r.memo, "gitcommit:"+sha, func() (*github.Commit, error) {
+	return remember(ctx, &r.memo, "gitcommit:"+sha, func() (*github.Commit, error) {
 		c, _, err := r.client.Git.GetCommit(ctx, r.Owner, r.Name, sha)
 		if err != nil {
 			return nil, wrap("read commit "+shortSHA(sha), err)

@@ -195,7 +195,7 @@ var botTagMessage = regexp.MustCompile(`^[^\n]*: hotfix #(\d+),`)
 
 // tagRecord reads an annotated tag (a lightweight tag says nothing).
 func (r *Repo) tagRecord(ctx context.Context, name string) (tagRecordOf, error) {
-	return remember(&r.memo, "tagrecord:"+name, func() (tagRecordOf, error) {
+	return remember(ctx, &r.memo, "tagrecord:"+name, func() (tagRecordOf, error) {
 		ref, _, err := r.client.Git.GetRef(ctx, r.Owner, r.Name, "tags/"+name)
 		if err != nil {
 			if err := wrap("read the tag "+name, err); IsNotFound(err) {
@@ -282,7 +282,7 @@ func (r *Repo) describeReleases(ctx context.Context, cfg policy.Config, rels []p
 // OpenSyncPullRequests lists the open sync-back pull requests of the
 // repository (its own branches hotfix-bot/sync/...), oldest first.
 func (r *Repo) OpenSyncPullRequests(ctx context.Context) ([]*github.PullRequest, error) {
-	return remember(&r.memo, "open-syncs", func() ([]*github.PullRequest, error) {
+	return remember(ctx, &r.memo, "open-syncs", func() ([]*github.PullRequest, error) {
 		open, err := all(ctx, "list the open pull requests", func(o github.ListOptions) ([]*github.PullRequest, *github.Response, error) {
 			return r.client.PullRequests.List(ctx, r.Owner, r.Name, &github.PullRequestListOptions{State: "open", Sort: "created", Direction: "asc", ListOptions: o})
 		})

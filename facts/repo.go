@@ -125,10 +125,12 @@ type memo struct {
 // goroutines ask at the same time. A failure is remembered too: within one
 // event every question gets the same answer. Except one: a fetch whose
 // own context ended (a sibling read failed and its group gave up) says
-// nothing about GitHub, so it is not remembered, and a caller that shared
-// it fetches again under its own context, to get GitHub's answer (the
-// 502 a fail-closed check must name, not "context canceled").
-func remember[T any](m *memo, key string, fetch func() (T, error)) (T, error) {
+// nothing about GitHub, so it is not remembered, and a caller whose own
+// context (ctx) is alive and that shared it fetches again, to get
+// GitHub's answer (the 502 a fail-closed check must name, not "context
+// canceled"); it may meet another caller's doomed fetch again, so it
+// tries a few times.
+func remember[T any](ctx context.Context, m *memo, key string, fetch func() (T, error)) (T, error) {
 	for attempt := 0; ; attempt++ {
 		got, ok := m.get(key)
 		if !ok {
@@ -145,12 +147,16 @@ func remember[T any](m *memo, key string, fetch func() (T, error)) (T, error) {
 			})
 		}
 		res := got.(result[T])
-		if attempt == 0 && contextEnded(res.err) {
+		if attempt < maxSharedRetries && contextEnded(res.err) && ctx.Err() == nil {
 			continue
 		}
 		return res.v, res.err
 	}
 }
+
+// maxSharedRetries bounds how often a caller fetches again a fact whose
+// shared fetch was cancelled under another caller.
+const maxSharedRetries = 4
 
 // contextEnded reports whether err is a cancelled context rather than an
 // answer (a timeout is an answer: GitHub did not give one in time).
