@@ -2,6 +2,7 @@ package facts
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/url"
 	"strings"
@@ -220,10 +221,28 @@ func (r *Repo) PostCommentUnsettled(ctx context.Context, number int, marker, bod
 	return r.postComment(ctx, number, marker, body, since, false)
 }
 
+// attemptPrefix begins the hidden mark postComment adds to a comment.
+const attemptPrefix = "\n<!-- hotfix-bot:attempt:"
+
+// sameText reports whether a comment's body says body, whatever attempt
+// mark postComment added to it.
+func sameText(comment, body string) bool {
+	if i := strings.LastIndex(comment, attemptPrefix); i >= 0 && strings.HasSuffix(comment, " -->") && !strings.Contains(comment[i+1:], "\n") {
+		comment = comment[:i]
+	}
+	return comment == body
+}
+
 func (r *Repo) postComment(ctx context.Context, number int, marker, body string, since time.Time, settle bool) (c *Comment, created bool, err error) {
 	if c, err = r.FindComment(ctx, number, marker, since); err != nil || c != nil {
 		return c, false, err
 	}
+	// This call's own hidden mark: a comment found after a create whose
+	// answer was lost is this call's if it carries it (then it was
+	// created here, and what follows a creation, a chat message, is not
+	// skipped), another process's otherwise.
+	attempt := Marker("attempt:" + rand.Text())
+	body += "\n" + attempt
 	err = r.retryWrite(ctx, func() error {
 		got, _, err := r.client.Issues.CreateComment(ctx, r.Owner, r.Name, number, &github.IssueComment{Body: github.String(body)})
 		if err != nil {
@@ -235,6 +254,7 @@ func (r *Repo) postComment(ctx context.Context, number int, marker, body string,
 	}, func() (bool, error) {
 		found, err := r.FindComment(ctx, number, marker, since)
 		c = found
+		created = found != nil && strings.Contains(found.Body, attempt)
 		return found != nil, err
 	})
 	if err != nil || !created || !settle {
@@ -271,13 +291,13 @@ func (r *Repo) UpsertComment(ctx context.Context, number int, marker, body strin
 	}
 	if c == nil {
 		c, created, err = r.PostComment(ctx, number, marker, body, since)
-		if err != nil || c == nil || c.Body == body {
+		if err != nil || c == nil || sameText(c.Body, body) {
 			return c, created, err
 		}
 		// Another process posted the same comment at the same moment and
 		// its older one stayed: it gets this call's text.
 	}
-	if c.Body == body {
+	if sameText(c.Body, body) {
 		return c, false, nil
 	}
 	err = r.retryWrite(ctx, func() error {

@@ -354,13 +354,19 @@ func TestAWriteWhoseAnswerWasLostIsNotRepeated(t *testing.T) {
 	}
 
 	f := lose("issues/create-comment")
-	c, _, err := r.PostComment(ctx, n, Marker("lost"), "Hi "+Marker("lost"), time.Time{})
+	c, created, err := r.PostComment(ctx, n, Marker("lost"), "Hi "+Marker("lost"), time.Time{})
 	fired(f)
-	if err != nil || c == nil {
-		t.Errorf("comment: %+v %v", c, err)
+	if err != nil || c == nil || !created {
+		// created: the comment found is this call's own (what follows a
+		// creation, a chat message, must not be skipped).
+		t.Errorf("comment: %+v, created %v, %v; want this call's comment, created", c, created, err)
 	}
 	if got := len(s.gh.Comments(n)); got != 1 {
 		t.Errorf("%d comments, want 1", got)
+	}
+	// Another process's comment with the marker is found, not created.
+	if c, created, err := r.Fresh().PostComment(ctx, n, Marker("lost"), "Hi again "+Marker("lost"), time.Time{}); err != nil || c == nil || created {
+		t.Errorf("comment made earlier: %+v, created %v, %v; want it found, not created", c, created, err)
 	}
 
 	f = lose("git/create-ref")
@@ -448,5 +454,24 @@ func TestOtherChecks(t *testing.T) {
 	got, err := r.OtherChecks(ctx, s.fix)
 	if err != nil || len(got) != 1 || got[0].Name != "ci/build" || got[0].State != "success" || got[0].Kind != "commit status" {
 		t.Errorf("other checks: %+v %v", got, err)
+	}
+}
+
+// The hidden mark of the call that posted a comment is not part of what
+// it says: an upsert of the same text writes nothing.
+func TestSameTextIgnoresTheAttemptMark(t *testing.T) {
+	body := "Hi " + Marker("x")
+	for _, tt := range []struct {
+		comment string
+		want    bool
+	}{
+		{body, true},
+		{body + "\n" + Marker("attempt:ABC"), true},
+		{body + "\n" + Marker("attempt:ABC") + "\nmore", false},
+		{"Hi there " + Marker("x") + "\n" + Marker("attempt:ABC"), false},
+	} {
+		if got := sameText(tt.comment, body); got != tt.want {
+			t.Errorf("sameText(%q) = %v, want %v", tt.comment, got, tt.want)
+		}
 	}
 }
