@@ -681,6 +681,30 @@ func (d *demoRun) peopleFirstAct() error {
 	d.expect(checksAt > 0 && eyesAt > 0 && syncAt > max(checksAt, eyesAt),
 		"the push's checks and the command's 👀 come before the release's sync-back: people first, the sync-back in the background")
 	d.expect(pushWrites == 2, "the push costs its two check runs and no other write")
+	cr, ok := r.CheckRun(head, policy.CheckBase)
+	if !ok {
+		return fmt.Errorf("no %s on %s", policy.CheckBase, policy.Short(head))
+	}
+	d.h.Sim.ResetCalls()
+	if err := r.RerequestCheckSuite(in.Dana, cr.SuiteID); err != nil {
+		return err
+	}
+	d.say("dana", "clicks \"Re-run all checks\" on the bot's checks of %s, cut from v1.4.4 while v1.4.5 was being released", policy.Short(head))
+	if err := d.settle(); err != nil {
+		return err
+	}
+	compares, rewrites := 0, 0
+	for _, c := range d.h.Sim.Calls() {
+		switch {
+		case c.Write:
+			rewrites++
+		case c.Op == "repos/compare-commits-with-basehead" && strings.Contains(c.Path, head):
+			compares++
+		}
+	}
+	after, _ := r.CheckRun(head, policy.CheckBase)
+	d.expect(compares > 0 && rewrites <= 2 && d.showCheck(head, policy.CheckBase) == policy.Failure && strings.Contains(after.Title, "v1.4.5"),
+		"\"Re-run all checks\" (check_suite rerequested) evaluates the push's gates again, once: production moved to v1.4.5 while dana pushed, and the base gate now says her branch is behind it")
 	return nil
 }
 
