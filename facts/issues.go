@@ -224,13 +224,20 @@ func (r *Repo) PostCommentUnsettled(ctx context.Context, number int, marker, bod
 // attemptPrefix begins the hidden mark postComment adds to a comment.
 const attemptPrefix = "\n<!-- hotfix-bot:attempt:"
 
-// sameText reports whether a comment's body says body, whatever attempt
-// mark postComment added to it.
+// sameText reports whether a comment's body says what body says,
+// whatever attempt mark postComment added to either (a body made from a
+// comment read back keeps its mark).
 func sameText(comment, body string) bool {
-	if i := strings.LastIndex(comment, attemptPrefix); i >= 0 && strings.HasSuffix(comment, " -->") && !strings.Contains(comment[i+1:], "\n") {
-		comment = comment[:i]
+	return withoutAttempt(comment) == withoutAttempt(body)
+}
+
+// withoutAttempt is a comment's text without the attempt mark
+// postComment adds as its last line.
+func withoutAttempt(s string) string {
+	if i := strings.LastIndex(s, attemptPrefix); i >= 0 && strings.HasSuffix(s, " -->") && !strings.Contains(s[i+1:], "\n") {
+		return s[:i]
 	}
-	return comment == body
+	return s
 }
 
 func (r *Repo) postComment(ctx context.Context, number int, marker, body string, since time.Time, settle bool) (c *Comment, created bool, err error) {
@@ -252,9 +259,15 @@ func (r *Repo) postComment(ctx context.Context, number int, marker, body string,
 		created = true
 		return nil
 	}, func() (bool, error) {
+		// This call's own comment, by its mark (another process's may be
+		// newer); else another process's with the marker.
+		mine, err := r.FindComment(ctx, number, attempt, since)
+		if err != nil || mine != nil {
+			c, created = mine, mine != nil
+			return mine != nil, err
+		}
 		found, err := r.FindComment(ctx, number, marker, since)
 		c = found
-		created = found != nil && strings.Contains(found.Body, attempt)
 		return found != nil, err
 	})
 	if err != nil || !created || !settle {

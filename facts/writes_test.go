@@ -474,4 +474,35 @@ func TestSameTextIgnoresTheAttemptMark(t *testing.T) {
 			t.Errorf("sameText(%q) = %v, want %v", tt.comment, got, tt.want)
 		}
 	}
+	// A body made from the comment read back keeps the mark.
+	if !sameText(body+"\n"+Marker("attempt:ABC"), body+"\n"+Marker("attempt:ABC")) {
+		t.Error("a body that kept the mark differs from the comment it came from")
+	}
+}
+
+// A comment posted, read back and upserted with the same text is not
+// written again (the body made from it keeps its attempt mark).
+func TestUpsertOfAPostedCommentReadBackWritesNothing(t *testing.T) {
+	s := newSimRepo(t)
+	ctx, r := context.Background(), s.r
+	n := s.openPR()
+	m := Marker("plan")
+	if _, _, err := r.PostComment(ctx, n, m, "Plan "+m, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 2; round++ {
+		c, err := r.Fresh().FindComment(ctx, n, m, time.Time{})
+		if err != nil || c == nil {
+			t.Fatalf("read back: %+v %v", c, err)
+		}
+		s.sim.ResetCalls()
+		if _, _, err := r.Fresh().UpsertComment(ctx, n, m, c.Body, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, call := range s.sim.Calls() {
+			if call.Write {
+				t.Errorf("round %d: an unchanged upsert wrote %s %s", round, call.Method, call.Path)
+			}
+		}
+	}
 }
