@@ -108,19 +108,32 @@ func TestBackgroundWorkLeavesAPlaceForInteractiveWork(t *testing.T) {
 func TestInteractiveWorkGoesFirst(t *testing.T) {
 	q, _ := testQueue(10, 1, 1)
 	defer q.Close()
-	hold := newLaned(Interactive)
 	order := make(chan string, 10)
-	rec := func(lane Lane) *laned {
-		h := newLaned(lane)
-		h.body = func(_ context.Context, name string) error { order <- name; return nil }
-		return h
+	bg, fg := recordingRun(Admission{Lane: Background}, order), recordingRun(Admission{Lane: Interactive}, order)
+	got := ranAfterHolder(t, q, order, delivery(1, "sync-back", bg), delivery(1, "push", fg), delivery(1, "comment", fg))
+	if fmt.Sprint(got) != "[push comment sync-back]" {
+		t.Errorf("ran %v, want the interactive events before the background one", got)
 	}
-	bg, fg := rec(Background), rec(Interactive)
+}
+
+// recordingRun is a handler admitted as adm whose runs record their names.
+func recordingRun(adm Admission, order chan string) *laned {
+	h := newLaned(adm.Lane)
+	h.first = adm.First
+	h.body = func(_ context.Context, name string) error { order <- name; return nil }
+	return h
+}
+
+// ranAfterHolder schedules ds while a holder keeps the only worker, lets
+// it go, and returns the order the recorders ran in.
+func ranAfterHolder(t *testing.T, q *queue, order chan string, ds ...githubapp.Dispatch) []string {
+	t.Helper()
+	hold := newLaned(Interactive)
 	if err := q.Schedule(context.Background(), delivery(1, "holder", hold)); err != nil {
 		t.Fatal(err)
 	}
 	expectStart(t, hold.started, "holder")
-	for _, d := range []githubapp.Dispatch{delivery(1, "sync-back", bg), delivery(1, "push", fg), delivery(1, "comment", fg)} {
+	for _, d := range ds {
 		if err := q.Schedule(context.Background(), d); err != nil {
 			t.Fatal(err)
 		}
@@ -132,9 +145,7 @@ func TestInteractiveWorkGoesFirst(t *testing.T) {
 	for name := range order {
 		got = append(got, name)
 	}
-	if fmt.Sprint(got) != "[push comment sync-back]" {
-		t.Errorf("ran %v, want the interactive events before the background one", got)
-	}
+	return got
 }
 
 // First work (a command: its author waits for the 👀) goes ahead of the
@@ -143,32 +154,10 @@ func TestInteractiveWorkGoesFirst(t *testing.T) {
 func TestCommandsGoAheadOfWaitingEvaluations(t *testing.T) {
 	q, _ := testQueue(100, 1, 1)
 	defer q.Close()
-	hold := newLaned(Interactive)
 	order := make(chan string, 10)
-	rec := func(adm Admission) *laned {
-		h := newLaned(adm.Lane)
-		h.first = adm.First
-		h.body = func(_ context.Context, name string) error { order <- name; return nil }
-		return h
-	}
-	bg, push, cmd := rec(Admission{Lane: Background}), rec(Admission{Lane: Interactive}), rec(Admission{Lane: Interactive, First: true})
-	if err := q.Schedule(context.Background(), delivery(1, "holder", hold)); err != nil {
-		t.Fatal(err)
-	}
-	expectStart(t, hold.started, "holder")
-	for _, d := range []githubapp.Dispatch{delivery(1, "sync-back", bg), delivery(1, "push-1", push), delivery(1, "push-2", push),
-		delivery(1, "promote", cmd), delivery(1, "push-3", push), delivery(1, "rollback", cmd)} {
-		if err := q.Schedule(context.Background(), d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(hold.release)
-	<-q.Idle()
-	close(order)
-	var got []string
-	for name := range order {
-		got = append(got, name)
-	}
+	bg, push, cmd := recordingRun(Admission{Lane: Background}, order), recordingRun(Admission{Lane: Interactive}, order), recordingRun(Admission{Lane: Interactive, First: true}, order)
+	got := ranAfterHolder(t, q, order, delivery(1, "sync-back", bg), delivery(1, "push-1", push), delivery(1, "push-2", push),
+		delivery(1, "promote", cmd), delivery(1, "push-3", push), delivery(1, "rollback", cmd))
 	if fmt.Sprint(got) != "[promote rollback push-1 push-2 push-3 sync-back]" {
 		t.Errorf("ran %v, want the commands first in their order, then the pushes in theirs, then the background work", got)
 	}

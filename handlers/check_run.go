@@ -36,16 +36,30 @@ type checkRunEvent struct {
 		CheckSuite struct {
 			HeadBranch string `json:"head_branch"`
 		} `json:"check_suite"`
-		PullRequests []struct {
-			Number int `json:"number"`
-			Base   struct {
-				Ref string `json:"ref"`
-			} `json:"base"`
-			Head struct {
-				Ref string `json:"ref"`
-			} `json:"head"`
-		} `json:"pull_requests"`
+		PullRequests []checkPR `json:"pull_requests"`
 	} `json:"check_run"`
+}
+
+// checkPR is a pull request a check run or suite names: GitHub's minimal
+// form (the repository's own pull requests whose head is the commit).
+type checkPR struct {
+	Number int `json:"number"`
+	Base   struct {
+		Ref string `json:"ref"`
+	} `json:"base"`
+	Head struct {
+		Ref string `json:"ref"`
+	} `json:"head"`
+}
+
+// branches are the branches a check run is about: its suite's branch
+// and its pull requests' heads ("" where GitHub gives none).
+func (ev *checkRunEvent) branches() []string {
+	out := []string{ev.CheckRun.CheckSuite.HeadBranch}
+	for _, ref := range ev.CheckRun.PullRequests {
+		out = append(out, ref.Head.Ref)
+	}
+	return out
 }
 
 // Handle acts only on `rerequested` for this app's own checks; the
@@ -136,11 +150,7 @@ func (h *CheckRun) rerun(ctx context.Context, ev *checkRunEvent, suite bool) err
 // sync-back check on a sync-back branch, the release check on a release
 // branch, the gates otherwise.
 func suiteCheck(cfg policy.Config, ev *checkRunEvent) string {
-	branches := []string{ev.CheckRun.CheckSuite.HeadBranch}
-	for _, ref := range ev.CheckRun.PullRequests {
-		branches = append(branches, ref.Head.Ref)
-	}
-	for _, b := range branches {
+	for _, b := range ev.branches() {
 		switch {
 		case b == "":
 		case policy.IsSyncBranch(b):
@@ -156,11 +166,7 @@ func suiteCheck(cfg policy.Config, ev *checkRunEvent) string {
 // that is still the tip of its sync-back branch (a person's later push has
 // its own check).
 func (h *CheckRun) rerunSync(ctx context.Context, r *facts.Repo, pol facts.Policy, ev *checkRunEvent) error {
-	branches := []string{ev.CheckRun.CheckSuite.HeadBranch}
-	for _, ref := range ev.CheckRun.PullRequests {
-		branches = append(branches, ref.Head.Ref)
-	}
-	for _, b := range branches {
+	for _, b := range ev.branches() {
 		if b == "" || !policy.IsSyncBranch(b) {
 			continue
 		}
@@ -180,11 +186,7 @@ func (h *CheckRun) rerunSync(ctx context.Context, r *facts.Repo, pol facts.Polic
 // was made on, or a release pull request's).
 func (h *CheckRun) rerunRelease(ctx context.Context, r *facts.Repo, pol facts.Policy, ev *checkRunEvent) error {
 	cfg := hotfixConfig(pol)
-	branches := []string{ev.CheckRun.CheckSuite.HeadBranch}
-	for _, ref := range ev.CheckRun.PullRequests {
-		branches = append(branches, ref.Head.Ref)
-	}
-	for _, b := range branches {
+	for _, b := range ev.branches() {
 		if b == "" || !cfg.IsReleaseBranch(b) {
 			continue
 		}

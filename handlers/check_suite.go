@@ -27,18 +27,10 @@ func (h *CheckSuite) Handles() []string { return []string{"check_suite"} }
 type checkSuiteEvent struct {
 	envelope
 	CheckSuite struct {
-		HeadBranch   string `json:"head_branch"`
-		HeadSHA      string `json:"head_sha"`
-		App          appRef `json:"app"`
-		PullRequests []struct {
-			Number int `json:"number"`
-			Base   struct {
-				Ref string `json:"ref"`
-			} `json:"base"`
-			Head struct {
-				Ref string `json:"ref"`
-			} `json:"head"`
-		} `json:"pull_requests"`
+		HeadBranch   string    `json:"head_branch"`
+		HeadSHA      string    `json:"head_sha"`
+		App          appRef    `json:"app"`
+		PullRequests []checkPR `json:"pull_requests"`
 	} `json:"check_suite"`
 }
 
@@ -49,28 +41,34 @@ func (h *CheckSuite) AtDoor(_ context.Context, _ string, payload []byte) app.Adm
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}
-	if ev.Action != "rerequested" || ev.Installation.ID == 0 || ev.Repository.Name == "" || ev.CheckSuite.HeadSHA == "" ||
-		ev.CheckSuite.App.ID != h.g.identity.AppID() {
+	if !h.wanted(&ev) {
 		return skip
 	}
 	return interactive
 }
 
+// wanted reports whether a check_suite delivery asks the bot for work:
+// "Re-run all checks" on this app's own suite of a commit.
+func (h *CheckSuite) wanted(ev *checkSuiteEvent) bool {
+	return ev.Action == "rerequested" && ev.Installation.ID != 0 && ev.Repository.Name != "" && ev.CheckSuite.HeadSHA != "" &&
+		ev.CheckSuite.App.ID == h.g.identity.AppID()
+}
+
 // Handle evaluates again the checks the suite's commit has, as its
 // branches say (see CheckRun.rerun).
-func (h *CheckSuite) Handle(ctx context.Context, eventType, _ string, payload []byte) error {
-	if h.AtDoor(ctx, eventType, payload).Skip {
-		return nil
-	}
+func (h *CheckSuite) Handle(ctx context.Context, _, _ string, payload []byte) error {
 	var ev checkSuiteEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return fmt.Errorf("decode check_suite: %w", err)
+	}
+	if !h.wanted(&ev) {
+		return nil
 	}
 	var run checkRunEvent
 	run.envelope = ev.envelope
 	run.CheckRun.HeadSHA = ev.CheckSuite.HeadSHA
 	run.CheckRun.App = ev.CheckSuite.App
 	run.CheckRun.CheckSuite.HeadBranch = ev.CheckSuite.HeadBranch
-	run.CheckRun.PullRequests = append(run.CheckRun.PullRequests, ev.CheckSuite.PullRequests...)
+	run.CheckRun.PullRequests = ev.CheckSuite.PullRequests
 	return (&CheckRun{h.g}).rerun(ctx, &run, true)
 }
