@@ -50,11 +50,19 @@ type Admission struct {
 	// rollback before everything. First work keeps its order among
 	// itself, and keeps its precedence until it calls Acknowledged.
 	First bool
+	// AskAgain: the door could not judge for want of something it had
+	// not cached yet (the policy that governs the event). The queue asks
+	// it again just before the handler would run: by then an earlier
+	// event of the repository has usually read the policy, and what needs
+	// no work is dropped without a handler run (counted as "skipped").
+	AskAgain bool
 }
 
 // Door is implemented by event handlers that can judge a delivery at the
 // door (AtDoor must make no GitHub call). Deliveries of handlers without
-// it are queued as interactive work.
+// it are queued as interactive work. The payload's buffer is reused once
+// the delivery is answered: AtDoor must not keep it (decoded values are
+// copies).
 type Door interface {
 	AtDoor(ctx context.Context, eventType string, payload []byte) Admission
 }

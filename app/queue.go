@@ -172,6 +172,9 @@ type event struct {
 	first bool
 	// delivery: a webhook delivery; false for work spun off with Later.
 	delivery bool
+	// askAgain: the door is asked again before the handler runs
+	// (Admission.AskAgain).
+	askAgain bool
 	// counted: waiting, and counted against `size`.
 	counted  bool
 	arrived  time.Time
@@ -213,6 +216,8 @@ func validObject(payload []byte) bool {
 
 // Schedule implements githubapp.Scheduler: it answers at once what needs
 // no work, accepts the rest, or refuses it when full or shutting down.
+// The caller may reuse d.Payload once Schedule returns: the queue keeps a
+// copy of what it accepts.
 func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 	adm := Admission{Lane: Interactive}
 	if door, ok := d.Handler.(Door); ok && looksLikeObject(d.Payload) {
@@ -245,9 +250,11 @@ func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 		q.refused.add(d.DeliveryID, q.clock.Now())
 		return githubapp.ErrCapacityExceeded
 	}
-	// The handler outlives the HTTP request that delivered the event.
+	// The handler outlives the HTTP request that delivered the event, and
+	// the payload outlives the buffer the request was read into.
 	q.refused.accepted(d.DeliveryID)
-	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, first: adm.First && adm.Lane == Interactive, delivery: true, arrived: time.Now()}
+	d.Payload = bytes.Clone(d.Payload)
+	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, first: adm.First && adm.Lane == Interactive, askAgain: adm.AskAgain, delivery: true, arrived: time.Now()}
 	q.accept()
 	q.enqueue(e, atBack)
 	q.dispatch()
@@ -790,6 +797,9 @@ func (q *queue) run(e *event) (outcome string, err error) {
 		}
 		zerolog.Ctx(ctx).Debug().Str("outcome", outcome).Str("lane", e.lane.String()).Dur("took", time.Since(start)).Msg("Handled webhook event")
 	}()
+	if door, ok := e.d.Handler.(Door); ok && e.askAgain && door.AtDoor(ctx, e.d.EventType, e.d.Payload).Skip {
+		return "skipped", nil
+	}
 	return outcome, e.d.Handler.Handle(ctx, e.d.EventType, e.d.DeliveryID, e.d.Payload)
 }
 

@@ -142,11 +142,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Handlers != nil {
 		handlers = opts.Handlers(s.deps)
 	}
-	dispatcher := githubapp.NewEventDispatcher(handlers, cfg.GitHub.App.WebhookSecret,
-		githubapp.WithScheduler(s.queue),
-		githubapp.WithErrorCallback(s.onDispatchError),
-		githubapp.WithResponseCallback(s.onDispatchResponse),
-	)
+	dispatcher := newWebhooks(handlers, cfg.GitHub.App.WebhookSecret, s.queue, s.onDispatchError, s.onDispatchResponse)
 	s.mux.Handle(githubapp.DefaultWebhookRoute, s.withLogger(s.limitBody(dispatcher)))
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

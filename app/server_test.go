@@ -94,7 +94,7 @@ func testConfig(t testing.TB) Config {
 	return c
 }
 
-func newTestServer(t *testing.T, cfg Config, h githubapp.EventHandler) *Server {
+func newTestServer(t testing.TB, cfg Config, h githubapp.EventHandler) *Server {
 	t.Helper()
 	buf := &lockedBuffer{}
 	s, err := New(cfg, Options{

@@ -56,56 +56,83 @@ func BenchmarkLoad(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("reads the process's memory from /proc")
 	}
-	lw := newLoadWorld(b, 50)
+	lw := newLoadWorld(b, 50, true)
 	b.Run("idle", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 		b.ReportMetric(lw.idleRSS, "idle-RSS-MiB")
 	})
-	for _, mix := range []struct {
-		name          string
-		relevantEvery int
-		rate          float64 // deliveries/s offered; 0: as fast as the senders go
-		perOp         int
-		senders       int
-	}{{"irrelevant", 0, 0, 5000, 32}, {"mixed", 40, 200, 4000, 8}, {"mixed-burst", 20, 0, 5000, 8}} {
-		b.Run(mix.name, func(b *testing.B) {
-			perOp := mix.perOp
-			var accepted, refused, other int64
-			var elapsed time.Duration
-			var answers []float64
-			before := lw.metrics(b)
-			cpuBefore := lw.cpu(b)
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				bodies := lw.deliveries(b, perOp, mix.relevantEvery)
-				b.StartTimer()
-				start := time.Now()
-				a, r, o, took := lw.send(b, bodies, mix.rate, mix.senders)
-				lw.waitIdle(b)
-				elapsed += time.Since(start)
-				accepted, refused, other = accepted+a, refused+r, other+o
-				answers = append(answers, took...)
-			}
-			cpu := lw.cpu(b) - cpuBefore
-			after := lw.metrics(b)
-			if other > 0 {
-				b.Errorf("%d deliveries answered neither 2xx nor 503", other)
-			}
-			b.ReportMetric(float64(accepted)/elapsed.Seconds(), "deliveries/s")
-			b.ReportMetric(float64(refused), "503s")
-			b.ReportMetric(percentile(answers, 0.5), "answer-p50-ms")
-			b.ReportMetric(percentile(answers, 0.99), "answer-p99-ms")
-			b.ReportMetric(cpu/float64(perOp*b.N)*1000, "CPU-s-per-1000")
-			wait := after.histogram("hotfixbot_queue_wait_seconds").minus(before.histogram("hotfixbot_queue_wait_seconds"))
-			b.ReportMetric(wait.quantile(0.5)*1000, "queue-wait-p50-ms")
-			b.ReportMetric(wait.quantile(0.99)*1000, "queue-wait-p99-ms")
-			b.ReportMetric(lw.rss(b, "VmHWM"), "peak-RSS-MiB")
-			if errs := after.sum("hotfixbot_handler_runs_total", `outcome="error"`) + after.sum("hotfixbot_handler_runs_total", `outcome="panic"`); errs > 0 {
-				b.Errorf("%v handler runs failed", errs)
-			}
-		})
+	for _, mix := range []loadMix{{"irrelevant", 0, 0, 5000, 32}, {"mixed", 40, 200, 4000, 8}, {"mixed-burst", 20, 0, 5000, 8}} {
+		b.Run(mix.name, func(b *testing.B) { lw.run(b, mix) })
+	}
+}
+
+// BenchmarkLoadCold is the irrelevant mix on a bot that has seen one push
+// per installation and nothing else: it has not read the policy that
+// governs pull requests into develop, so the first burst's pull requests
+// are queued (the door cannot tell whether they matter) until each
+// repository's policy is read. A new bot each time; its first iteration
+// is the cold one, so run it with -benchtime 1x.
+//
+//	go test -run '^$' -bench LoadCold -benchtime 1x -count 3 ./e2e/
+func BenchmarkLoadCold(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads the process's memory from /proc")
+	}
+	b.Run("irrelevant", func(b *testing.B) {
+		b.StopTimer()
+		lw := newLoadWorld(b, 50, false)
+		b.StartTimer()
+		lw.run(b, loadMix{"irrelevant", 0, 0, 5000, 32})
+	})
+}
+
+// loadMix is one kind of load: how many deliveries, how fast, from how
+// many senders, and how often one needs work.
+type loadMix struct {
+	name          string
+	relevantEvery int
+	rate          float64 // deliveries/s offered; 0: as fast as the senders go
+	perOp         int
+	senders       int
+}
+
+// run sends b.N rounds of a mix and reports what the bot sustained.
+func (lw *loadWorld) run(b *testing.B, mix loadMix) {
+	perOp := mix.perOp
+	var accepted, refused, other int64
+	var elapsed time.Duration
+	var answers []float64
+	before := lw.metrics(b)
+	cpuBefore := lw.cpu(b)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		bodies := lw.deliveries(b, perOp, mix.relevantEvery)
+		b.StartTimer()
+		start := time.Now()
+		a, r, o, took := lw.send(b, bodies, mix.rate, mix.senders)
+		lw.waitIdle(b)
+		elapsed += time.Since(start)
+		accepted, refused, other = accepted+a, refused+r, other+o
+		answers = append(answers, took...)
+	}
+	cpu := lw.cpu(b) - cpuBefore
+	after := lw.metrics(b)
+	if other > 0 {
+		b.Errorf("%d deliveries answered neither 2xx nor 503", other)
+	}
+	b.ReportMetric(float64(accepted)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(refused), "503s")
+	b.ReportMetric(percentile(answers, 0.5), "answer-p50-ms")
+	b.ReportMetric(percentile(answers, 0.99), "answer-p99-ms")
+	b.ReportMetric(cpu/float64(perOp*b.N)*1000, "CPU-s-per-1000")
+	wait := after.histogram("hotfixbot_queue_wait_seconds").minus(before.histogram("hotfixbot_queue_wait_seconds"))
+	b.ReportMetric(wait.quantile(0.5)*1000, "queue-wait-p50-ms")
+	b.ReportMetric(wait.quantile(0.99)*1000, "queue-wait-p99-ms")
+	b.ReportMetric(lw.rss(b, "VmHWM"), "peak-RSS-MiB")
+	if errs := after.sum("hotfixbot_handler_runs_total", `outcome="error"`) + after.sum("hotfixbot_handler_runs_total", `outcome="panic"`); errs > 0 {
+		b.Errorf("%v handler runs failed", errs)
 	}
 }
 
@@ -132,7 +159,7 @@ type loadInstall struct {
 	dev   *ghsim.User
 }
 
-func newLoadWorld(b *testing.B, installations int) *loadWorld {
+func newLoadWorld(b *testing.B, installations int, warmPullRequests bool) *loadWorld {
 	b.Helper()
 	sim, err := ghsim.New(ghsim.Options{})
 	if err != nil {
@@ -168,11 +195,16 @@ func newLoadWorld(b *testing.B, installations int) *loadWorld {
 	lw.readTemplates(b)
 	sim.SetLatency(30 * time.Millisecond)
 	lw.start(b)
-	// One push per installation: each repository's policy is read (there
-	// is none: the defaults) and cached, as on a bot that has been up.
+	// A push per installation (and a pull request into develop, unless the
+	// bot is to be cold): each repository's policy is read (there is none:
+	// the defaults) and cached, for pushes and for pull requests into
+	// develop, as on a bot that has been up.
 	var warm [][2]any
 	for _, in := range lw.installs {
 		warm = append(warm, [2]any{"push", lw.payload(b, "push-with-commits", in)})
+		if warmPullRequests {
+			warm = append(warm, [2]any{"pull_request", lw.payload(b, "pull_request.opened", in)})
+		}
 	}
 	lw.send(b, warm, 0, 8)
 	lw.waitIdle(b)
@@ -233,6 +265,9 @@ func (lw *loadWorld) start(b *testing.B) {
 	}
 	lw.cmd = cmd
 	b.Cleanup(func() {
+		if f := os.Getenv("TMPDUMP"); f != "" {
+			defer func() { _ = os.WriteFile(f, []byte(lw.log.String()), 0o644) }()
+		}
 		_ = cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { _ = cmd.Wait(); close(done) }()

@@ -30,6 +30,13 @@ var (
 	command = app.Admission{Lane: app.Interactive, First: true}
 )
 
+// undecided is an admission the door gives for want of a cached policy:
+// the queue asks the door again before the handler runs.
+func undecided(adm app.Admission) app.Admission {
+	adm.AskAgain = true
+	return adm
+}
+
 // decodeAtDoor decodes what a door reads of a payload. When it cannot,
 // the admission says what happens: a body that is not JSON is refused as
 // malformed; JSON the door cannot read is queued (Handle reports it).
@@ -153,7 +160,11 @@ func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission
 		ev.Repository.Name == ".github" && ev.touches(facts.OwnerPolicyPaths...):
 		return interactive
 	}
-	if cfg, ok := h.g.cachedPolicy(ev.fullName(), ""); ok && !cfg.IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) && !cfg.IsReleaseBranch(branch) {
+	cfg, ok := h.g.cachedPolicy(ev.fullName(), "")
+	if !ok {
+		return undecided(interactive)
+	}
+	if !cfg.IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) && !cfg.IsReleaseBranch(branch) {
 		if h.g.roundWanted(ev.fullName()) {
 			return background // the hourly look over the sync-back pull requests
 		}
@@ -203,15 +214,17 @@ func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) app.Ad
 	if h.g.selfAtDoor(ev.doorSender) || (ev.Action == "edited" && ev.Changes.Base == nil) {
 		return skip
 	}
-	if cfg, ok := h.g.cachedPolicy(ev.fullName(), ev.PullRequest.Base.Ref); ok {
-		labelEvent := ev.Action == "labeled" || ev.Action == "unlabeled"
-		if labelEvent && !isApprovalLabel(cfg, ev.Label.Name) {
-			return skip
-		}
-		release := !labelEvent && cfg.IsReleaseBranch(ev.PullRequest.Head.Ref)
-		if (!cfg.IsHotfixBranch(ev.PullRequest.Head.Ref) && !release) || ev.PullRequest.Base.Ref != cfg.Branches.Production {
-			return skip
-		}
+	cfg, ok := h.g.cachedPolicy(ev.fullName(), ev.PullRequest.Base.Ref)
+	if !ok {
+		return undecided(interactive)
+	}
+	labelEvent := ev.Action == "labeled" || ev.Action == "unlabeled"
+	if labelEvent && !isApprovalLabel(cfg, ev.Label.Name) {
+		return skip
+	}
+	release := !labelEvent && cfg.IsReleaseBranch(ev.PullRequest.Head.Ref)
+	if (!cfg.IsHotfixBranch(ev.PullRequest.Head.Ref) && !release) || ev.PullRequest.Base.Ref != cfg.Branches.Production {
+		return skip
 	}
 	return interactive
 }
@@ -252,7 +265,11 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admis
 		}
 		for _, pr := range ev.CheckRun.PullRequests {
 			if policy.IsSyncBranch(pr.Head.Ref) {
-				if p, ok := h.g.policies.Cached(full); ok && (p.Broken() || !p.Config.Sync.AutoMerge) {
+				p, ok := h.g.policies.Cached(full)
+				if !ok {
+					return undecided(background)
+				}
+				if p.Broken() || !p.Config.Sync.AutoMerge {
 					return skip
 				}
 				return background
@@ -329,7 +346,11 @@ func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) a
 		return interactive
 	case known && (!ours || !valid):
 		full := ev.Repository.Owner.Login + "/" + ev.Repository.Name
-		if cfg, ok := h.g.cachedPolicy(full, ""); ok && ev.Deployment.Environment != cfg.Production.Environment {
+		cfg, ok := h.g.cachedPolicy(full, "")
+		if !ok {
+			return undecided(background)
+		}
+		if ev.Deployment.Environment != cfg.Production.Environment {
 			return skip
 		}
 	}

@@ -37,10 +37,20 @@ type quietGitHub struct {
 	requests int
 }
 
-func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// RoundTrip counts the bot's requests as it sends them: a request the bot
+// gave up on (a read cancelled when its event ended early) may reach the
+// server after the event is done, but it was sent during the event.
+func (g *quietGitHub) RoundTrip(r *http.Request) (*http.Response, error) {
 	g.mu.Lock()
 	g.requests++
+	if r.Method != http.MethodGet && !strings.HasSuffix(r.URL.Path, "/access_tokens") {
+		g.writes = append(g.writes, r.Method+" "+r.URL.Path)
+	}
 	g.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method != http.MethodGet {
 		if strings.HasSuffix(r.URL.Path, "/access_tokens") {
@@ -48,9 +58,6 @@ func (g *quietGitHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = fmt.Fprintf(w, `{"token":"ghs_test","expires_at":%q}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
 			return
 		}
-		g.mu.Lock()
-		g.writes = append(g.writes, r.Method+" "+r.URL.Path)
-		g.mu.Unlock()
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
@@ -80,7 +87,7 @@ func quietServer(t testing.TB) (*app.Server, *quietGitHub) {
 	cfg.GitHub.App.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 	cfg.GitHub.App.WebhookSecret = quietSecret
 	cfg.Redelivery.Interval = 0
-	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Identity: app.KnownIdentity(appID, "hotfix-bot")})
+	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Identity: app.KnownIdentity(appID, "hotfix-bot"), Transport: gh})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,9 +161,12 @@ func TestEveryRecordedWebhookIsHandledOrIgnored(t *testing.T) {
 			continue
 		}
 		skipped := testutil.ToFloat64(srv.Metrics().Deliveries.WithLabelValues(ev.Name, app.OutcomeSkipped))
+		// (or queued for want of a policy, and found to need no work
+		// once an earlier example had read it)
+		skippedLater := testutil.ToFloat64(srv.Metrics().HandlerRuns.WithLabelValues(ev.Name, "skipped"))
 		handled := testutil.ToFloat64(srv.Metrics().HandlerRuns.WithLabelValues(ev.Name, "success"))
-		if int(skipped+handled) != len(ev.Examples) {
-			t.Errorf("%s: %v skipped at the door and %v handled of %d examples", ev.Name, skipped, handled, len(ev.Examples))
+		if int(skipped+skippedLater+handled) != len(ev.Examples) {
+			t.Errorf("%s: %v skipped at the door, %v when asked again and %v handled of %d examples", ev.Name, skipped, skippedLater, handled, len(ev.Examples))
 		}
 		if skipped == 0 {
 			t.Errorf("%s: no example was answered at the door", ev.Name)

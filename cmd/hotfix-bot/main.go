@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -73,6 +74,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// serveGCPercent is the garbage collector's target heap growth for
+// `serve` when GOGC is not set.
+const serveGCPercent = 50
+
 func serve(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configPath := fs.String("config", "", "server configuration file (YAML; optional, environment overrides it)")
@@ -87,6 +92,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "hotfix-bot: %v\n", err)
 		return 2
+	}
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The bot's live memory is small and mostly short-lived (a
+		// delivery, a GitHub answer): collecting at half the default
+		// growth keeps a burst's peak low for little CPU (BENCHMARKS.md).
+		// GOGC in the environment decides instead.
+		debug.SetGCPercent(serveGCPercent)
 	}
 	level, _ := zerolog.ParseLevel(strings.ToLower(cfg.LogLevel))
 	logger := zerolog.New(os.Stdout).Level(level).With().Timestamp().
