@@ -56,6 +56,9 @@ type Admission struct {
 	// event of the repository has usually read the policy, and what needs
 	// no work is dropped without a handler run (counted as "skipped").
 	AskAgain bool
+	// Installation is the delivery's installation, as the door read it
+	// (0: the queue reads it from the payload).
+	Installation int64
 }
 
 // Door is implemented by event handlers that can judge a delivery at the

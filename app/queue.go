@@ -233,7 +233,10 @@ func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 		noteSkipped(ctx)
 		return nil
 	}
-	inst := installationOf(d.Payload)
+	inst := adm.Installation
+	if inst == 0 {
+		inst = installationOf(d.Payload)
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {

@@ -36,8 +36,9 @@ type checkSuiteEvent struct {
 
 // AtDoor skips all but "Re-run all checks" on this app's own suite; that
 // is interactive (someone clicked it and watches the checks).
-func (h *CheckSuite) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+func (h *CheckSuite) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev checkSuiteEvent
+	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}

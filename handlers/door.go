@@ -131,8 +131,9 @@ func (p *pushAtDoor) touches(paths ...string) bool {
 // (unless they change a policy file, which the handler must forget, or
 // the hourly look over the sync-back pull requests is due). A hotfix push
 // is interactive: its author waits for the checks.
-func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev pushAtDoor
+	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}
@@ -198,8 +199,9 @@ type prAtDoor struct {
 // writes, title and body edits and, once the policy is cached, labels
 // that approve nothing and pull requests that are not from a hotfix
 // branch into the production branch.
-func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev prAtDoor
+	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}
@@ -248,8 +250,9 @@ func isApprovalLabel(cfg policy.Config, name string) bool {
 // most of them) and another app's completed check on a sync-back pull
 // request the bot may merge (sync.auto_merge), or when the hourly look
 // over the sync-back pull requests is due (background work).
-func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev checkRunEvent
+	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}
@@ -290,8 +293,9 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) app.Admis
 // AtDoor skips all but new comments by people that give a command; a
 // command is interactive and goes first (its 👀 is the first thing the
 // bot writes, and its author is watching for it).
-func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev commentEvent
+	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}
@@ -316,8 +320,9 @@ func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) app.A
 // next environment's deployment is what people wait for); the success of production (tag,
 // merge, sync-back, re-checks) and of deployments the bot did not create
 // (re-checks) is background work.
-func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) app.Admission {
+func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev deploymentStatusEvent
+	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
 		return adm
 	}
