@@ -50,12 +50,6 @@ type Admission struct {
 	// rollback before everything. First work keeps its order among
 	// itself, and keeps its precedence until it calls Acknowledged.
 	First bool
-	// AskAgain: the door could not judge for want of something it had
-	// not cached yet (the policy that governs the event). The queue asks
-	// it again just before the handler would run: by then an earlier
-	// event of the repository has usually read the policy, and what needs
-	// no work is dropped without a handler run (counted as "skipped").
-	AskAgain bool
 	// Installation is the delivery's installation, as the door read it
 	// (0: the queue reads it from the payload).
 	Installation int64

@@ -74,7 +74,7 @@ func NewMetrics() *Metrics {
 		}, []string{"event", "outcome"}),
 		HandlerRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hotfixbot_handler_runs_total",
-			Help: "Handler runs, by event and outcome (success, error, panic, timeout, requeued, abandoned, skipped).",
+			Help: "Handler runs, by event and outcome (success, error, panic, timeout, requeued, abandoned).",
 		}, []string{"event", "outcome"}),
 		HandlerDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hotfixbot_handler_duration_seconds",

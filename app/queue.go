@@ -172,9 +172,6 @@ type event struct {
 	first bool
 	// delivery: a webhook delivery; false for work spun off with Later.
 	delivery bool
-	// askAgain: the door is asked again before the handler runs
-	// (Admission.AskAgain).
-	askAgain bool
 	// counted: waiting, and counted against `size`.
 	counted  bool
 	arrived  time.Time
@@ -257,7 +254,7 @@ func (q *queue) Schedule(ctx context.Context, d githubapp.Dispatch) error {
 	// the payload outlives the buffer the request was read into.
 	q.refused.accepted(d.DeliveryID)
 	d.Payload = bytes.Clone(d.Payload)
-	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, first: adm.First && adm.Lane == Interactive, askAgain: adm.AskAgain, delivery: true, arrived: time.Now()}
+	e := &event{q: q, d: d, ctx: context.WithoutCancel(ctx), installation: inst, lane: adm.Lane, first: adm.First && adm.Lane == Interactive, delivery: true, arrived: time.Now()}
 	q.accept()
 	q.enqueue(e, atBack)
 	q.dispatch()
@@ -800,9 +797,6 @@ func (q *queue) run(e *event) (outcome string, err error) {
 		}
 		zerolog.Ctx(ctx).Debug().Str("outcome", outcome).Str("lane", e.lane.String()).Dur("took", time.Since(start)).Msg("Handled webhook event")
 	}()
-	if door, ok := e.d.Handler.(Door); ok && e.askAgain && door.AtDoor(ctx, e.d.EventType, e.d.Payload).Skip {
-		return "skipped", nil
-	}
 	return outcome, e.d.Handler.Handle(ctx, e.d.EventType, e.d.DeliveryID, e.d.Payload)
 }
 

@@ -3,6 +3,8 @@ package app
 import (
 	"errors"
 	"io"
+	"math/bits"
+	"mime"
 	"net/http"
 	"sync"
 
@@ -14,14 +16,17 @@ import (
 // webhooks reads, verifies and schedules deliveries: what go-githubapp's
 // event dispatcher does (the same handlers by event type, the same
 // Scheduler, the same ValidationError for a bad signature or header, and
-// go-github's signature check), with one difference measured under load:
-// a JSON body of declared length is read once, into a reused buffer of
-// that length, instead of through io.ReadAll's growing copies (about
-// twice the body in garbage per delivery, 27 KB of the 30 KB a delivery
-// that needs no work cost). The scheduler copies a payload it keeps
-// (queue.Schedule), so the buffer goes back to the pool as soon as the
+// go-github's signature check), with two differences measured under
+// load. A JSON body of declared length is read once, into a reused
+// buffer, instead of through io.ReadAll's growing copies (about twice the
+// body in garbage per delivery, 27 KB of the 30 KB a delivery that needs
+// no work cost); the scheduler copies a payload it keeps
+// (queue.Schedule), so the buffer goes back to its pool as soon as the
 // delivery is answered. Anything else (a form-encoded body, a body of
-// undeclared length) takes go-github's own path.
+// undeclared length or over 64 KiB) takes go-github's own path. And a
+// delivery is logged as received at debug level, not info: the metrics
+// count deliveries, and thousands a second that need no work would
+// drown the log.
 type webhooks struct {
 	handlers   map[string]githubapp.EventHandler
 	secret     []byte
@@ -40,11 +45,29 @@ func newWebhooks(handlers []githubapp.EventHandler, secret string, scheduler git
 	return w
 }
 
-// pooledBody is the largest body read into a reused buffer; GitHub's
-// deliveries are mostly a few KB to a few tens of KB.
-const pooledBody = 64 << 10
+// Bodies are read into reused buffers of 4, 8, 16, 32 or 64 KiB, the
+// smallest that holds the declared length: a request holds at most twice
+// its declared length before it is verified, as io.ReadAll's growing
+// copies would. GitHub's deliveries are mostly a few KB to a few tens of
+// KB; a larger body is read by go-github.
+const (
+	smallestBuffer = 12 // 4 KiB
+	pooledBody     = 64 << 10
+)
 
-var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, pooledBody); return &b }}
+var bodyBuffers [5]sync.Pool
+
+// bodyBuffer returns a buffer of at least n bytes (n <= pooledBody) and
+// the pool it goes back to.
+func bodyBuffer(n int) (*[]byte, *sync.Pool) {
+	class := max(bits.Len(uint(max(n, 1)-1)), smallestBuffer) - smallestBuffer
+	pool := &bodyBuffers[class]
+	if b, ok := pool.Get().(*[]byte); ok {
+		return b, pool
+	}
+	b := make([]byte, 1<<(class+smallestBuffer))
+	return &b, pool
+}
 
 func (wh *webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -86,13 +109,19 @@ func (wh *webhooks) read(r *http.Request) (payload []byte, release func(), err e
 	if signature == "" {
 		signature = r.Header.Get(github.SHA1SignatureHeader)
 	}
+	// As go-github's ValidatePayload: the media type decides, whatever
+	// its parameters or capitals (a proxy may add "; charset=utf-8").
+	contentType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, func() {}, err
+	}
 	n := r.ContentLength
-	if r.Header.Get("Content-Type") != "application/json" || n < 0 || n > pooledBody {
-		payload, err = github.ValidatePayloadFromBody(r.Header.Get("Content-Type"), r.Body, signature, wh.secret)
+	if contentType != "application/json" || n < 0 || n > pooledBody {
+		payload, err = github.ValidatePayloadFromBody(contentType, r.Body, signature, wh.secret)
 		return payload, func() {}, err
 	}
-	buf := bodyBuffers.Get().(*[]byte)
-	release = func() { bodyBuffers.Put(buf) }
+	buf, pool := bodyBuffer(int(n))
+	release = func() { pool.Put(buf) }
 	body := (*buf)[:n]
 	if _, err := io.ReadFull(r.Body, body); err != nil {
 		return nil, release, err

@@ -79,6 +79,9 @@ func TestWebhookBodiesOfEveryShape(t *testing.T) {
 	json := []byte(`{"skip":false,"n":1}`)
 	form := []byte("payload=" + url.QueryEscape(string(json)))
 	large := fmt.Appendf(nil, `{"skip":false,"fill":"%s"}`, strings.Repeat("x", pooledBody))
+	sized := func(n int) []byte { // a body of exactly n bytes
+		return fmt.Appendf(nil, `{"skip":false,"fill":"%s"}`, strings.Repeat("y", n-len(`{"skip":false,"fill":""}`)))
+	}
 	sha1Sig := func(b []byte) string {
 		mac := hmac.New(sha1.New, []byte(secret))
 		mac.Write(b)
@@ -99,9 +102,15 @@ func TestWebhookBodiesOfEveryShape(t *testing.T) {
 		{"json, SHA-1 signature of another body", json, "application/json", 0, "X-Hub-Signature", sha1Sig(form), 400, ""},
 		{"form-encoded", form, "application/x-www-form-urlencoded", 0, "X-Hub-Signature-256", sign(form, secret), 200, string(json)},
 		{"undeclared length", json, "application/json", -1, "X-Hub-Signature-256", sign(json, secret), 200, string(json)},
+		{"4 KiB", sized(4096), "application/json", 0, "X-Hub-Signature-256", sign(sized(4096), secret), 200, string(sized(4096))},
+		{"one byte over 4 KiB", sized(4097), "application/json", 0, "X-Hub-Signature-256", sign(sized(4097), secret), 200, string(sized(4097))},
+		{"64 KiB", sized(pooledBody), "application/json", 0, "X-Hub-Signature-256", sign(sized(pooledBody), secret), 200, string(sized(pooledBody))},
 		{"larger than a buffer", large, "application/json", 0, "X-Hub-Signature-256", sign(large, secret), 200, string(large)},
 		{"shorter than declared", json, "application/json", int64(len(json) + 10), "X-Hub-Signature-256", sign(json, secret), 400, ""},
 		{"another content type", json, "text/plain", 0, "X-Hub-Signature-256", sign(json, secret), 400, ""},
+		{"json with a charset, as a proxy may send it", json, "Application/JSON; charset=utf-8", 0, "X-Hub-Signature-256", sign(json, secret), 200, string(json)},
+		{"no content type", json, "", 0, "X-Hub-Signature-256", sign(json, secret), 400, ""},
+		{"empty body", []byte{}, "application/json", 0, "X-Hub-Signature-256", sign(nil, secret), 400, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k.mu.Lock()
@@ -154,55 +163,17 @@ func BenchmarkWebhookSkipped(b *testing.B) {
 	}
 }
 
-// judge is a door that cannot judge a delivery until it has "read" what
-// it needs: until then it queues deliveries and asks to be asked again.
-type judge struct {
-	keeper
-	known   chan struct{} // closed once the door can judge
-	started chan struct{}
-}
-
-func (j *judge) AtDoor(ctx context.Context, event string, payload []byte) Admission {
-	select {
-	case <-j.known:
-		return j.keeper.AtDoor(ctx, event, payload)
-	default:
-		return Admission{Lane: Interactive, AskAgain: true}
-	}
-}
-
-func (j *judge) Handle(ctx context.Context, event, delivery string, payload []byte) error {
-	j.started <- struct{}{}
-	return j.keeper.Handle(ctx, event, delivery, payload)
-}
-
-// A delivery queued because the door could not judge it is judged again
-// before its handler runs: what turns out to need no work is dropped
-// (counted as a "skipped" run), the rest is handled.
-func TestQueuedDeliveryIsAskedAgain(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Queue.PerInstallation = 1
-	j := &judge{keeper: keeper{release: make(chan struct{})}, known: make(chan struct{}), started: make(chan struct{}, 10)}
-	s := newTestServer(t, cfg, j)
-	post := func(id string, skip bool) {
-		b := fmt.Appendf(nil, `{"installation":{"id":7},"skip":%v,"id":%q}`, skip, id)
-		if w := deliver(t, s.Handler(), "push", id, b, sign(b, secret)); w.Code != http.StatusOK {
-			t.Fatalf("%s: status %d (%s)", id, w.Code, w.Body)
+// A buffer holds the declared length and at most twice it (a request
+// holds no more before it is verified than io.ReadAll would).
+func TestBodyBufferSizes(t *testing.T) {
+	for _, n := range []int{0, 1, 4095, 4096, 4097, 8192, 20000, 32769, pooledBody} {
+		buf, pool := bodyBuffer(n)
+		if got := len(*buf); got < n || got > max(2*n, 4096) {
+			t.Errorf("a body of %d bytes got a buffer of %d", n, got)
 		}
-	}
-	post("first", false) // runs, and holds the installation's one place
-	<-j.started
-	post("irrelevant", true)
-	post("relevant", false)
-	close(j.known) // the first event has read what the door needed
-	close(j.release)
-	waitIdle(t, s)
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if len(j.payloads) != 2 || !strings.Contains(j.payloads[1], `"relevant"`) {
-		t.Errorf("handled %q, want the first and the relevant delivery", j.payloads)
-	}
-	if got := metricValue(t, s, `hotfixbot_handler_runs_total{event="push",outcome="skipped"}`); got != "1" {
-		t.Errorf("skipped runs = %q, want 1", got)
+		pool.Put(buf)
+		if again, _ := bodyBuffer(n); len(*again) < n {
+			t.Errorf("a body of %d bytes got a reused buffer of %d", n, len(*again))
+		}
 	}
 }

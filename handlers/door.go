@@ -30,13 +30,6 @@ var (
 	command = app.Admission{Lane: app.Interactive, First: true}
 )
 
-// undecided is an admission the door gives for want of a cached policy:
-// the queue asks the door again before the handler runs.
-func undecided(adm app.Admission) app.Admission {
-	adm.AskAgain = true
-	return adm
-}
-
 // decodeAtDoor decodes what a door reads of a payload. When it cannot,
 // the admission says what happens: a body that is not JSON is refused as
 // malformed; JSON the door cannot read is queued (Handle reports it).
@@ -163,7 +156,7 @@ func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admi
 	}
 	cfg, ok := h.g.cachedPolicy(ev.fullName(), "")
 	if !ok {
-		return undecided(interactive)
+		return interactive
 	}
 	if !cfg.IsHotfixBranch(branch) && !policy.IsSyncBranch(branch) && !cfg.IsReleaseBranch(branch) {
 		if h.g.roundWanted(ev.fullName()) {
@@ -218,7 +211,7 @@ func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) (adm a
 	}
 	cfg, ok := h.g.cachedPolicy(ev.fullName(), ev.PullRequest.Base.Ref)
 	if !ok {
-		return undecided(interactive)
+		return interactive
 	}
 	labelEvent := ev.Action == "labeled" || ev.Action == "unlabeled"
 	if labelEvent && !isApprovalLabel(cfg, ev.Label.Name) {
@@ -270,7 +263,7 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) (adm app.
 			if policy.IsSyncBranch(pr.Head.Ref) {
 				p, ok := h.g.policies.Cached(full)
 				if !ok {
-					return undecided(background)
+					return background
 				}
 				if p.Broken() || !p.Config.Sync.AutoMerge {
 					return skip
@@ -353,7 +346,7 @@ func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) (
 		full := ev.Repository.Owner.Login + "/" + ev.Repository.Name
 		cfg, ok := h.g.cachedPolicy(full, "")
 		if !ok {
-			return undecided(background)
+			return background
 		}
 		if ev.Deployment.Environment != cfg.Production.Environment {
 			return skip
