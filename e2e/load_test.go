@@ -46,12 +46,15 @@ import (
 //
 // "irrelevant" is what most of an installation's events are: pushes to
 // feature branches, pull requests into develop, comments without a
-// command, pings; sent as fast as 32 senders go. "mixed" offers 200
+// command, pings; 5,000 from 32 senders in 1.6 s, the burst the issue
+// that asked for these figures describes ("irrelevant-flat-out": as fast
+// as the senders go, which on two cores shared with the bot measures the
+// machine's saturation as much as the bot). "mixed" offers 200
 // deliveries a second from 8 senders, one in 40 a `/help` command (each: a
 // reaction, the permission, the reply, and so on: several calls of 30 ms
 // and two paced writes), spread over the installations.
 //
-//	go test -run '^$' -bench Load -benchtime 3x ./e2e/
+//	go test -run '^$' -bench 'Load$' -benchtime 2x ./e2e/
 func BenchmarkLoad(b *testing.B) {
 	if runtime.GOOS != "linux" {
 		b.Skip("reads the process's memory from /proc")
@@ -63,7 +66,7 @@ func BenchmarkLoad(b *testing.B) {
 		}
 		b.ReportMetric(lw.idleRSS, "idle-RSS-MiB")
 	})
-	for _, mix := range []loadMix{{"irrelevant", 0, 0, 5000, 32}, {"mixed", 40, 200, 4000, 8}, {"mixed-burst", 20, 0, 5000, 8}} {
+	for _, mix := range []loadMix{irrelevant, {"irrelevant-flat-out", 0, 0, 5000, 32}, {"mixed", 40, 200, 4000, 8}, {"mixed-burst", 20, 0, 5000, 8}} {
 		b.Run(mix.name, func(b *testing.B) { lw.run(b, mix) })
 	}
 }
@@ -84,9 +87,13 @@ func BenchmarkLoadCold(b *testing.B) {
 		b.StopTimer()
 		lw := newLoadWorld(b, 50, false)
 		b.StartTimer()
-		lw.run(b, loadMix{"irrelevant", 0, 0, 5000, 32})
+		lw.run(b, irrelevant)
 	})
 }
+
+// irrelevant is the issue's burst: 5,000 deliveries that need no work
+// from 32 senders in 1.6 s.
+var irrelevant = loadMix{"irrelevant", 0, 5000 / 1.6, 5000, 32}
 
 // loadMix is one kind of load: how many deliveries, how fast, from how
 // many senders, and how often one needs work.
