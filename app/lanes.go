@@ -66,6 +66,10 @@ type Door interface {
 
 type runKey struct{}
 
+// InRun reports whether ctx is a queued event's run (a handler at work),
+// not the door judging a delivery as it arrives.
+func InRun(ctx context.Context) bool { return runOf(ctx) != nil }
+
 // runOf returns the queued event a handler runs for, nil outside the
 // queue (unit tests call handlers directly).
 func runOf(ctx context.Context) *event {

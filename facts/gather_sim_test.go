@@ -197,3 +197,64 @@ func TestOpenRepository(t *testing.T) {
 		}
 	}
 }
+
+// Past its TTL, the door is told once that there is no policy (that
+// delivery is queued and reads it again); the others are judged with the
+// expired one while it is read, for at most DoorStale, and again told
+// there is none if the read has not come within refreshLapse.
+func TestPolicyCacheForDoor(t *testing.T) {
+	s := newSimRepo(t)
+	ctx := context.Background()
+	clk := s.sim.Clock()
+	cache := NewPolicyCache(time.Minute, clk.Now)
+	if _, ok := cache.ForDoor("acme/pay", ""); ok {
+		t.Fatal("a policy never read counts at the door")
+	}
+	if _, err := s.r.Policy(ctx, cache); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cache.ForDoor("acme/pay", ""); !ok {
+		t.Fatal("a fresh policy does not count at the door")
+	}
+	clk.Advance(time.Minute)
+	if _, ok := cache.CachedFor("acme/pay", ""); ok {
+		t.Fatal("an expired policy counts in a handler")
+	}
+	if _, ok := cache.ForDoor("acme/pay", ""); ok {
+		t.Fatal("the first delivery after the TTL was not sent to read the policy again")
+	}
+	for range 3 {
+		if _, ok := cache.ForDoor("acme/pay", ""); !ok {
+			t.Fatal("while the policy is read again, the door does not judge with the expired one")
+		}
+	}
+	if _, ok := cache.ForDoor("acme/pay", "develop"); ok {
+		t.Fatal("another base's entry (never read) counts")
+	}
+	clk.Advance(refreshLapse)
+	if _, ok := cache.ForDoor("acme/pay", ""); ok {
+		t.Fatal("a read that never came is not asked for again after refreshLapse")
+	}
+	if _, ok := cache.ForDoor("acme/pay", ""); !ok {
+		t.Fatal("after asking again, the door does not judge with the expired one")
+	}
+	clk.Advance(DoorStale)
+	if _, ok := cache.ForDoor("acme/pay", ""); ok {
+		t.Fatal("a policy DoorStale past its TTL counts at the door")
+	}
+	if _, ok := cache.ForDoor("acme/pay", ""); ok {
+		t.Fatal("a policy DoorStale past its TTL counts at the door the second time")
+	}
+	if _, err := s.r.Policy(ctx, cache); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := cache.ForDoor("acme/pay", ""); !ok {
+		t.Fatal("a policy read again does not count")
+	}
+	clk.Advance(time.Minute + time.Second)
+	cache.ForDoor("acme/pay", "") // the re-read is claimed
+	cache.Forget("acme/pay")
+	if _, ok := cache.ForDoor("acme/pay", ""); ok {
+		t.Fatal("a forgotten policy counts at the door")
+	}
+}

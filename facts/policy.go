@@ -305,7 +305,19 @@ type PolicyCache struct {
 type cachedPolicy struct {
 	policy  Policy
 	fetched time.Time
+	// refreshing: when a delivery was last queued to read the expired
+	// policy again (ForDoor).
+	refreshing time.Time
 }
+
+const (
+	// DoorStale bounds how long past its TTL the door judges deliveries
+	// with a policy while an event reads it again (ForDoor).
+	DoorStale = 5 * time.Minute
+	// refreshLapse: a re-read claimed that long ago without a new entry
+	// (the event failed, or it never needed the policy) is claimed again.
+	refreshLapse = 30 * time.Second
+)
 
 // NewPolicyCache returns a cache whose entries live for ttl on the clock now.
 func NewPolicyCache(ttl time.Duration, now func() time.Time) *PolicyCache {
@@ -325,6 +337,36 @@ func (c *PolicyCache) CachedFor(fullName, base string) (Policy, bool) {
 	defer c.mu.Unlock()
 	e, ok := c.entries[cacheKey(fullName, base)]
 	if !ok || c.now().Sub(e.fetched) >= c.ttl {
+		return Policy{}, false
+	}
+	return e.policy, true
+}
+
+// ForDoor is CachedFor for the door, which must not make one expired
+// entry cost a queued event per delivery: a busy installation's
+// deliveries would otherwise all wait in the queue, every TTL, for the
+// policy to be read again. Past its TTL, the first delivery that asks
+// is told there is none (it is queued, and its handler reads the policy
+// again, fresh); the others are judged with the expired policy while that
+// read is under way, for at most DoorStale past the TTL. A push that
+// touches a policy file forgets the entry at once, stale or not.
+func (c *PolicyCache) ForDoor(fullName, base string) (Policy, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := cacheKey(fullName, base)
+	e, ok := c.entries[k]
+	if !ok {
+		return Policy{}, false
+	}
+	now := c.now()
+	switch age := now.Sub(e.fetched); {
+	case age < c.ttl:
+		return e.policy, true
+	case age >= c.ttl+DoorStale:
+		return Policy{}, false
+	case e.refreshing.IsZero() || now.Sub(e.refreshing) >= refreshLapse:
+		e.refreshing = now
+		c.entries[k] = e
 		return Policy{}, false
 	}
 	return e.policy, true

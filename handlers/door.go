@@ -87,11 +87,22 @@ func (g *Bot) selfAtDoor(d doorSender) bool {
 	return known && self
 }
 
-// cachedPolicy is the repository's policy if this replica has it cached
-// and it is valid: the one that governs pull requests into base ("" for
-// events without a pull request).
-func (g *Bot) cachedPolicy(full, base string) (policy.Config, bool) {
-	p, ok := g.policies.CachedFor(full, base)
+// doorPolicy is the repository's policy if this replica has it cached:
+// the one that governs pull requests into base ("" for events without a
+// pull request). At the door, an expired one still counts while an event
+// reads it again (facts.PolicyCache.ForDoor); in a handler's own
+// judgement (Handle asks AtDoor first) only a fresh one does, so the
+// event queued to read it again does read it.
+func (g *Bot) doorPolicy(ctx context.Context, full, base string) (facts.Policy, bool) {
+	if app.InRun(ctx) {
+		return g.policies.CachedFor(full, base)
+	}
+	return g.policies.ForDoor(full, base)
+}
+
+// cachedPolicy is doorPolicy's configuration, if it is valid.
+func (g *Bot) cachedPolicy(ctx context.Context, full, base string) (policy.Config, bool) {
+	p, ok := g.doorPolicy(ctx, full, base)
 	if !ok || p.Broken() {
 		return policy.Config{}, false
 	}
@@ -133,7 +144,7 @@ func (p *pushAtDoor) touches(paths ...string) bool {
 // (unless they change a policy file, which the handler must forget, or
 // the hourly look over the sync-back pull requests is due). A hotfix push
 // is interactive: its author waits for the checks.
-func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
+func (h *Push) AtDoor(ctx context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev pushAtDoor
 	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
@@ -163,7 +174,7 @@ func (h *Push) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admi
 		ev.Repository.Name == ".github" && ev.touches(facts.OwnerPolicyPaths...):
 		return interactive
 	}
-	cfg, ok := h.g.cachedPolicy(ev.fullName(), "")
+	cfg, ok := h.g.cachedPolicy(ctx, ev.fullName(), "")
 	if !ok {
 		return interactive
 	}
@@ -201,7 +212,7 @@ type prAtDoor struct {
 // writes, title and body edits and, once the policy is cached, labels
 // that approve nothing and pull requests that are not from a hotfix
 // branch into the production branch.
-func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
+func (h *PullRequest) AtDoor(ctx context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev prAtDoor
 	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
@@ -218,7 +229,7 @@ func (h *PullRequest) AtDoor(_ context.Context, _ string, payload []byte) (adm a
 	if h.g.selfAtDoor(ev.doorSender) || (ev.Action == "edited" && ev.Changes.Base == nil) {
 		return skip
 	}
-	cfg, ok := h.g.cachedPolicy(ev.fullName(), ev.PullRequest.Base.Ref)
+	cfg, ok := h.g.cachedPolicy(ctx, ev.fullName(), ev.PullRequest.Base.Ref)
 	if !ok {
 		return interactive
 	}
@@ -252,7 +263,7 @@ func isApprovalLabel(cfg policy.Config, name string) bool {
 // most of them) and another app's completed check on a sync-back pull
 // request the bot may merge (sync.auto_merge), or when the hourly look
 // over the sync-back pull requests is due (background work).
-func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
+func (h *CheckRun) AtDoor(ctx context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev checkRunEvent
 	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
@@ -270,7 +281,7 @@ func (h *CheckRun) AtDoor(_ context.Context, _ string, payload []byte) (adm app.
 		}
 		for _, pr := range ev.CheckRun.PullRequests {
 			if policy.IsSyncBranch(pr.Head.Ref) {
-				p, ok := h.g.policies.Cached(full)
+				p, ok := h.g.doorPolicy(ctx, full, "")
 				if !ok {
 					return background
 				}
@@ -322,7 +333,7 @@ func (h *IssueComment) AtDoor(_ context.Context, _ string, payload []byte) (adm 
 // next environment's deployment is what people wait for); the success of production (tag,
 // merge, sync-back, re-checks) and of deployments the bot did not create
 // (re-checks) is background work.
-func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) (adm app.Admission) {
+func (h *DeploymentStatus) AtDoor(ctx context.Context, _ string, payload []byte) (adm app.Admission) {
 	var ev deploymentStatusEvent
 	defer func() { adm.Installation = ev.Installation.ID }()
 	if adm, ok := decodeAtDoor(payload, &ev); !ok {
@@ -353,7 +364,7 @@ func (h *DeploymentStatus) AtDoor(_ context.Context, _ string, payload []byte) (
 		return interactive
 	case known && (!ours || !valid):
 		full := ev.Repository.Owner.Login + "/" + ev.Repository.Name
-		cfg, ok := h.g.cachedPolicy(full, "")
+		cfg, ok := h.g.cachedPolicy(ctx, full, "")
 		if !ok {
 			return background
 		}
