@@ -114,6 +114,22 @@ func Later(ctx context.Context, what string, fn func(context.Context) error) err
 	return e.q.later(e, what, fn)
 }
 
+// Again returns a function that queues the current delivery to be
+// handled again, as a new arrival in its lane, and reports whether the
+// queue took it (false once the server is shutting down); nil outside
+// the queue or for work that is not a delivery. It is for a delivery
+// whose work another replica claimed: if that replica stops before it
+// answers, the delivery looked at again once the claim has lapsed is
+// the answer. A replica that stops forgets what it meant to look at
+// again (the redelivery sweep is the rest).
+func Again(ctx context.Context) func() bool {
+	e := runOf(ctx)
+	if e == nil || !e.delivery {
+		return nil
+	}
+	return func() bool { return e.q.again(e) }
+}
+
 // ErrQueueStopped is returned by Yield when the server stopped while the
 // work waited to continue.
 var ErrQueueStopped = errors.New("the event queue stopped")

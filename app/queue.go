@@ -284,6 +284,20 @@ func (q *queue) later(parent *event, what string, fn func(context.Context) error
 	return nil
 }
 
+// again queues a delivery to be handled again (Again).
+func (q *queue) again(parent *event) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.stopped {
+		return false
+	}
+	e := &event{q: q, d: parent.d, ctx: parent.ctx, installation: parent.installation, lane: parent.lane, delivery: true, arrived: time.Now()}
+	q.accept()
+	q.enqueue(e, atBack)
+	q.dispatch()
+	return true
+}
+
 // laterHandler runs work spun off with Later.
 type laterHandler func(context.Context) error
 

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/palantir/go-githubapp/githubapp"
@@ -175,5 +176,46 @@ func TestBodyBufferSizes(t *testing.T) {
 		if again, _ := bodyBuffer(n); len(*again) < n {
 			t.Errorf("a body of %d bytes got a reused buffer of %d", n, len(*again))
 		}
+	}
+}
+
+// again is a handler that asks, on its first run, to be handled again.
+type againHandler struct {
+	runs  atomic.Int32
+	later chan func() bool
+}
+
+func (h *againHandler) Handles() []string { return []string{"push"} }
+func (h *againHandler) Handle(ctx context.Context, _, _ string, _ []byte) error {
+	if h.runs.Add(1) == 1 {
+		h.later <- Again(ctx)
+	}
+	return nil
+}
+
+// Again queues the delivery once more, as a new arrival, until the
+// server shuts down; outside the queue there is nothing to queue.
+func TestAgainHandlesTheDeliveryOnceMore(t *testing.T) {
+	if Again(context.Background()) != nil {
+		t.Fatal("Again outside the queue")
+	}
+	h := &againHandler{later: make(chan func() bool, 1)}
+	s := newTestServer(t, testConfig(t), h)
+	b := []byte(`{"installation":{"id":7}}`)
+	if w := deliver(t, s.Handler(), "push", "d-1", b, sign(b, secret)); w.Code != http.StatusOK {
+		t.Fatalf("status %d", w.Code)
+	}
+	again := <-h.later
+	waitIdle(t, s)
+	if !again() {
+		t.Fatal("the queue did not take the delivery again")
+	}
+	waitIdle(t, s)
+	if n := h.runs.Load(); n != 2 {
+		t.Fatalf("handled %d times, want 2", n)
+	}
+	s.Close(context.Background())
+	if again() {
+		t.Fatal("a stopped server took the delivery again")
 	}
 }

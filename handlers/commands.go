@@ -100,7 +100,7 @@ func (c *commandRun) rollback(ctx context.Context) outcome {
 	}
 	if !took {
 		if prev.Held() && prev.Kind == "rollback" && prev.CommentID == c.ev.Comment.ID {
-			return outcome{silent: true}
+			return claimedElsewhere(prev)
 		}
 		return refuse(cmd, []policy.Refusal{{Rule: "production lock", Why: "a deployment is in progress: the lock is " + prev.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Describe(),
 			Next: "wait for it to finish, or, if it is stuck, someone with maintain permission comments `/unlock` and you roll back again"}}, "")
@@ -249,7 +249,7 @@ func (c *commandRun) unlock(ctx context.Context) outcome {
 		switch {
 		case !was.Held() && was.Kind == "unlock" && was.CommentID == c.ev.Comment.ID:
 			if was.ClaimedByOther(c.claim, "unlock", now) {
-				return outcome{silent: true} // the same comment, answered by the replica that released it
+				return claimedElsewhere(was) // the same comment, answered by the replica that released it
 			}
 			return done("Released the production lock.", "An earlier attempt of this `/unlock` released it. Promotions and rollbacks can start.")
 		case !was.Held():

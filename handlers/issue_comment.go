@@ -14,6 +14,7 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/rs/zerolog"
 )
 
 // IssueComment runs the commands reviewers give in issue and pull request
@@ -172,6 +173,12 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		}
 	}
 	claim := h.g.claim(deliveryID)
+	var lookAgain time.Time
+	defer func() {
+		if !lookAgain.IsZero() {
+			h.g.lookAgain(ctx, lookAgain)
+		}
+	}()
 	var errs []error
 	anyDone, anyRefused := false, false
 	for i, cmd := range cmds {
@@ -220,6 +227,9 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 		}
 		if out.silent {
 			logger.Info().Str("command", cmd.Name).Msg("Another replica is running this command; it answers")
+			if out.claimedUntil.After(lookAgain) {
+				lookAgain = out.claimedUntil
+			}
 			continue
 		}
 		if !out.posted {
@@ -380,12 +390,55 @@ type outcome struct {
 	ok bool
 	// silent: another replica is running the same command; no reply.
 	silent bool
+	// claimedUntil: when that replica's claim lapses (zero: it has
+	// answered, or will). The comment is looked at again then, in case
+	// that replica stopped before it answered.
+	claimedUntil time.Time
 	// posted: the command posted its answer itself (answerNow).
 	posted   bool
 	headline string
 	body     string
 	// err is a failure worth counting (the reply still says what to do).
 	err error
+}
+
+// claimedElsewhere is the outcome of a command another replica is
+// running under the production lock l: no reply from here, and a look
+// again once its claim lapses.
+func claimedElsewhere(l facts.Lock) outcome {
+	return outcome{silent: true, claimedUntil: l.ClaimAt.Add(facts.ClaimTTL)}
+}
+
+const (
+	// lookAgainMargin: a comment another replica claimed is looked at
+	// again this long after the claim lapses (replicas' clocks differ).
+	lookAgainMargin = 10 * time.Second
+	// lookAgainStep is how often a look waiting for that reads the clock.
+	lookAgainStep = time.Second
+)
+
+// lookAgain handles the current comment again once `until` has passed on
+// the bot's clock, for a command another replica claimed: if it stopped
+// before it answered, the look again answers (its reply is found if it
+// did). It gives up a minute after it should have looked, and when the
+// server stops.
+func (g *Bot) lookAgain(ctx context.Context, until time.Time) {
+	again := app.Again(ctx)
+	if again == nil {
+		return
+	}
+	at := until.Add(lookAgainMargin)
+	giveUp := time.Now().Add(at.Sub(g.clock.Now()) + time.Minute)
+	zerolog.Ctx(ctx).Info().Time("at", at).Msg("The comment is looked at again when the other replica's claim lapses, in case it stopped before it answered")
+	go func() {
+		for g.clock.Now().Before(at) {
+			if time.Now().After(giveUp) {
+				return
+			}
+			time.Sleep(lookAgainStep)
+		}
+		again()
+	}()
 }
 
 func (o outcome) render(cmd policy.Command) string {

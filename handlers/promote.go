@@ -202,7 +202,7 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 		if l.Deployment != 0 {
 			return c.existingPlan(ctx, l.Deployment)
 		}
-		return outcome{silent: true}
+		return claimedElsewhere(l)
 	}
 	if !p.decision.Allowed() {
 		o := refuse(cmd, p.decision.Refusals, c.promotionTable(p))
@@ -243,7 +243,7 @@ func (c *commandRun) promote(ctx context.Context) outcome {
 				// yet): the lock names it.
 				return c.existingPlan(ctx, prev.Deployment)
 			}
-			return outcome{silent: true} // the same comment, being handled by another replica
+			return claimedElsewhere(prev) // the same comment, being handled by another replica
 		}
 		return refuse(cmd, []policy.Refusal{{Rule: "production lock", Why: "a promotion is in progress: the lock is " + prev.View(c.g.clock.Now(), time.Duration(cfg.Promote.LockTimeout)).Describe(),
 			Next: "wait for it to finish; if it is stuck, someone with maintain permission comments `/unlock`"}}, c.lockLink(prev))
