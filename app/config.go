@@ -22,6 +22,12 @@ import (
 // Config is the server configuration: `hotfix-bot serve --config FILE`,
 // every value overridable by environment (go-githubapp's names where it has
 // them). See Defaults for every default and LoadConfig for the order.
+// MaxHandlerTimeout is the longest handler_timeout: a handler's work is
+// claimed for 5 minutes (facts.ClaimTTL), after which another replica
+// takes it over as the work of a process that died; a handler that ran
+// longer would still be running then.
+const MaxHandlerTimeout = 4*time.Minute + 30*time.Second
+
 type Config struct {
 	GitHub GitHubConfig `yaml:"github"`
 	Server ServerConfig `yaml:"server"`
@@ -445,8 +451,8 @@ func (c *Config) validate() error {
 	if c.Redelivery.Max < 1 || c.Redelivery.Max > 1000 {
 		return bad("redelivery.max", "%d is out of range; use between 1 and 1000", c.Redelivery.Max)
 	}
-	if d := time.Duration(c.HandlerTimeout); d < time.Second || d > time.Hour {
-		return bad("handler_timeout", "%s is out of range; use between 1s and 1h", d)
+	if d := time.Duration(c.HandlerTimeout); d < time.Second || d > MaxHandlerTimeout {
+		return bad("handler_timeout", "%s is out of range; use between 1s and %s (a handler must end well within the 5-minute claim it holds on its work, or another replica would take the work over while it still runs)", d, MaxHandlerTimeout)
 	}
 	if c.Cache.MaxBytes < 0 {
 		return bad("cache.max_bytes", "must not be negative (0 turns the cache off)")

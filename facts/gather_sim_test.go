@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/policy"
 )
@@ -256,5 +257,13 @@ func TestPolicyCacheForDoor(t *testing.T) {
 	cache.Forget("acme/pay")
 	if _, ok := cache.ForDoor("acme/pay", ""); ok {
 		t.Fatal("a forgotten policy counts at the door")
+	}
+}
+
+// A handler ends (app.MaxHandlerTimeout) well before the claim on its
+// work lapses: a live handler's claim is never taken over.
+func TestHandlerTimeoutWithinClaim(t *testing.T) {
+	if app.MaxHandlerTimeout >= ClaimTTL-15*time.Second {
+		t.Fatalf("handler_timeout may reach %s, the claim lapses after %s", app.MaxHandlerTimeout, ClaimTTL)
 	}
 }

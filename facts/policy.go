@@ -293,7 +293,8 @@ func capitalize(s string) string {
 // Entries are kept per candidate production branch (a pull request's
 // base, or "" for the default branch's hint), since the resolution starts
 // there. A push that touches the policy file forgets the repository's
-// entries at once; other replicas see the change within the TTL.
+// entries at once; other replicas' handlers see the change within the
+// TTL, their doors within the TTL and DoorStale (ForDoor).
 type PolicyCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -313,7 +314,7 @@ type cachedPolicy struct {
 const (
 	// DoorStale bounds how long past its TTL the door judges deliveries
 	// with a policy while an event reads it again (ForDoor).
-	DoorStale = 5 * time.Minute
+	DoorStale = time.Minute
 	// refreshLapse: a re-read claimed that long ago without a new entry
 	// (the event failed, or it never needed the policy) is claimed again.
 	refreshLapse = 30 * time.Second

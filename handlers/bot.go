@@ -67,6 +67,9 @@ type Bot struct {
 	// rounds is when this replica last looked over each repository's
 	// sync-back pull requests (syncround.go).
 	rounds map[string]time.Time
+	// looks are the comments this replica will look at again once another
+	// replica's claim on them lapses (lookAgain).
+	looks map[int64]bool
 }
 
 // headLock serialises evaluations of one head; it is dropped from the map
@@ -95,6 +98,7 @@ func NewBot(d app.Deps) *Bot {
 		policies:      facts.NewPolicyCache(PolicyTTL, clk.Now),
 		locks:         map[string]*headLock{},
 		rounds:        map[string]time.Time{},
+		looks:         map[int64]bool{},
 		instance:      newInstance(),
 		cost:          newCostGuard(),
 		trees:         facts.NewTreeCache(),

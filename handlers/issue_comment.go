@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -172,11 +173,16 @@ func (h *IssueComment) handle(ctx context.Context, deliveryID string, payload []
 			return gone()
 		}
 	}
+	// One comment's commands run one delivery at a time on this replica:
+	// copies of a delivery (GitHub keeps its GUID when it redelivers) share
+	// a claim, so under the lock they would not keep each other off; in
+	// turn, the second finds the first's answer.
+	defer h.g.lock("comment:" + strconv.FormatInt(ev.Comment.ID, 10))()
 	claim := h.g.claim(deliveryID)
 	var lookAgain time.Time
 	defer func() {
 		if !lookAgain.IsZero() {
-			h.g.lookAgain(ctx, lookAgain)
+			h.g.lookAgain(ctx, ev.Comment.ID, lookAgain)
 		}
 	}()
 	var errs []error
@@ -420,17 +426,32 @@ const (
 // lookAgain handles the current comment again once `until` has passed on
 // the bot's clock, for a command another replica claimed: if it stopped
 // before it answered, the look again answers (its reply is found if it
-// did). It gives up a minute after it should have looked, and when the
-// server stops.
-func (g *Bot) lookAgain(ctx context.Context, until time.Time) {
+// did). One look at a time per comment on this replica (copies of the
+// delivery ask for the same one). It gives up a minute after it should
+// have looked, and when the server stops.
+func (g *Bot) lookAgain(ctx context.Context, commentID int64, until time.Time) {
 	again := app.Again(ctx)
 	if again == nil {
+		return
+	}
+	g.mu.Lock()
+	pending := g.looks[commentID]
+	if !pending {
+		g.looks[commentID] = true
+	}
+	g.mu.Unlock()
+	if pending {
 		return
 	}
 	at := until.Add(lookAgainMargin)
 	giveUp := time.Now().Add(at.Sub(g.clock.Now()) + time.Minute)
 	zerolog.Ctx(ctx).Info().Time("at", at).Msg("The comment is looked at again when the other replica's claim lapses, in case it stopped before it answered")
 	go func() {
+		defer func() {
+			g.mu.Lock()
+			delete(g.looks, commentID)
+			g.mu.Unlock()
+		}()
 		for g.clock.Now().Before(at) {
 			if time.Now().After(giveUp) {
 				return
