@@ -121,13 +121,15 @@ func Later(ctx context.Context, what string, fn func(context.Context) error) err
 // whose work another replica claimed: if that replica stops before it
 // answers, the delivery looked at again once the claim has lapsed is
 // the answer. A replica that stops forgets what it meant to look at
-// again (the redelivery sweep is the rest).
-func Again(ctx context.Context) func() bool {
+// again (the redelivery sweep is the rest). closing is closed once the
+// server stops taking deliveries: a wait for the moment to look again
+// ends then.
+func Again(ctx context.Context) (again func() bool, closing <-chan struct{}) {
 	e := runOf(ctx)
 	if e == nil || !e.delivery {
-		return nil
+		return nil, nil
 	}
-	return func() bool { return e.q.again(e) }
+	return func() bool { return e.q.again(e) }, e.q.draining
 }
 
 // ErrQueueStopped is returned by Yield when the server stopped while the

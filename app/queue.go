@@ -855,5 +855,8 @@ func (q *queue) Close() {
 	if !q.stopped {
 		close(q.stop)
 	}
+	if !q.closed {
+		close(q.draining)
+	}
 	q.stopped, q.closed = true, true
 }

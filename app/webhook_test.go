@@ -181,14 +181,17 @@ func TestBodyBufferSizes(t *testing.T) {
 
 // again is a handler that asks, on its first run, to be handled again.
 type againHandler struct {
-	runs  atomic.Int32
-	later chan func() bool
+	runs    atomic.Int32
+	later   chan func() bool
+	closing chan (<-chan struct{})
 }
 
 func (h *againHandler) Handles() []string { return []string{"push"} }
 func (h *againHandler) Handle(ctx context.Context, _, _ string, _ []byte) error {
 	if h.runs.Add(1) == 1 {
-		h.later <- Again(ctx)
+		again, closing := Again(ctx)
+		h.later <- again
+		h.closing <- closing
 	}
 	return nil
 }
@@ -196,16 +199,16 @@ func (h *againHandler) Handle(ctx context.Context, _, _ string, _ []byte) error 
 // Again queues the delivery once more, as a new arrival, until the
 // server shuts down; outside the queue there is nothing to queue.
 func TestAgainHandlesTheDeliveryOnceMore(t *testing.T) {
-	if Again(context.Background()) != nil {
+	if again, _ := Again(context.Background()); again != nil {
 		t.Fatal("Again outside the queue")
 	}
-	h := &againHandler{later: make(chan func() bool, 1)}
+	h := &againHandler{later: make(chan func() bool, 1), closing: make(chan (<-chan struct{}), 1)}
 	s := newTestServer(t, testConfig(t), h)
 	b := []byte(`{"installation":{"id":7}}`)
 	if w := deliver(t, s.Handler(), "push", "d-1", b, sign(b, secret)); w.Code != http.StatusOK {
 		t.Fatalf("status %d", w.Code)
 	}
-	again := <-h.later
+	again, closing := <-h.later, <-h.closing
 	waitIdle(t, s)
 	if !again() {
 		t.Fatal("the queue did not take the delivery again")
@@ -214,8 +217,18 @@ func TestAgainHandlesTheDeliveryOnceMore(t *testing.T) {
 	if n := h.runs.Load(); n != 2 {
 		t.Fatalf("handled %d times, want 2", n)
 	}
+	select {
+	case <-closing:
+		t.Fatal("closing before the server stops")
+	default:
+	}
 	s.Close(context.Background())
 	if again() {
 		t.Fatal("a stopped server took the delivery again")
+	}
+	select {
+	case <-closing:
+	default:
+		t.Fatal("closing still open after the server stopped")
 	}
 }

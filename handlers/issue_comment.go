@@ -430,7 +430,7 @@ const (
 // delivery ask for the same one). It gives up a minute after it should
 // have looked, and when the server stops.
 func (g *Bot) lookAgain(ctx context.Context, commentID int64, until time.Time) {
-	again := app.Again(ctx)
+	again, closing := app.Again(ctx)
 	if again == nil {
 		return
 	}
@@ -456,7 +456,11 @@ func (g *Bot) lookAgain(ctx context.Context, commentID int64, until time.Time) {
 			if time.Now().After(giveUp) {
 				return
 			}
-			time.Sleep(lookAgainStep)
+			select {
+			case <-closing:
+				return
+			case <-time.After(lookAgainStep):
+			}
 		}
 		again()
 	}()
