@@ -619,9 +619,12 @@ func (q *queue) holds(e *event) bool {
 }
 
 // awaitTurn queues a run that stood aside at the front of its lane and
-// waits until it holds a place again.
+// waits until it holds a place again, or at most backgroundHold: a
+// background run may stand aside while it holds what the runs in its
+// installation's places wait for (the evaluation lock of one head), and
+// then neither may wait for the other forever; it goes on beside them.
 func (q *queue) awaitTurn(ctx context.Context, e *event) error {
-	return q.awaitTurnAt(ctx, e, atFront, 0)
+	return q.awaitTurnAt(ctx, e, atFront, backgroundHold)
 }
 
 // acknowledgedHold bounds, in wall time, how long an acknowledged command
