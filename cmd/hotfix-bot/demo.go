@@ -12,10 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hotfix-bot/hotfix-bot/app"
 	"github.com/hotfix-bot/hotfix-bot/handlers"
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // demo plays an incident against the embedded GitHub simulator and prints
@@ -705,7 +707,60 @@ func (d *demoRun) peopleFirstAct() error {
 	after, _ := r.CheckRun(head, policy.CheckBase)
 	d.expect(compares > 0 && rewrites <= 2 && d.showCheck(head, policy.CheckBase) == policy.Failure && strings.Contains(after.Title, "v1.4.5"),
 		"\"Re-run all checks\" (check_suite rerequested) evaluates the push's gates again, once: production moved to v1.4.5 while dana pushed, and the base gate now says her branch is behind it")
+
+	// Most of a busy installation's deliveries need no work.
+	skippedBefore := d.skipped()
+	mark := len(d.h.Sim.Deliveries())
+	d.h.Sim.ResetCalls()
+	const busy = 15
+	for i := range busy {
+		branch := fmt.Sprintf("feature/search-%d", i)
+		if _, err := r.CreateBranch(in.Dana, branch, "develop"); err != nil {
+			return err
+		}
+		if _, err := r.Push(in.Dana, branch, "Search, step "+fmt.Sprint(i), ghsim.Files{fmt.Sprintf("search/step%d.go", i): "package search\n"}); err != nil {
+			return err
+		}
+		if _, err := r.Comment(in.Ivan, n, fmt.Sprintf("Nice, thanks (%d)", i)); err != nil {
+			return err
+		}
+	}
+	d.say("dana", "pushes %d feature branches while ivan leaves %d comments without a command", busy, busy)
+	if err := d.settle(); err != nil {
+		return err
+	}
+	answered, total := 0, 0
+	for _, dl := range d.h.Sim.Deliveries()[mark:] {
+		total++
+		if dl.Succeeded() {
+			answered++
+		}
+	}
+	busyWrites := 0
+	for _, c := range d.h.Sim.Calls() {
+		if c.Write {
+			busyWrites++
+		}
+	}
+	skipped := int(d.skipped() - skippedBefore)
+	d.say("hotfix-bot", "%d of %d deliveries answered; %d at the door, without queueing them; %d writes", answered, total, skipped, busyWrites)
+	d.expect(answered == total && skipped >= total-2 && busyWrites == 0,
+		"deliveries that need no work are answered at the door from the policy the bot cached (at most one is queued, to read an expired policy again), and cost no write")
 	return nil
+}
+
+// skipped is how many deliveries the bot answered at the door.
+func (d *demoRun) skipped() float64 {
+	total := 0.0
+	for _, b := range d.h.Bots {
+		for _, event := range []string{"push", "issue_comment", "create", "pull_request", "check_run", "check_suite"} {
+			var m dto.Metric
+			if b.Metrics().Deliveries.WithLabelValues(event, app.OutcomeSkipped).Write(&m) == nil {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
 }
 
 // neverLoseAct: the release pipeline deploys release/1.5 before the
