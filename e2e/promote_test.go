@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/hotfix-bot/hotfix-bot/internal/ghsim"
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 	"github.com/hotfix-bot/hotfix-bot/policy"
@@ -342,59 +339,6 @@ func TestRedeliveredPromote(t *testing.T) {
 		noErr(t, w.h.Sim.Redeliver(w.ctx, delivery))
 		w.settle()
 	}
-	w.onlyDeployment()
-	w.reply(n, id, "Promoting #")
-	w.noHandlerErrors()
-}
-
-// A replica stops while it promotes (it took the production lock and
-// deployed nothing), and the comment's delivery reaches
-// a replica that is up while the dead one's claim is still live: that
-// replica leaves the command to the claim's holder and looks again once
-// the claim has lapsed. Then it takes the lock the stopped replica left,
-// promotes and answers: nobody is left with only a 👀.
-func TestPromoteWhoseReplicaStoppedIsAnswered(t *testing.T) {
-	w := start(t, harness.Options{})
-	n, _ := w.approvedHotfix("hotfix/orphan")
-	// Held: the write that takes the production lock (GitHub makes it).
-	op := "git/update-ref"
-	if w.in.Repo.Ref("refs/hotfix-bot/production-lock") == "" {
-		op = "git/create-ref"
-	}
-	hold := &ghsim.Fault{Op: op, Times: 1, Hold: make(chan struct{}), Holding: make(chan struct{}, 1)}
-	w.h.Sim.Inject(hold)
-	id := must[int64](t)(w.in.Repo.Comment(w.in.Rob, n, "/promote"))
-	if _, err := w.h.Sim.Deliver(w.ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-hold.Holding:
-	case <-w.ctx.Done():
-		t.Fatal("the lock was never taken")
-	}
-	// The process is gone: nothing it still tries reaches GitHub (it
-	// cannot free the lock it holds).
-	w.h.Sim.Inject(&ghsim.Fault{Status: 502})
-	w.h.Kill()
-	close(hold.Hold)
-	ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
-	defer cancel()
-	noErr(t, w.h.Sim.WaitCalls(ctx))
-	w.h.Sim.ClearFaults()
-	if !w.lockHeld() {
-		t.Fatal("the stopped replica's lock was freed")
-	}
-	noErr(t, w.h.Restart())
-	w.redeliverComment(id)
-	if got := w.replies(n, id); len(got) != 0 {
-		t.Fatalf("answered while the stopped replica's claim was live: %q", got[0].Body)
-	}
-	w.h.Sim.Clock().Advance(facts.ClaimTTL + time.Minute)
-	for deadline := time.Now().Add(20 * time.Second); len(w.replies(n, id)) == 0 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-		w.settle()
-	}
-	w.settle()
 	w.onlyDeployment()
 	w.reply(n, id, "Promoting #")
 	w.noHandlerErrors()

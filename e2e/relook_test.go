@@ -10,13 +10,16 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/internal/harness"
 )
 
-// The stopped replica's comment reaches the surviving replica twice
-// (GitHub keeps X-GitHub-Delivery across redeliveries, so both copies
-// carry the same claim). Both copies are silent while the dead claim
-// lives; the comment is looked at again once, and the command runs once.
-func TestTwoSilentCopiesLookAgainOnce(t *testing.T) {
-	w := start(t, harness.Options{})
-	n, _ := w.approvedHotfix("hotfix/orphan2")
+// promoteAndStop has a /promote taken by a replica that stops hard once
+// it has taken the production lock, before it deploys anything (nothing
+// it still tries reaches GitHub, so it cannot free the lock), and a new
+// replica started in its place. It returns the pull request and the
+// comment.
+func (w *world) promoteAndStop(branch string) (int, int64) {
+	t := w.t
+	t.Helper()
+	n, _ := w.approvedHotfix(branch)
+	// Held: the write that takes the production lock (GitHub makes it).
 	op := "git/update-ref"
 	if w.in.Repo.Ref("refs/hotfix-bot/production-lock") == "" {
 		op = "git/create-ref"
@@ -27,7 +30,11 @@ func TestTwoSilentCopiesLookAgainOnce(t *testing.T) {
 	if _, err := w.h.Sim.Deliver(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-hold.Holding
+	select {
+	case <-hold.Holding:
+	case <-w.ctx.Done():
+		t.Fatal("the lock was never taken")
+	}
 	w.h.Sim.Inject(&ghsim.Fault{Status: 502})
 	w.h.Kill()
 	close(hold.Hold)
@@ -35,7 +42,43 @@ func TestTwoSilentCopiesLookAgainOnce(t *testing.T) {
 	defer cancel()
 	noErr(t, w.h.Sim.WaitCalls(ctx))
 	w.h.Sim.ClearFaults()
+	if !w.lockHeld() {
+		t.Fatal("the stopped replica's lock was freed")
+	}
 	noErr(t, w.h.Restart())
+	return n, id
+}
+
+// A replica stops while it promotes, and the comment's delivery reaches
+// a replica that is up while the dead one's claim is still live: that
+// replica leaves the command to the claim's holder and looks again once
+// the claim has lapsed. Then it takes the lock the stopped replica left,
+// promotes and answers: nobody is left with only a 👀.
+func TestPromoteWhoseReplicaStoppedIsAnswered(t *testing.T) {
+	w := start(t, harness.Options{})
+	n, id := w.promoteAndStop("hotfix/orphan")
+	w.redeliverComment(id)
+	if got := w.replies(n, id); len(got) != 0 {
+		t.Fatalf("answered while the stopped replica's claim was live: %q", got[0].Body)
+	}
+	w.h.Sim.Clock().Advance(facts.ClaimTTL + time.Minute)
+	for deadline := time.Now().Add(20 * time.Second); len(w.replies(n, id)) == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		w.settle()
+	}
+	w.settle()
+	w.onlyDeployment()
+	w.reply(n, id, "Promoting #")
+	w.noHandlerErrors()
+}
+
+// The stopped replica's comment reaches the surviving replica twice
+// (GitHub keeps X-GitHub-Delivery across redeliveries, so both copies
+// carry the same claim). Both copies are silent while the dead claim
+// lives; the comment is looked at again once, and the command runs once.
+func TestTwoSilentCopiesLookAgainOnce(t *testing.T) {
+	w := start(t, harness.Options{})
+	n, id := w.promoteAndStop("hotfix/orphan2")
 	w.redeliverComment(id) // first copy: silent, look again scheduled
 	var delivery string
 	for _, d := range w.h.Sim.Deliveries() {

@@ -1,10 +1,7 @@
 package handlers
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/hotfix-bot/hotfix-bot/app"
@@ -16,22 +13,7 @@ import (
 // and without, a delivery the door answers is one Handle would have
 // finished without a single API call.
 func TestDoorSkipsOnlyWhatNeedsNoWork(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "internal", "fixtures", "webhooks", "all-examples.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.NewDecoder(zr).Decode(&events); err != nil {
-		t.Fatal(err)
-	}
+	events := recordedExamples(t)
 	handlers := map[string]func(*Bot) githubapp.EventHandler{
 		"push": pushHandler, "pull_request": prHandler, "check_run": checkRunHandler,
 		"issue_comment":     func(g *Bot) githubapp.EventHandler { return &IssueComment{g} },

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -59,23 +58,8 @@ func FuzzDoorDecode(f *testing.F) {
 // doorCorpus is every recorded example, the webhook fuzz corpus, and
 // bodies that differ from valid JSON by a little.
 func doorCorpus(t testing.TB) [][]byte {
-	f, err := os.Open(filepath.Join("..", "internal", "fixtures", "webhooks", "all-examples.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []struct {
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.NewDecoder(zr).Decode(&events); err != nil {
-		t.Fatal(err)
-	}
 	var out [][]byte
-	for _, ev := range events {
+	for _, ev := range recordedExamples(t) {
 		for _, ex := range ev.Examples {
 			out = append(out, ex)
 		}

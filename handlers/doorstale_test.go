@@ -2,13 +2,7 @@ package handlers
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +12,6 @@ import (
 	"github.com/hotfix-bot/hotfix-bot/clock"
 	"github.com/hotfix-bot/hotfix-bot/facts"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/rs/zerolog"
 )
 
 // laterClock is the real clock moved forward.
@@ -67,22 +60,8 @@ func (h *heldGitHub) release() {
 // expired policy counts for nothing.
 func TestExpiredPolicyIsReadAgainWhileTheDoorJudges(t *testing.T) {
 	gh := &heldGitHub{quietGitHub: &quietGitHub{}}
-	api := httptest.NewServer(gh.quietGitHub)
-	t.Cleanup(api.Close)
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	cfg := app.Defaults()
-	cfg.GitHub.V3APIURL = api.URL + "/"
-	cfg.GitHub.App.IntegrationID = appID
-	cfg.GitHub.App.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
-	cfg.GitHub.App.WebhookSecret = quietSecret
-	cfg.Redelivery.Interval = 0
 	clk := &laterClock{}
-	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Clock: clk,
-		Identity: app.KnownIdentity(appID, "hotfix-bot"), Transport: gh})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close(context.Background()) })
+	srv := quietServerVia(t, gh.quietGitHub, gh, clk)
 
 	intoDevelop := payload(t, "pull_request.opened.json", func(m map[string]any) {
 		set(m, "pull_request.base.ref", "develop")

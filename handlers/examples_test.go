@@ -78,6 +78,12 @@ const quietSecret = "examples-secret"
 // quietServer is the real server against a quietGitHub.
 func quietServer(t testing.TB) (*app.Server, *quietGitHub) {
 	gh := &quietGitHub{}
+	return quietServerVia(t, gh, gh, nil), gh
+}
+
+// quietServerVia is the real server against gh, its requests sent
+// through transport, on clk (nil: the real clock).
+func quietServerVia(t testing.TB, gh *quietGitHub, transport http.RoundTripper, clk app.Clock) *app.Server {
 	api := httptest.NewServer(gh)
 	t.Cleanup(api.Close)
 	key, _ := rsa.GenerateKey(rand.Reader, 2048)
@@ -87,12 +93,39 @@ func quietServer(t testing.TB) (*app.Server, *quietGitHub) {
 	cfg.GitHub.App.PrivateKey = string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
 	cfg.GitHub.App.WebhookSecret = quietSecret
 	cfg.Redelivery.Interval = 0
-	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Identity: app.KnownIdentity(appID, "hotfix-bot"), Transport: gh})
+	srv, err := app.New(cfg, app.Options{Logger: zerolog.New(io.Discard), Handlers: New, Clock: clk,
+		Identity: app.KnownIdentity(appID, "hotfix-bot"), Transport: transport})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) })
-	return srv, gh
+	return srv
+}
+
+// recordedEvent is one event's examples in GitHub's recorded webhooks.
+type recordedEvent struct {
+	Name     string            `json:"name"`
+	Examples []json.RawMessage `json:"examples"`
+}
+
+// recordedExamples are GitHub's recorded webhook examples
+// (internal/fixtures/webhooks/all-examples.json.gz).
+func recordedExamples(t testing.TB) []recordedEvent {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "internal", "fixtures", "webhooks", "all-examples.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []recordedEvent
+	if err := json.NewDecoder(zr).Decode(&events); err != nil {
+		t.Fatal(err)
+	}
+	return events
 }
 
 // deliver posts a correctly signed delivery to the server.
@@ -114,22 +147,7 @@ func deliver(srv *app.Server, event, id string, body []byte) *httptest.ResponseR
 // real server, signed, under its own event name: each is accepted, and
 // handled or ignored without an error and without a write.
 func TestEveryRecordedWebhookIsHandledOrIgnored(t *testing.T) {
-	f, err := os.Open(filepath.Join("..", "internal", "fixtures", "webhooks", "all-examples.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []struct {
-		Name     string            `json:"name"`
-		Examples []json.RawMessage `json:"examples"`
-	}
-	if err := json.NewDecoder(zr).Decode(&events); err != nil {
-		t.Fatal(err)
-	}
+	events := recordedExamples(t)
 	srv, gh := quietServer(t)
 	total := 0
 	for _, ev := range events {
